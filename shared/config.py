@@ -1,0 +1,115 @@
+"""One validated settings object for every function, the CLI and the tests.
+
+Values come from the environment (and an optional `.env`); `supabase.toml`
+holds project settings that are not secrets (functions, cron, ports).
+Services never read the environment themselves: they receive settings or
+clients built from them.
+"""
+
+from __future__ import annotations
+
+import functools
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from pydantic import Field, field_validator
+from typing import Annotated
+
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+# Supabase CLI's well-known local secret: only ever used when no secret is set
+# and the database is local (see Settings.jwt_secret_for_local()).
+LOCAL_JWT_SECRET = "super-secret-jwt-token-with-at-least-32-characters-long"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore")
+
+    database_url: str | None = Field(default=None, alias="DATABASE_URL")
+    home: Path = Field(default=PROJECT_ROOT / ".bookwell", alias="BOOKWELL_HOME")
+    env: str = Field(default="development", alias="BOOKWELL_ENV")
+
+    jwt_secret: str = Field(default=LOCAL_JWT_SECRET, alias="SUPABASE_JWT_SECRET")
+    jwks_url: str | None = Field(default=None, alias="SUPABASE_JWKS_URL")
+    jwt_audience: str = Field(default="authenticated", alias="SUPABASE_JWT_AUDIENCE")
+    supabase_url: str | None = Field(default=None, alias="SUPABASE_URL")
+    service_role_key: str | None = Field(default=None, alias="SUPABASE_SERVICE_ROLE_KEY")
+
+    cors_origins: Annotated[list[str], NoDecode] = Field(
+        default=["http://localhost:3000", "http://127.0.0.1:3000"], alias="CORS_ORIGINS"
+    )
+    max_body_bytes: int = Field(default=256 * 1024, alias="MAX_BODY_BYTES")
+    log_level: str = Field(default="INFO", alias="LOG_LEVEL")
+    pool_max_size: int = Field(default=10, alias="DB_POOL_MAX_SIZE")
+
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _split_origins(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [o.strip().rstrip("/") for o in value.split(",") if o.strip()]
+        return value
+
+    @property
+    def is_production(self) -> bool:
+        return self.env == "production"
+
+    def check(self) -> None:
+        """Refuse placeholder secrets outside development."""
+        if self.is_production and self.jwt_secret == LOCAL_JWT_SECRET and not self.jwks_url:
+            raise RuntimeError("SUPABASE_JWT_SECRET (or SUPABASE_JWKS_URL) must be set in production")
+
+
+@functools.cache
+def settings() -> Settings:
+    s = Settings()
+    s.check()
+    return s
+
+
+@dataclass(frozen=True)
+class FunctionSpec:
+    name: str
+    verify_jwt: bool = True
+
+
+@dataclass(frozen=True)
+class CronJob:
+    name: str
+    schedule: str
+    function: str
+    body: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Project:
+    """What supabase.toml says: functions, cron schedules, local ports."""
+
+    functions: dict[str, FunctionSpec]
+    cron: dict[str, CronJob]
+    api_port: int
+    db_port: int
+
+    def function(self, name: str) -> FunctionSpec:
+        return self.functions.get(name, FunctionSpec(name))
+
+
+@functools.cache
+def project(path: Path = PROJECT_ROOT / "supabase.toml") -> Project:
+    data = tomllib.loads(path.read_text())
+    functions = {
+        name: FunctionSpec(name, bool(spec.get("verify_jwt", True)))
+        for name, spec in data.get("functions", {}).items()
+    }
+    cron = {
+        name: CronJob(name, spec["schedule"], spec["function"], spec.get("body", {}))
+        for name, spec in data.get("cron", {}).items()
+    }
+    return Project(
+        functions=functions,
+        cron=cron,
+        api_port=int(data.get("api", {}).get("port", 54321)),
+        db_port=int(data.get("db", {}).get("port", 54322)),
+    )

@@ -1,0 +1,108 @@
+"""The one error type a caller ever sees, and how database errors become it.
+
+Every error answer has the shape {"error": {"code", "message", "details"}}.
+`code` is stable and machine-readable; `message` is for people.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import psycopg
+from psycopg import errors as pg
+
+
+class DomainError(Exception):
+    """A refusal the caller can act on (4xx), or a provider failure (5xx)."""
+
+    def __init__(self, status: int, code: str, message: str, details: Any = None):
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+        self.details = details
+
+    def body(self) -> dict:
+        return {"error": {"code": self.code, "message": self.message, "details": self.details}}
+
+
+def bad_request(code: str, message: str, details: Any = None) -> DomainError:
+    return DomainError(400, code, message, details)
+
+
+def unauthorized(message: str = "A valid token is required", code: str = "unauthorized") -> DomainError:
+    return DomainError(401, code, message)
+
+
+def forbidden(message: str = "You may not do that", code: str = "forbidden") -> DomainError:
+    return DomainError(403, code, message)
+
+
+def not_found(message: str = "Not found", code: str = "not_found") -> DomainError:
+    return DomainError(404, code, message)
+
+
+def conflict(code: str, message: str, details: Any = None) -> DomainError:
+    return DomainError(409, code, message, details)
+
+
+def unprocessable(code: str, message: str, details: Any = None) -> DomainError:
+    return DomainError(422, code, message, details)
+
+
+def busy() -> DomainError:
+    return DomainError(503, "busy", "The system is busy; please try again in a moment")
+
+
+def bad_gateway(code: str, message: str, details: Any = None) -> DomainError:
+    return DomainError(502, code, message, details)
+
+
+# SQLSTATEs that mean "the caller asked for something invalid", with the answer.
+_SQLSTATE_ANSWERS: dict[type[psycopg.Error], tuple[int, str, str]] = {
+    pg.InsufficientPrivilege: (403, "forbidden", "You may not do that"),
+    pg.UniqueViolation: (409, "conflict", "That already exists"),
+    pg.ExclusionViolation: (409, "overlap", "That time is already taken"),
+    pg.ForeignKeyViolation: (422, "invalid_reference", "A referenced record does not exist"),
+    pg.CheckViolation: (422, "invalid_value", "A value is out of range"),
+    pg.NotNullViolation: (422, "missing_value", "A required value is missing"),
+    pg.InvalidTextRepresentation: (422, "invalid_value", "A value has the wrong format"),
+    pg.InvalidParameterValue: (422, "invalid_value", "A value is not allowed"),
+    pg.InvalidDatetimeFormat: (422, "invalid_value", "A date or time has the wrong format"),
+    pg.DatetimeFieldOverflow: (422, "invalid_value", "A date or time is out of range"),
+    pg.NumericValueOutOfRange: (422, "invalid_value", "A number is out of range"),
+    pg.StringDataRightTruncation: (422, "invalid_value", "A value is too long"),
+    pg.NoDataFound: (404, "not_found", "Not found"),
+}
+
+RETRYABLE = (pg.SerializationFailure, pg.DeadlockDetected, pg.LockNotAvailable)
+
+
+def from_database(exc: psycopg.Error) -> DomainError | None:
+    """Translate a database refusal into a DomainError; None means a real fault."""
+    state = exc.sqlstate or ""
+    diag = exc.diag
+    if state.startswith("PT") and state[2:].isdigit():
+        # PostgREST's convention: PTxyz raises HTTP xyz. DETAIL holds our code.
+        return DomainError(
+            int(state[2:]), diag.message_detail or "error", diag.message_primary or "Refused",
+            _hint(diag.message_hint),
+        )
+    if isinstance(exc, RETRYABLE):
+        return busy()
+    for kind, (status, code, message) in _SQLSTATE_ANSWERS.items():
+        if isinstance(exc, kind):
+            details = {"constraint": diag.constraint_name} if diag.constraint_name else None
+            return DomainError(status, code, message, details)
+    return None
+
+
+def _hint(hint: str | None) -> Any:
+    if not hint:
+        return None
+    import json
+
+    try:
+        return json.loads(hint)
+    except ValueError:
+        return hint

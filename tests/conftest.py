@@ -1,0 +1,118 @@
+"""Test harness: one Postgres per session, a template database with
+everything applied, and a fresh clone of it per test module.
+
+Set TEST_DATABASE_URL (a server URL whose user may create databases) to use
+an existing server; otherwise an embedded PostgreSQL 18 starts in a
+temporary directory and is removed at the end.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import tempfile
+import threading
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+from psycopg import sql
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
+from shared import config, db as shared_db, migrate
+from shared.localdb import LocalServer, free_port
+from tests.support.pg import Db
+
+TEMPLATE = f"bookwell_template_{os.getpid()}"
+
+
+def _url_for(server_url: str, database: str) -> str:
+    return make_conninfo(server_url, dbname=database)
+
+
+@pytest.fixture(scope="session")
+def pg_server_url() -> Iterator[str]:
+    external = os.environ.get("TEST_DATABASE_URL")
+    if external:
+        yield external
+        return
+    root = Path(tempfile.mkdtemp(prefix="bookwell-test-"))
+    server = LocalServer(root / "pgdata", free_port())
+    server.start(fsync=False)
+    try:
+        yield server.url
+    finally:
+        shared_db.close_pools()
+        server.destroy()
+        shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def template_url(pg_server_url: str) -> Iterator[str]:
+    with psycopg.connect(pg_server_url, autocommit=True) as conn:
+        conn.execute(sql.SQL("drop database if exists {}").format(sql.Identifier(TEMPLATE)))
+        conn.execute(sql.SQL("create database {}").format(sql.Identifier(TEMPLATE)))
+    url = _url_for(pg_server_url, TEMPLATE)
+    migrate.migrate(url)
+    yield url
+    with psycopg.connect(pg_server_url, autocommit=True) as conn:
+        conn.execute(sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(TEMPLATE)))
+
+
+def clone_database(pg_server_url: str, template_url: str, label: str) -> str:
+    name = f"t_{re.sub(r'[^a-z0-9]+', '_', label.lower())[-40:]}_{uuid.uuid4().hex[:6]}"
+    with psycopg.connect(pg_server_url, autocommit=True) as conn:
+        conn.execute(sql.SQL("create database {} template {}").format(
+            sql.Identifier(name), sql.Identifier(TEMPLATE)))
+    return _url_for(pg_server_url, name)
+
+
+def drop_database(pg_server_url: str, url: str) -> None:
+    shared_db.close_pools()
+    name = conninfo_to_dict(url)["dbname"]
+    with psycopg.connect(pg_server_url, autocommit=True) as conn:
+        conn.execute(sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(name)))
+
+
+@pytest.fixture(scope="module")
+def database_url(request, pg_server_url: str, template_url: str) -> Iterator[str]:
+    """A fresh copy of the template for this test module, and DATABASE_URL pointing at it."""
+    url = clone_database(pg_server_url, template_url, request.module.__name__)
+    previous = os.environ.get("DATABASE_URL")
+    os.environ["DATABASE_URL"] = url
+    config.settings.cache_clear()
+    try:
+        yield url
+    finally:
+        if previous is None:
+            os.environ.pop("DATABASE_URL", None)
+        else:
+            os.environ["DATABASE_URL"] = previous
+        config.settings.cache_clear()
+        drop_database(pg_server_url, url)
+
+
+@pytest.fixture(scope="module")
+def db(database_url: str) -> Db:
+    return Db(database_url)
+
+
+@pytest.fixture(scope="module")
+def functions_url(database_url: str) -> Iterator[str]:
+    """Every function served over real HTTP, as `bookwell serve` does, for this module's database."""
+    from werkzeug.serving import make_server
+
+    from shared import devserver
+
+    app = devserver.build_app()
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}/functions/v1"
+    finally:
+        server.shutdown()
+        thread.join(timeout=5)
