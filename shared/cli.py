@@ -1,0 +1,229 @@
+"""`bookwell`: the local stack and operations in one command.
+
+    bookwell dev                      database + migrations + demo data + functions + cron
+    bookwell db start|stop|url        the embedded Postgres under .bookwell/
+    bookwell migrate [--database-url URL] [--status]
+    bookwell seed                     demo organization and users (idempotent)
+    bookwell serve [--port N]         every function at /functions/v1/<name>
+    bookwell token --email E          a Supabase-shaped JWT for a local user
+    bookwell cron list | run NAME     the schedules in supabase.toml
+
+Failures exit non-zero with a one-line reason.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import sys
+import threading
+
+import psycopg
+
+from shared import auth, config, cron, migrate, seed
+from shared.localdb import LocalDbError, LocalServer
+
+
+class CliError(Exception):
+    pass
+
+
+def local_server() -> LocalServer:
+    return LocalServer(config.settings().home / "pgdata", config.project().db_port)
+
+
+def database_url(explicit: str | None = None, *, start: bool = False) -> str:
+    """The URL given, DATABASE_URL, or the local embedded server (started if asked)."""
+    url = explicit or config.settings().database_url
+    if url:
+        return url
+    server = local_server()
+    if start:
+        server.start()
+    elif not server.running():
+        raise CliError("the local database is not running: run `bookwell db start` or `bookwell dev`")
+    return server.url
+
+
+def _use(url: str) -> None:
+    """Make every later settings() call (functions, pools) see this database."""
+    os.environ["DATABASE_URL"] = url
+    config.settings.cache_clear()
+
+
+# ---------------------------------------------------------------------------
+
+
+def cmd_db(args: argparse.Namespace) -> None:
+    server = local_server()
+    if args.action == "start":
+        server.start()
+        print(server.url)
+    elif args.action == "stop":
+        server.stop()
+        print("stopped")
+    else:
+        print(server.url)
+
+
+def cmd_migrate(args: argparse.Namespace) -> None:
+    url = database_url(args.database_url, start=not args.database_url)
+    with psycopg.connect(url, autocommit=True) as conn:
+        if args.status:
+            for s in migrate.status(conn):
+                print(f"{'applied' if s.applied else 'pending'}  {s.migration.path.name}")
+            return
+    done = migrate.migrate(url)
+    for m in done:
+        print(f"applied  {m.path.name}")
+    print(f"{len(done)} migration(s) applied; policies re-applied")
+
+
+def cmd_seed(args: argparse.Namespace) -> None:
+    url = database_url(start=True)
+    for line in seed.describe(seed.seed(url)):
+        print(line)
+
+
+def cmd_token(args: argparse.Namespace) -> None:
+    url = database_url(start=True)
+    user_id = seed.ensure_user(url, args.email, args.name)
+    print(auth.mint(config.settings(), role="authenticated", sub=user_id, email=args.email.lower(),
+                    ttl_seconds=args.ttl))
+
+
+def cmd_cron(args: argparse.Namespace) -> None:
+    jobs = config.project().cron
+    if args.action == "list":
+        for job in jobs.values():
+            print(f"{job.name:28} {job.schedule:16} -> {job.function}")
+        return
+    if not args.name or args.name not in jobs:
+        raise CliError(f"unknown cron job {args.name!r}; see `bookwell cron list`")
+    _use(database_url(start=True))
+    status, body = cron.run(jobs[args.name])
+    print(body)
+    if status >= 400:
+        raise CliError(f"{args.name} answered {status}")
+
+
+def serve(port: int, *, with_cron: bool) -> None:
+    from werkzeug.serving import make_server
+
+    from shared import devserver
+
+    app = devserver.build_app()
+    server = make_server("127.0.0.1", port, app, threaded=True)
+    stop = threading.Event()
+    loop = None
+    if with_cron:
+        loop = threading.Thread(target=cron.loop, args=(stop,), name="cron", daemon=True)
+        loop.start()
+
+    def shutdown(*_: object) -> None:
+        stop.set()
+        threading.Thread(target=server.shutdown, daemon=True).start()
+
+    signal.signal(signal.SIGINT, shutdown)
+    signal.signal(signal.SIGTERM, shutdown)
+    server.serve_forever()
+    if loop:
+        loop.join(timeout=5)
+
+
+def cmd_serve(args: argparse.Namespace) -> None:
+    _use(database_url())
+    port = args.port or config.project().api_port
+    print(f"functions at http://127.0.0.1:{port}/functions/v1/<name>", flush=True)
+    serve(port, with_cron=args.cron)
+
+
+def cmd_dev(args: argparse.Namespace) -> None:
+    from shared import devserver
+
+    started_here = False
+    url = config.settings().database_url
+    if not url:
+        server = local_server()
+        started_here = not server.running()
+        server.start()
+        url = server.url
+    _use(url)
+    try:
+        done = migrate.migrate(url)
+        demo = seed.seed(url)
+        port = config.project().api_port
+        cfg = config.settings()
+        keys = auth.api_keys(cfg)
+        base = f"http://127.0.0.1:{port}"
+        lines = [
+            "", "Bookwell is running. Ctrl-C stops it; the data stays in .bookwell/.", "",
+            f"  database        {url}",
+            f"  migrations      {len(done)} applied now",
+            f"  functions       {base}/functions/v1/<name>",
+        ]
+        lines += [f"                  {base}/functions/v1/{name}" for name in devserver.function_names()]
+        lines += ["", f"  anon key        {keys['anon']}", f"  service key     {keys['service_role']}", ""]
+        lines += seed.describe(demo, with_tokens=True)
+        lines += ["", "  try: curl " + base + "/functions/v1/health", ""]
+        print("\n".join(lines), flush=True)
+        serve(port, with_cron=True)
+    finally:
+        if started_here:
+            local_server().stop()
+        print("stopped", flush=True)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="bookwell", description=__doc__.split("\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    sub.add_parser("dev", help="run the whole local stack with demo data").set_defaults(run=cmd_dev)
+
+    p = sub.add_parser("db", help="start, stop or locate the embedded Postgres")
+    p.add_argument("action", choices=["start", "stop", "url"])
+    p.set_defaults(run=cmd_db)
+
+    p = sub.add_parser("migrate", help="apply the bootstrap, migrations and policies")
+    p.add_argument("--database-url", help="target database (default: DATABASE_URL or the local one)")
+    p.add_argument("--status", action="store_true", help="list applied and pending migrations")
+    p.set_defaults(run=cmd_migrate)
+
+    sub.add_parser("seed", help="create the demo organization and users").set_defaults(run=cmd_seed)
+
+    p = sub.add_parser("serve", help="serve every function over HTTP")
+    p.add_argument("--port", type=int, help="default: [api] port in supabase.toml")
+    p.add_argument("--cron", action="store_true", help="also run the cron schedules")
+    p.set_defaults(run=cmd_serve)
+
+    p = sub.add_parser("token", help="mint a JWT for a local user (created if missing)")
+    p.add_argument("--email", required=True)
+    p.add_argument("--name", help="full name for a new user")
+    p.add_argument("--ttl", type=int, default=24 * 3600, help="lifetime in seconds (default: a day)")
+    p.set_defaults(run=cmd_token)
+
+    p = sub.add_parser("cron", help="list or run the cron schedules from supabase.toml")
+    p.add_argument("action", choices=["list", "run"])
+    p.add_argument("name", nargs="?")
+    p.set_defaults(run=cmd_cron)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        args.run(args)
+    except (CliError, LocalDbError, migrate.MigrationError) as exc:
+        print(f"bookwell: {exc}", file=sys.stderr)
+        return 1
+    except psycopg.OperationalError as exc:
+        print(f"bookwell: cannot reach the database: {str(exc).strip().splitlines()[0]}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
