@@ -21,10 +21,10 @@ revoke all on schema private from public;
 grant usage on schema private to authenticated, service_role;
 
 -- Functions are not executable by PUBLIC unless granted: every grant below is
--- deliberate (basejump's habit).
-alter default privileges in schema private revoke execute on functions from public;
-alter default privileges in schema public revoke execute on functions from public;
-alter default privileges in schema public revoke execute on functions from anon;
+-- deliberate (basejump's habit). Postgres grants EXECUTE to PUBLIC globally,
+-- so the revoke must be global too (a per-schema revoke cannot take it back).
+alter default privileges revoke execute on functions from public;
+alter default privileges in schema public revoke execute on functions from anon, authenticated;
 
 -- ===========================================================================
 -- Types

@@ -23,6 +23,9 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 # Supabase CLI's well-known local secret: only ever used when no secret is set
 # and the database is local (see Settings.jwt_secret_for_local()).
 LOCAL_JWT_SECRET = "super-secret-jwt-token-with-at-least-32-characters-long"
+LOCAL_STRIPE_KEY = "sk_test_bookwell_local"
+LOCAL_STRIPE_WEBHOOK_SECRET = "whsec_bookwell_local"
+LOCAL_RESEND_KEY = "re_bookwell_local"
 
 
 class Settings(BaseSettings):
@@ -45,7 +48,21 @@ class Settings(BaseSettings):
     log_level: str = Field(default="INFO", alias="LOG_LEVEL")
     pool_max_size: int = Field(default=10, alias="DB_POOL_MAX_SIZE")
 
-    @field_validator("cors_origins", mode="before")
+    # Payments (Stripe). Without a real key, dev and tests use the local stand-in.
+    stripe_secret_key: str = Field(default=LOCAL_STRIPE_KEY, alias="STRIPE_SECRET_KEY")
+    stripe_webhook_secret: str = Field(default=LOCAL_STRIPE_WEBHOOK_SECRET, alias="STRIPE_WEBHOOK_SECRET")
+    stripe_api_base: str | None = Field(default=None, alias="STRIPE_API_BASE")
+    checkout_hold_minutes: int = Field(default=15, ge=1, le=120, alias="CHECKOUT_HOLD_MINUTES")
+    checkout_return_origins: Annotated[list[str], NoDecode] = Field(
+        default=[], alias="CHECKOUT_RETURN_ORIGINS")
+
+    # Email (Resend). Without a real key, the local mailbox stand-in.
+    resend_api_key: str = Field(default=LOCAL_RESEND_KEY, alias="RESEND_API_KEY")
+    resend_api_base: str | None = Field(default=None, alias="RESEND_API_BASE")
+    mail_from: str = Field(default="Bookwell <tickets@bookwell.local>", alias="MAIL_FROM")
+    public_site_url: str = Field(default="http://localhost:3000", alias="PUBLIC_SITE_URL")
+
+    @field_validator("cors_origins", "checkout_return_origins", mode="before")
     @classmethod
     def _split_origins(cls, value: object) -> object:
         if isinstance(value, str):
@@ -56,10 +73,40 @@ class Settings(BaseSettings):
     def is_production(self) -> bool:
         return self.env == "production"
 
+    def local_base(self, path: str) -> str:
+        return f"http://127.0.0.1:{project().api_port}/{path}"
+
+    @property
+    def stripe_base(self) -> str | None:
+        """Where the Stripe SDK points: the stand-in when no real key is set."""
+        if self.stripe_api_base:
+            return self.stripe_api_base.rstrip("/")
+        return self.local_base("stripe") if self.stripe_secret_key == LOCAL_STRIPE_KEY else None
+
+    @property
+    def resend_base(self) -> str | None:
+        if self.resend_api_base:
+            return self.resend_api_base.rstrip("/")
+        return self.local_base("resend") if self.resend_api_key == LOCAL_RESEND_KEY else None
+
+    @property
+    def return_origins(self) -> list[str]:
+        """Origins a checkout may send the buyer back to (default: the CORS origins)."""
+        return self.checkout_return_origins or self.cors_origins
+
     def check(self) -> None:
         """Refuse placeholder secrets outside development."""
-        if self.is_production and self.jwt_secret == LOCAL_JWT_SECRET and not self.jwks_url:
+        if not self.is_production:
+            return
+        if self.jwt_secret == LOCAL_JWT_SECRET and not self.jwks_url:
             raise RuntimeError("SUPABASE_JWT_SECRET (or SUPABASE_JWKS_URL) must be set in production")
+        for name, value, local in (
+            ("STRIPE_SECRET_KEY", self.stripe_secret_key, LOCAL_STRIPE_KEY),
+            ("STRIPE_WEBHOOK_SECRET", self.stripe_webhook_secret, LOCAL_STRIPE_WEBHOOK_SECRET),
+            ("RESEND_API_KEY", self.resend_api_key, LOCAL_RESEND_KEY),
+        ):
+            if value == local:
+                raise RuntimeError(f"{name} must be set in production")
 
 
 @functools.cache

@@ -1,0 +1,24 @@
+"""POST /functions/v1/create-checkout-session
+
+Hold tickets and open a Stripe Checkout Session. Guests send buyer_email and
+buyer_name; signed-in buyers may omit them. An `Idempotency-Key` header (or
+body field) makes retries safe. Answers the checkout URL, order number,
+tracking token (shown once) and the hold's expiry; 502 if Stripe is down
+(nothing stays reserved). A free order is fulfilled at once (no checkout URL).
+"""
+
+import functions_framework
+
+from shared import checkout, http, payments
+
+
+@functions_framework.http
+@http.function()
+def main(call: http.Call):
+    req = call.json(checkout.CheckoutRequest)
+    return checkout.create_checkout_session(
+        call.caller, req,
+        idempotency_key=call.request.headers.get("idempotency-key"),
+        settings=call.settings,
+        client=payments.stripe_client(call.settings),
+    )

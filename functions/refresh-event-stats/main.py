@@ -1,0 +1,18 @@
+"""POST /functions/v1/refresh-event-stats (service role; cron)
+
+Refreshes the event statistics (sold, held, revenue, refunds, check-ins) that
+dashboards read through the event_statistics RPC.
+"""
+
+import functions_framework
+
+from shared import db, http
+
+
+@functions_framework.http
+@http.function()
+def main(call: http.Call):
+    call.require_service()
+    with db.as_service() as cur:
+        cur.execute("select private.refresh_event_stats()")
+    return {"refreshed": True}

@@ -1,0 +1,39 @@
+"""POST /functions/v1/refund-order
+
+An org owner/admin refunds an order, fully (no amount) or partly
+({"order_id", "amount_minor", "reason"}). Postgres checks the role and that
+refunds never exceed what was paid; the refund is executed at Stripe with its
+own id as idempotency key, a full refund voids the tickets, and the buyer is
+emailed. Called with the service role and no order_id (cron), it retries
+pending refunds.
+"""
+
+from uuid import UUID
+
+import functions_framework
+from pydantic import BaseModel, ConfigDict, Field
+
+from shared import http, mail, notifications, payments, refunds
+
+
+class RefundRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    order_id: UUID | None = None
+    amount_minor: int | None = Field(default=None, ge=1)
+    reason: str | None = Field(default=None, max_length=500)
+
+
+@functions_framework.http
+@http.function()
+def main(call: http.Call):
+    req = call.json(RefundRequest)
+    client = payments.stripe_client(call.settings)
+    if req.order_id is None:
+        call.require_service()
+        return refunds.execute_pending(client)
+    call.require_user()
+    refund = refunds.request_refund(call.caller, order_id=str(req.order_id), amount_minor=req.amount_minor,
+                                    reason=req.reason)
+    executed = refunds.execute_pending(client, only=str(refund["id"]))
+    notifications.send_due(mail.Mailer(call.settings), limit=5)
+    return {"refund": refund, "executed": executed["executed"] == 1}

@@ -1,0 +1,23 @@
+"""POST /functions/v1/send-tickets (service role; cron and after payment)
+
+Sends due emails from the outbox: ticket emails with one QR code per ticket,
+refund notices, late-payment explanations, dispute alerts. Safe to run
+concurrently: rows are claimed with `for update skip locked`.
+"""
+
+import functions_framework
+from pydantic import BaseModel, Field
+
+from shared import http, mail, notifications
+
+
+class SendRequest(BaseModel):
+    limit: int = Field(default=25, ge=1, le=500)
+
+
+@functions_framework.http
+@http.function()
+def main(call: http.Call):
+    call.require_service()
+    req = call.json(SendRequest)
+    return notifications.send_due(mail.Mailer(call.settings), limit=req.limit)

@@ -1,0 +1,25 @@
+"""POST /functions/v1/stripe-webhook
+
+Stripe's events, verified by signature on the raw body (no JWT). Each event is
+recorded by id with its effects in one transaction; a replay is a 200 no-op.
+After a payment the ticket email goes out at once (cron retries if it fails);
+after a late payment that found no seats, the automatic refund is executed.
+"""
+
+import functions_framework
+
+from shared import http, log, mail, notifications, payments, refunds, stripe_events
+
+
+@functions_framework.http
+@http.function()
+def main(call: http.Call):
+    outcome = stripe_events.handle(call.raw_body, call.request.headers.get("stripe-signature"), call.settings)
+    try:
+        if outcome.result in ("fulfilled", "late_fulfilled", "late_refunded", "flagged", "fully_refunded"):
+            notifications.send_due(mail.Mailer(call.settings), limit=10)
+        if outcome.result == "late_refunded":
+            refunds.execute_pending(payments.stripe_client(call.settings), limit=5)
+    except Exception as exc:  # the event is recorded; cron finishes the follow-up work
+        log.event("webhook_follow_up_failed", event_id=outcome.event_id, error=type(exc).__name__)
+    return {"received": True, "event_id": outcome.event_id, "type": outcome.type, "result": outcome.result}

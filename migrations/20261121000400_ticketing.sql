@@ -1,0 +1,884 @@
+-- Event ticketing: venues, events, ticket tiers, seats, tickets and check-in.
+--
+-- Capacity is one row per seat in private.ticket_seats. A buyer claims free
+-- seats with `for update skip locked`, so concurrent buyers of one tier take
+-- different rows instead of queueing on a single counter, and overselling is
+-- impossible: a seat belongs to at most one order. If skipping leaves a buyer
+-- short (seats locked by someone who may still roll back), a second, waiting
+-- pass decides exactly.
+--
+-- Ticketing reacts to order status changes (see the commerce migration):
+--   pending|processing -> expired|cancelled   seats go back on sale
+--   expired|cancelled  -> paid (late payment) seats re-claimed, or PT409 capacity_gone
+--   * -> paid                                  one ticket per seat + the ticket email queued
+--   paid -> refunded                           tickets voided, seats back on sale
+--
+-- Ticket secrets: 256 random bits, base64url, what the QR code carries. Like
+-- pretix we keep the secret (buyers re-display tickets; emails are re-sent),
+-- but no API role can read the column: buyers get it through ticket_passes()
+-- or the guest lookup, and staff only ever send it to check_in_ticket().
+
+-- ===========================================================================
+-- Types
+-- ===========================================================================
+create type public.event_status as enum ('draft', 'published', 'cancelled', 'completed');
+create type public.event_visibility as enum ('public', 'unlisted');
+create type public.ticket_status as enum ('valid', 'void');
+create type public.check_in_result as enum (
+  'ok', 'already_checked_in', 'void', 'refunded', 'wrong_event', 'unknown_ticket'
+);
+
+-- ===========================================================================
+-- Venues and events
+-- ===========================================================================
+create table public.venues (
+  id uuid primary key default gen_random_uuid(),
+  org_id uuid not null references public.organizations (id) on delete cascade,
+  name text not null check (length(btrim(name)) between 1 and 200),
+  address text check (length(address) <= 500),
+  city text check (length(city) <= 100),
+  postcode text check (length(postcode) <= 20),
+  country char(2) check (country ~ '^[A-Z]{2}$'),
+  capacity integer check (capacity > 0),
+  hire_cost_minor bigint check (hire_cost_minor >= 0),
+  latitude double precision check (latitude between -90 and 90),
+  longitude double precision check (longitude between -180 and 180),
+  created_at timestamptz not null default now(),
+  updated_at timestamptz not null default now()
+);
+comment on table public.venues is 'Where events happen. Public once a published public event uses them.';
+create index venues_org_id_idx on public.venues (org_id);
+create trigger venues_touch before update on public.venues
+  for each row execute function private.touch_updated_at();
+
+create table public.events (
+  id uuid primary key default gen_random_uuid(),
+  org_id uuid not null references public.organizations (id) on delete cascade,
+  venue_id uuid references public.venues (id) on delete set null,
+  title text not null check (length(btrim(title)) between 1 and 200),
+  slug text not null check (slug ~ '^[a-z0-9](?:[a-z0-9-]{0,98}[a-z0-9])?$'),
+  description text check (length(description) <= 20000),
+  starts_at timestamptz not null,
+  ends_at timestamptz,
+  status public.event_status not null default 'draft',
+  visibility public.event_visibility not null default 'public',
+  published_at timestamptz,
+  created_by uuid references public.profiles (id) on delete set null,
+  created_at timestamptz not null default now(),
+  updated_at timestamptz not null default now(),
+  unique (org_id, slug),
+  check (ends_at is null or ends_at > starts_at)
+);
+comment on table public.events is
+  'draft -> published -> cancelled | completed. Anyone reads published public events; unlisted ones only by link (event_by_slug).';
+create index events_venue_id_idx on public.events (venue_id);
+create index events_created_by_idx on public.events (created_by);
+create index events_public_idx on public.events (starts_at) where status = 'published' and visibility = 'public';
+create trigger events_touch before update on public.events
+  for each row execute function private.touch_updated_at();
+
+create function private.check_event_transition() returns trigger
+  language plpgsql
+  set search_path = ''
+as $$
+begin
+  if new.status is distinct from old.status and not (
+       (old.status = 'draft' and new.status in ('published', 'cancelled'))
+    or (old.status = 'published' and new.status in ('cancelled', 'completed'))
+  ) then
+    raise exception using errcode = 'PT409', detail = 'invalid_transition',
+      message = format('An event cannot go from %s to %s', old.status, new.status);
+  end if;
+  if new.status = 'published' and old.status = 'draft' then
+    new.published_at := now();
+  end if;
+  return new;
+end;
+$$;
+-- An event's venue, a tier's event and a code's tiers stay inside one organization.
+create function private.check_ticketing_same_org() returns trigger
+  language plpgsql
+  security definer
+  set search_path = ''
+as $$
+begin
+  -- One branch per table: PL/pgSQL resolves every field named in an expression.
+  if tg_table_name = 'events' then
+    if new.venue_id is not null and not exists (
+         select 1 from public.venues v where v.id = new.venue_id and v.org_id = new.org_id) then
+      raise exception using errcode = 'PT422', message = 'The venue belongs to another organization',
+        detail = 'foreign_venue';
+    end if;
+  elsif tg_table_name = 'ticket_tiers' then
+    if not exists (select 1 from public.events e where e.id = new.event_id and e.org_id = new.org_id) then
+      raise exception using errcode = 'PT422', message = 'The event belongs to another organization',
+        detail = 'foreign_event';
+    end if;
+  elsif tg_table_name = 'promo_code_tiers' then
+    if not exists (
+         select 1 from public.promo_codes c join public.ticket_tiers t on t.org_id = c.org_id
+         where c.id = new.promo_code_id and t.id = new.tier_id and c.org_id = new.org_id) then
+      raise exception using errcode = 'PT422', message = 'The code and the tier belong to different organizations',
+        detail = 'foreign_tier';
+    end if;
+  end if;
+  return new;
+end;
+$$;
+create trigger events_same_org before insert or update of venue_id, org_id on public.events
+  for each row execute function private.check_ticketing_same_org();
+
+create trigger events_transition before update of status on public.events
+  for each row execute function private.check_event_transition();
+create trigger events_audit after insert or update or delete on public.events
+  for each row execute function private.audit_row('org_id');
+
+-- ===========================================================================
+-- Ticket tiers and their seats
+-- ===========================================================================
+create table public.ticket_tiers (
+  id uuid primary key default gen_random_uuid(),
+  org_id uuid not null references public.organizations (id) on delete cascade,
+  event_id uuid not null references public.events (id) on delete cascade,
+  name text not null check (length(btrim(name)) between 1 and 120),
+  description text check (length(description) <= 2000),
+  price_minor bigint not null check (price_minor >= 0),
+  currency char(3) not null check (currency ~ '^[A-Z]{3}$'),
+  capacity integer not null check (capacity between 0 and 100000),
+  sale_starts_at timestamptz,
+  sale_ends_at timestamptz,
+  min_per_order integer not null default 1 check (min_per_order >= 1),
+  max_per_order integer not null default 10 check (max_per_order between 1 and 100),
+  sort_order integer not null default 0,
+  created_at timestamptz not null default now(),
+  updated_at timestamptz not null default now(),
+  check (max_per_order >= min_per_order),
+  check (sale_ends_at is null or sale_starts_at is null or sale_ends_at > sale_starts_at)
+);
+comment on table public.ticket_tiers is
+  'A kind of ticket for an event: price, capacity, sale window, per-order limits. Capacity is materialised as seats.';
+create index ticket_tiers_event_id_idx on public.ticket_tiers (event_id, sort_order);
+create index ticket_tiers_org_id_idx on public.ticket_tiers (org_id);
+create trigger ticket_tiers_touch before update on public.ticket_tiers
+  for each row execute function private.touch_updated_at();
+create trigger ticket_tiers_audit after insert or update or delete on public.ticket_tiers
+  for each row execute function private.audit_row('org_id');
+
+create trigger ticket_tiers_same_org before insert or update of event_id, org_id on public.ticket_tiers
+  for each row execute function private.check_ticketing_same_org();
+
+alter table public.orders add column event_id uuid references public.events (id) on delete restrict;
+create index orders_event_id_idx on public.orders (event_id);
+alter table public.order_items add column ticket_tier_id uuid references public.ticket_tiers (id) on delete restrict;
+create index order_items_ticket_tier_id_idx on public.order_items (ticket_tier_id);
+
+create table private.ticket_seats (
+  id bigint generated always as identity primary key,
+  tier_id uuid not null references public.ticket_tiers (id) on delete cascade,
+  seat_no integer not null,
+  order_id uuid references public.orders (id) on delete set null,
+  unique (tier_id, seat_no)
+);
+comment on table private.ticket_seats is
+  'One row per unit of tier capacity; order_id marks who holds or bought it. Never exposed.';
+create index ticket_seats_free_idx on private.ticket_seats (tier_id, seat_no) where order_id is null;
+create index ticket_seats_order_id_idx on private.ticket_seats (order_id);
+
+-- Keep one seat row per unit of capacity. Shrinking removes free seats only.
+create function private.sync_tier_seats() returns trigger
+  language plpgsql
+  security definer
+  set search_path = ''
+as $$
+declare
+  existing integer;
+  removed integer;
+begin
+  select count(*) into existing from private.ticket_seats where tier_id = new.id;
+  if new.capacity > existing then
+    insert into private.ticket_seats (tier_id, seat_no)
+    select new.id, n from generate_series(existing + 1, new.capacity) n;
+  elsif new.capacity < existing then
+    with doomed as (
+      select id from private.ticket_seats
+      where tier_id = new.id and order_id is null
+      order by seat_no desc limit existing - new.capacity
+      for update
+    )
+    delete from private.ticket_seats s using doomed where s.id = doomed.id;
+    get diagnostics removed = row_count;
+    if removed < existing - new.capacity then
+      raise exception using errcode = 'PT409', detail = 'capacity_below_sold',
+        message = 'Capacity cannot go below the tickets already sold or held';
+    end if;
+  end if;
+  return new;
+end;
+$$;
+create trigger ticket_tiers_seats after insert or update of capacity on public.ticket_tiers
+  for each row execute function private.sync_tier_seats();
+
+-- Claim p_quantity free seats of a tier for an order; returns how many it got.
+create function private.claim_seats(p_tier_id uuid, p_order_id uuid, p_quantity integer) returns integer
+  language plpgsql
+  security definer
+  set search_path = ''
+as $$
+declare
+  got integer;
+  more integer;
+begin
+  -- Fast path: take seats nobody else is touching.
+  with picked as (
+    select id from private.ticket_seats
+    where tier_id = p_tier_id and order_id is null
+    limit p_quantity
+    for update skip locked
+  )
+  update private.ticket_seats s set order_id = p_order_id from picked where s.id = picked.id;
+  get diagnostics got = row_count;
+  if got < p_quantity then
+    -- Exact path: wait for seats locked by transactions that may yet roll back.
+    with picked as (
+      select id from private.ticket_seats
+      where tier_id = p_tier_id and order_id is null
+      limit p_quantity - got
+      for update
+    )
+    update private.ticket_seats s set order_id = p_order_id from picked where s.id = picked.id;
+    get diagnostics more = row_count;
+    got := got + more;
+  end if;
+  return got;
+end;
+$$;
+
+-- ===========================================================================
+-- Promo code restriction to tiers
+-- ===========================================================================
+create table public.promo_code_tiers (
+  promo_code_id uuid not null references public.promo_codes (id) on delete cascade,
+  tier_id uuid not null references public.ticket_tiers (id) on delete cascade,
+  org_id uuid not null references public.organizations (id) on delete cascade,
+  primary key (promo_code_id, tier_id)
+);
+comment on table public.promo_code_tiers is 'When a code has rows here it applies only to these tiers.';
+create index promo_code_tiers_tier_id_idx on public.promo_code_tiers (tier_id);
+create index promo_code_tiers_org_id_idx on public.promo_code_tiers (org_id);
+create trigger promo_code_tiers_same_org before insert or update on public.promo_code_tiers
+  for each row execute function private.check_ticketing_same_org();
+
+-- ===========================================================================
+-- Tickets and check-ins
+-- ===========================================================================
+create table public.tickets (
+  id uuid primary key default gen_random_uuid(),
+  org_id uuid not null references public.organizations (id) on delete cascade,
+  event_id uuid not null references public.events (id) on delete restrict,
+  tier_id uuid not null references public.ticket_tiers (id) on delete restrict,
+  order_id uuid not null references public.orders (id) on delete restrict,
+  order_item_id uuid not null references public.order_items (id) on delete restrict,
+  secret text not null unique,
+  attendee_name text not null,
+  attendee_email text not null,
+  status public.ticket_status not null default 'valid',
+  checked_in_at timestamptz,
+  checked_in_by uuid references public.profiles (id) on delete set null,
+  created_at timestamptz not null default now(),
+  updated_at timestamptz not null default now()
+);
+comment on table public.tickets is 'One per seat sold. The secret (in the QR code) is not readable through the API.';
+create index tickets_event_id_idx on public.tickets (event_id);
+create index tickets_tier_id_idx on public.tickets (tier_id);
+create index tickets_order_id_idx on public.tickets (order_id);
+create index tickets_order_item_id_idx on public.tickets (order_item_id);
+create index tickets_org_id_idx on public.tickets (org_id);
+create index tickets_checked_in_by_idx on public.tickets (checked_in_by);
+create trigger tickets_touch before update on public.tickets
+  for each row execute function private.touch_updated_at();
+
+create table public.check_ins (
+  id bigint generated always as identity primary key,
+  org_id uuid not null references public.organizations (id) on delete cascade,
+  event_id uuid not null references public.events (id) on delete cascade,
+  ticket_id uuid references public.tickets (id) on delete set null,
+  scanned_by uuid references public.profiles (id) on delete set null,
+  result public.check_in_result not null,
+  gate text check (length(gate) <= 100),
+  scanned_at timestamptz not null default now()
+);
+comment on table public.check_ins is 'Every scan, accepted or refused.';
+create index check_ins_event_id_idx on public.check_ins (event_id, scanned_at desc);
+create index check_ins_ticket_id_idx on public.check_ins (ticket_id);
+create index check_ins_org_id_idx on public.check_ins (org_id);
+create index check_ins_scanned_by_idx on public.check_ins (scanned_by);
+
+-- 256 random bits as base64url (43 characters).
+create function private.ticket_secret() returns text
+  language sql volatile
+  set search_path = ''
+as $$
+  select rtrim(translate(encode(
+    uuid_send(gen_random_uuid()) || uuid_send(gen_random_uuid()) || uuid_send(gen_random_uuid()), 'base64'),
+    '+/', '-_'), '=');
+$$;
+
+-- ===========================================================================
+-- Reactions to order status changes (ticket orders only)
+-- ===========================================================================
+create function private.ticket_order_reclaim_late() returns trigger
+  language plpgsql
+  security definer
+  set search_path = ''
+as $$
+declare
+  item record;
+begin
+  for item in
+    select ticket_tier_id, sum(quantity)::int as quantity from public.order_items
+    where order_id = new.id and ticket_tier_id is not null
+    group by ticket_tier_id order by ticket_tier_id
+  loop
+    if private.claim_seats(item.ticket_tier_id, new.id, item.quantity) < item.quantity then
+      raise exception using errcode = 'PT409', message = 'The seats were sold while the payment was late',
+        detail = 'capacity_gone';
+    end if;
+  end loop;
+  return new;
+end;
+$$;
+create trigger orders_ticket_reclaim before update of status on public.orders
+  for each row when (new.kind = 'tickets' and new.status = 'paid' and old.status in ('expired', 'cancelled'))
+  execute function private.ticket_order_reclaim_late();
+
+create function private.ticket_order_issue() returns trigger
+  language plpgsql
+  security definer
+  set search_path = ''
+as $$
+begin
+  insert into public.tickets (org_id, event_id, tier_id, order_id, order_item_id, secret, attendee_name, attendee_email)
+  select new.org_id, new.event_id, s.tier_id, new.id,
+         (select i.id from public.order_items i
+          where i.order_id = new.id and i.ticket_tier_id = s.tier_id order by i.id limit 1),
+         private.ticket_secret(), new.buyer_name, new.buyer_email
+  from private.ticket_seats s
+  where s.order_id = new.id
+  order by s.tier_id, s.seat_no;
+  perform private.enqueue_notification(
+    new.org_id, 'email', 'tickets', new.buyer_email,
+    jsonb_build_object('order_id', new.id), 'tickets:' || new.id);
+  return new;
+end;
+$$;
+create trigger orders_ticket_issue after update of status on public.orders
+  for each row when (new.kind = 'tickets' and new.status = 'paid' and old.status <> 'paid')
+  execute function private.ticket_order_issue();
+
+create function private.ticket_order_release() returns trigger
+  language plpgsql
+  security definer
+  set search_path = ''
+as $$
+begin
+  update private.ticket_seats set order_id = null where order_id = new.id;
+  if new.status = 'refunded' then
+    update public.tickets set status = 'void' where order_id = new.id and status = 'valid';
+  end if;
+  return new;
+end;
+$$;
+create trigger orders_ticket_release after update of status on public.orders
+  for each row when (new.kind = 'tickets' and (
+       (new.status in ('expired', 'cancelled') and old.status in ('pending', 'processing'))
+    or (new.status = 'refunded' and old.status = 'paid')))
+  execute function private.ticket_order_release();
+
+-- ===========================================================================
+-- Placing a ticket order (the checkout hold)
+-- ===========================================================================
+
+-- Validates everything, claims seats tier by tier in a fixed order, redeems
+-- the promo and creates the order in the caller's transaction. A free order is
+-- paid at once. Returns the order summary with the tracking token (shown once).
+-- Error codes: invalid_items, invalid_quantity, duplicate_tier, invalid_buyer,
+-- event_not_on_sale, unknown_tier, sale_closed, mixed_currency, sold_out,
+-- promo_invalid, promo_exhausted, promo_customer_limit, promo_not_applicable,
+-- idempotency_key_reused.
+create function private.place_ticket_order(
+  p_event_id uuid,
+  p_items jsonb,
+  p_buyer_email text,
+  p_buyer_name text,
+  p_promo_code text default null,
+  p_idempotency_key text default null,
+  p_request_hash text default null,
+  p_hold interval default interval '15 minutes',
+  p_now timestamptz default now()
+) returns jsonb
+  language plpgsql
+  security definer
+  set search_path = ''
+as $$
+declare
+  ev public.events;
+  ord public.orders;
+  token text := private.random_token();
+  buyer uuid := (select auth.uid());
+  wanted record;
+  tier public.ticket_tiers;
+  currencies text[];
+  n_items integer;
+  n_tiers integer;
+  got integer;
+  eligible uuid[];
+  attempt integer := 0;
+begin
+  -- A signed-in buyer may leave name and email to their profile.
+  if buyer is not null then
+    p_buyer_email := coalesce(nullif(btrim(p_buyer_email), ''), (select auth.email()));
+    p_buyer_name := coalesce(nullif(btrim(p_buyer_name), ''),
+                             (select p.full_name from public.profiles p where p.id = buyer));
+  end if;
+
+  -- Inputs first.
+  if jsonb_typeof(p_items) is distinct from 'array' or jsonb_array_length(p_items) not between 1 and 20 then
+    raise exception using errcode = 'PT422', message = 'Choose between 1 and 20 ticket lines', detail = 'invalid_items';
+  end if;
+  if exists (
+    select 1 from jsonb_array_elements(p_items) e
+    where jsonb_typeof(e -> 'quantity') is distinct from 'number'
+       or (e ->> 'quantity')::numeric <> floor((e ->> 'quantity')::numeric)
+       or (e ->> 'quantity')::numeric not between 1 and 100
+       or coalesce(e ->> 'tier_id', '') !~ '^[0-9a-fA-F-]{36}$'
+  ) then
+    raise exception using errcode = 'PT422', message = 'Each line needs a tier_id and a quantity from 1 to 100',
+      detail = 'invalid_quantity';
+  end if;
+  select count(*), count(distinct e ->> 'tier_id') into n_items, n_tiers from jsonb_array_elements(p_items) e;
+  if n_items <> n_tiers then
+    raise exception using errcode = 'PT422', message = 'Each tier may appear once', detail = 'duplicate_tier';
+  end if;
+  if p_buyer_email is null or btrim(p_buyer_email) !~ '^[^@\s]+@[^@\s]+\.[^@\s]+$' or length(p_buyer_email) > 320
+     or p_buyer_name is null or length(btrim(p_buyer_name)) not between 1 and 200 then
+    raise exception using errcode = 'PT422', message = 'A buyer name and a valid email are required',
+      detail = 'invalid_buyer';
+  end if;
+
+  -- The same idempotency key again: the same order, with a fresh tracking token.
+  if p_idempotency_key is not null then
+    select * into ord from public.orders where idempotency_key = p_idempotency_key for update;
+    if found then
+      if ord.request_hash is distinct from p_request_hash then
+        raise exception using errcode = 'PT422', detail = 'idempotency_key_reused',
+          message = 'This idempotency key was used for a different request';
+      end if;
+      update public.orders set tracking_token_hash = private.token_hash(token) where id = ord.id;
+      return private.ticket_order_summary(ord.id) || jsonb_build_object('tracking_token', token, 'replayed', true);
+    end if;
+  end if;
+
+  select * into ev from public.events where id = p_event_id;
+  if not found or ev.status <> 'published' or coalesce(ev.ends_at, ev.starts_at) <= p_now then
+    raise exception using errcode = 'PT422', message = 'This event is not on sale', detail = 'event_not_on_sale';
+  end if;
+
+  if (select count(*) from public.ticket_tiers t
+      where t.event_id = ev.id and t.id in (select (e ->> 'tier_id')::uuid from jsonb_array_elements(p_items) e))
+     <> n_items then
+    raise exception using errcode = 'PT422', message = 'A ticket tier is not part of this event', detail = 'unknown_tier';
+  end if;
+
+  select array_agg(distinct t.currency) into currencies from public.ticket_tiers t
+  where t.id in (select (e ->> 'tier_id')::uuid from jsonb_array_elements(p_items) e);
+  if array_length(currencies, 1) > 1 then
+    raise exception using errcode = 'PT422', message = 'All tickets in one order share a currency',
+      detail = 'mixed_currency';
+  end if;
+
+  loop
+    begin
+      insert into public.orders (
+        org_id, number, kind, event_id, buyer_user_id, buyer_email, buyer_name, currency,
+        tracking_token_hash, idempotency_key, request_hash, hold_expires_at)
+      values (
+        ev.org_id, private.new_order_number(), 'tickets', ev.id, buyer, lower(btrim(p_buyer_email)),
+        btrim(p_buyer_name), currencies[1], private.token_hash(token), p_idempotency_key, p_request_hash,
+        p_now + p_hold)
+      returning * into ord;
+      exit;
+    exception when unique_violation then
+      attempt := attempt + 1;
+      if attempt > 5 or p_idempotency_key is not null and exists (
+           select 1 from public.orders where idempotency_key = p_idempotency_key) then
+        raise exception using errcode = 'PT409', message = 'A request with this idempotency key is in progress',
+          detail = 'idempotency_conflict';
+      end if;
+    end;
+  end loop;
+
+  -- Tiers in a fixed order, so two buyers of the same tiers never deadlock.
+  for wanted in
+    select (e ->> 'tier_id')::uuid as tier_id, (e ->> 'quantity')::int as quantity
+    from jsonb_array_elements(p_items) e order by 1
+  loop
+    select * into tier from public.ticket_tiers where id = wanted.tier_id;
+    if (tier.sale_starts_at is not null and p_now < tier.sale_starts_at)
+       or (tier.sale_ends_at is not null and p_now >= tier.sale_ends_at) then
+      raise exception using errcode = 'PT422', message = format('%s is not on sale now', tier.name),
+        detail = 'sale_closed', hint = jsonb_build_object('tier_id', tier.id)::text;
+    end if;
+    if wanted.quantity not between tier.min_per_order and tier.max_per_order then
+      raise exception using errcode = 'PT422', detail = 'invalid_quantity',
+        message = format('%s: buy between %s and %s', tier.name, tier.min_per_order, tier.max_per_order),
+        hint = jsonb_build_object('tier_id', tier.id)::text;
+    end if;
+    insert into public.order_items (order_id, org_id, ticket_tier_id, description, quantity, unit_price_minor)
+    values (ord.id, ord.org_id, tier.id, ev.title || ' - ' || tier.name, wanted.quantity, tier.price_minor);
+    got := private.claim_seats(tier.id, ord.id, wanted.quantity);
+    if got < wanted.quantity then
+      raise exception using errcode = 'PT409', detail = 'sold_out',
+        message = format('Not enough %s tickets left', tier.name),
+        hint = jsonb_build_object('tier_id', tier.id)::text;
+    end if;
+  end loop;
+
+  update public.orders o
+  set subtotal_minor = s.subtotal, total_minor = s.subtotal
+  from (select sum(unit_price_minor * quantity) as subtotal from public.order_items where order_id = ord.id) s
+  where o.id = ord.id;
+
+  if nullif(btrim(p_promo_code), '') is not null then
+    select array_agg(i.id) into eligible
+    from public.order_items i
+    join public.promo_codes pc on pc.org_id = ord.org_id and lower(pc.code) = lower(btrim(p_promo_code))
+    where i.order_id = ord.id
+      and (not exists (select 1 from public.promo_code_tiers r where r.promo_code_id = pc.id)
+           or exists (select 1 from public.promo_code_tiers r
+                      where r.promo_code_id = pc.id and r.tier_id = i.ticket_tier_id));
+    perform private.redeem_promo(ord.id, p_promo_code, coalesce(eligible, '{}'), p_now);
+  end if;
+
+  -- Nothing to pay: fulfilled here and now.
+  if (select total_minor from public.orders where id = ord.id) = 0 then
+    perform private.record_payment(ord.id, 'free', 'free:' || ord.id, 0, ord.currency);
+  end if;
+
+  return private.ticket_order_summary(ord.id) || jsonb_build_object('tracking_token', token, 'replayed', false);
+end;
+$$;
+
+-- What a buyer may see of their ticket order.
+create function private.ticket_order_summary(p_order_id uuid) returns jsonb
+  language sql stable
+  security definer
+  set search_path = ''
+as $$
+  select jsonb_build_object(
+    'order_id', o.id, 'number', o.number, 'status', o.status, 'kind', o.kind,
+    'event_id', o.event_id, 'event_title', e.title, 'event_starts_at', e.starts_at,
+    'buyer_name', o.buyer_name, 'buyer_email', o.buyer_email,
+    'currency', o.currency, 'subtotal_minor', o.subtotal_minor, 'discount_minor', o.discount_minor,
+    'total_minor', o.total_minor, 'hold_expires_at', o.hold_expires_at,
+    'checkout_url', o.checkout_url, 'paid_at', o.paid_at,
+    'refunded_minor', (select coalesce(sum(r.amount_minor), 0) from public.refunds r
+                       where r.order_id = o.id and r.status <> 'failed'),
+    'items', (select coalesce(jsonb_agg(jsonb_build_object(
+                'id', i.id, 'tier_id', i.ticket_tier_id, 'description', i.description, 'quantity', i.quantity,
+                'unit_price_minor', i.unit_price_minor, 'discount_minor', i.discount_minor,
+                'total_minor', i.total_minor) order by i.description), '[]'::jsonb)
+              from public.order_items i where i.order_id = o.id))
+  from public.orders o left join public.events e on e.id = o.event_id
+  where o.id = p_order_id;
+$$;
+
+-- Tickets with their secrets, for the buyer's own display and the ticket email.
+create function private.ticket_passes_for(p_order_id uuid) returns jsonb
+  language sql stable
+  security definer
+  set search_path = ''
+as $$
+  select coalesce(jsonb_agg(jsonb_build_object(
+    'ticket_id', t.id, 'secret', t.secret, 'status', t.status, 'tier', tt.name,
+    'attendee_name', t.attendee_name, 'checked_in_at', t.checked_in_at) order by tt.sort_order, t.created_at, t.id),
+    '[]'::jsonb)
+  from public.tickets t join public.ticket_tiers tt on tt.id = t.tier_id
+  where t.order_id = p_order_id;
+$$;
+
+create function private.lookup_order(p_number text, p_token text) returns jsonb
+  language plpgsql
+  security definer
+  set search_path = ''
+as $$
+declare
+  order_id uuid := private.authorize_guest(p_number, p_token);
+begin
+  if order_id is null then
+    return null;
+  end if;
+  return private.ticket_order_summary(order_id) || jsonb_build_object('tickets', private.ticket_passes_for(order_id));
+end;
+$$;
+
+create function private.ticket_passes(p_order_id uuid) returns jsonb
+  language plpgsql stable
+  security definer
+  set search_path = ''
+as $$
+begin
+  if not exists (select 1 from public.orders where id = p_order_id and buyer_user_id = (select auth.uid())) then
+    raise exception using errcode = 'PT404', message = 'Order not found', detail = 'order_not_found';
+  end if;
+  return private.ticket_passes_for(p_order_id);
+end;
+$$;
+
+-- ===========================================================================
+-- Check-in
+-- ===========================================================================
+create function private.check_in(p_event_id uuid, p_secret text, p_gate text) returns jsonb
+  language plpgsql
+  security definer
+  set search_path = ''
+as $$
+declare
+  ev public.events;
+  t public.tickets;
+  first_by text;
+  refunded boolean;
+  tier_name text;
+begin
+  select * into ev from public.events where id = p_event_id;
+  if not found or not private.has_org_role(ev.org_id, '{owner,admin,manager,staff}') then
+    raise exception using errcode = 'PT403', message = 'You do not check in for this event', detail = 'not_event_staff';
+  end if;
+
+  update public.tickets
+  set checked_in_at = now(), checked_in_by = (select auth.uid())
+  where secret = p_secret and event_id = p_event_id and status = 'valid' and checked_in_at is null
+  returning * into t;
+  if found then
+    select name into tier_name from public.ticket_tiers where id = t.tier_id;
+    insert into public.check_ins (org_id, event_id, ticket_id, scanned_by, result, gate)
+    values (ev.org_id, ev.id, t.id, (select auth.uid()), 'ok', p_gate);
+    return jsonb_build_object('ok', true, 'result', 'ok', 'ticket_id', t.id,
+      'attendee_name', t.attendee_name, 'tier', tier_name, 'checked_in_at', t.checked_in_at);
+  end if;
+
+  select * into t from public.tickets where secret = p_secret;
+  if not found then
+    insert into public.check_ins (org_id, event_id, scanned_by, result, gate)
+    values (ev.org_id, ev.id, (select auth.uid()), 'unknown_ticket', p_gate);
+    return jsonb_build_object('ok', false, 'result', 'unknown_ticket', 'message', 'This is not a ticket we know');
+  end if;
+  if t.event_id <> p_event_id then
+    insert into public.check_ins (org_id, event_id, scanned_by, result, gate)
+    values (ev.org_id, ev.id, (select auth.uid()), 'wrong_event', p_gate);
+    return jsonb_build_object('ok', false, 'result', 'wrong_event', 'message', 'This ticket is for another event');
+  end if;
+  if t.status = 'void' then
+    select o.status = 'refunded' into refunded from public.orders o where o.id = t.order_id;
+    insert into public.check_ins (org_id, event_id, ticket_id, scanned_by, result, gate)
+    values (ev.org_id, ev.id, t.id, (select auth.uid()),
+            case when refunded then 'refunded' else 'void' end::public.check_in_result, p_gate);
+    return jsonb_build_object('ok', false, 'result', case when refunded then 'refunded' else 'void' end,
+      'ticket_id', t.id, 'message',
+      case when refunded then 'This ticket was refunded' else 'This ticket is void' end);
+  end if;
+  select coalesce(p.full_name, p.email) into first_by from public.profiles p where p.id = t.checked_in_by;
+  insert into public.check_ins (org_id, event_id, ticket_id, scanned_by, result, gate)
+  values (ev.org_id, ev.id, t.id, (select auth.uid()), 'already_checked_in', p_gate);
+  return jsonb_build_object('ok', false, 'result', 'already_checked_in', 'ticket_id', t.id,
+    'attendee_name', t.attendee_name, 'checked_in_at', t.checked_in_at, 'checked_in_by', first_by,
+    'message', format('Already checked in at %s by %s',
+                      to_char(t.checked_in_at at time zone (select timezone from public.organizations where id = ev.org_id),
+                              'YYYY-MM-DD HH24:MI:SS'),
+                      coalesce(first_by, 'someone')));
+end;
+$$;
+
+-- ===========================================================================
+-- Event statistics: a materialized view in private (never exposed), refreshed
+-- by cron, read through an RPC that checks the caller's role.
+-- ===========================================================================
+create materialized view private.event_stats as
+with tier_rows as (
+  select t.event_id, t.id as tier_id, t.org_id, t.capacity,
+    (select count(*) from private.ticket_seats s join public.orders o on o.id = s.order_id
+     where s.tier_id = t.id and o.status = 'paid') as sold,
+    (select count(*) from private.ticket_seats s join public.orders o on o.id = s.order_id
+     where s.tier_id = t.id and o.status in ('pending', 'processing')) as held,
+    (select coalesce(sum(i.total_minor), 0) from public.order_items i join public.orders o on o.id = i.order_id
+     where i.ticket_tier_id = t.id and o.status in ('paid', 'refunded')) as gross_minor,
+    (select count(*) from public.tickets k where k.tier_id = t.id and k.checked_in_at is not null) as checked_in
+  from public.ticket_tiers t
+)
+select tier_id as row_key, event_id, tier_id, org_id, capacity, sold, held, gross_minor,
+  0::bigint as refunded_minor, checked_in
+from tier_rows
+union all
+select e.id, e.id, null, e.org_id,
+  coalesce(sum(r.capacity), 0), coalesce(sum(r.sold), 0), coalesce(sum(r.held), 0),
+  coalesce(sum(r.gross_minor), 0),
+  (select coalesce(sum(f.amount_minor), 0) from public.refunds f join public.orders o on o.id = f.order_id
+   where o.event_id = e.id and f.status <> 'failed'),
+  coalesce(sum(r.checked_in), 0)
+from public.events e left join tier_rows r on r.event_id = e.id
+group by e.id, e.org_id;
+
+-- row_key is the tier id, or the event id for the event's totals row.
+create unique index event_stats_row_key on private.event_stats (row_key);
+create index event_stats_event_id_idx on private.event_stats (event_id);
+comment on materialized view private.event_stats is
+  'Sold, held, gross revenue, refunds and check-ins per event (tier_id null) and tier. Refreshed by cron.';
+
+create function private.refresh_event_stats() returns void
+  language sql
+  security definer
+  set search_path = ''
+as $$
+  refresh materialized view concurrently private.event_stats;
+$$;
+
+create function private.event_statistics(p_event_id uuid) returns jsonb
+  language plpgsql stable
+  security definer
+  set search_path = ''
+as $$
+declare
+  ev public.events;
+begin
+  select * into ev from public.events where id = p_event_id;
+  if not found or not private.has_org_role(ev.org_id, '{owner,admin,manager}') then
+    raise exception using errcode = 'PT404', message = 'Event not found', detail = 'event_not_found';
+  end if;
+  return (
+    select jsonb_build_object(
+      'event_id', p_event_id,
+      'totals', (select to_jsonb(s) - 'row_key' - 'event_id' - 'tier_id' - 'org_id' from private.event_stats s
+                 where s.event_id = p_event_id and s.tier_id is null),
+      'tiers', (select coalesce(jsonb_agg(to_jsonb(s) - 'row_key' - 'event_id' - 'org_id' || jsonb_build_object('name', t.name)
+                                          order by t.sort_order, t.name), '[]'::jsonb)
+                from private.event_stats s join public.ticket_tiers t on t.id = s.tier_id
+                where s.event_id = p_event_id))
+  );
+end;
+$$;
+
+create function private.event_by_slug(p_org_slug text, p_event_slug text) returns jsonb
+  language sql stable
+  security definer
+  set search_path = ''
+as $$
+  select to_jsonb(e) - 'created_by' || jsonb_build_object(
+    'venue', (select to_jsonb(v) - 'hire_cost_minor' from public.venues v where v.id = e.venue_id),
+    'tiers', (select coalesce(jsonb_agg(to_jsonb(t) order by t.sort_order, t.name), '[]'::jsonb)
+              from public.ticket_tiers t
+              where t.event_id = e.id
+                and (t.sale_starts_at is null or t.sale_starts_at <= now())
+                and (t.sale_ends_at is null or t.sale_ends_at > now())))
+  from public.events e join public.organizations o on o.id = e.org_id
+  where o.slug = p_org_slug and e.slug = p_event_slug and e.status = 'published';
+$$;
+
+grant execute on function
+  private.place_ticket_order(uuid, jsonb, text, text, text, text, text, interval, timestamptz),
+  private.lookup_order(text, text),
+  private.event_by_slug(text, text)
+  to anon, authenticated, service_role;
+grant execute on function
+  private.ticket_passes(uuid),
+  private.check_in(uuid, text, text),
+  private.event_statistics(uuid)
+  to authenticated;
+grant execute on function
+  private.ticket_order_summary(uuid),
+  private.ticket_passes_for(uuid),
+  private.refresh_event_stats()
+  to service_role;
+
+-- ===========================================================================
+-- Public RPCs (SECURITY INVOKER)
+-- ===========================================================================
+create function public.place_ticket_order(
+  event_id uuid, items jsonb, buyer_email text default null, buyer_name text default null,
+  promo_code text default null, idempotency_key text default null
+) returns jsonb
+  language plpgsql
+  set search_path = ''
+as $$
+begin
+  return private.place_ticket_order(
+    place_ticket_order.event_id, place_ticket_order.items,
+    place_ticket_order.buyer_email, place_ticket_order.buyer_name,
+    place_ticket_order.promo_code, place_ticket_order.idempotency_key,
+    md5(place_ticket_order.event_id::text || place_ticket_order.items::text
+        || coalesce(place_ticket_order.promo_code, '')));
+end;
+$$;
+comment on function public.place_ticket_order(uuid, jsonb, text, text, text, text) is
+  'Holds tickets and creates a pending order (guest or signed in). Payment: the create-checkout-session function.';
+grant execute on function public.place_ticket_order(uuid, jsonb, text, text, text, text)
+  to anon, authenticated;
+
+create function public.lookup_order(order_number text, tracking_token text) returns jsonb
+  language sql
+  set search_path = ''
+as $$
+  select private.lookup_order(lookup_order.order_number, lookup_order.tracking_token);
+$$;
+comment on function public.lookup_order(text, text) is
+  'A guest''s view of an order and its tickets, given the order number and tracking token. Throttled.';
+grant execute on function public.lookup_order(text, text) to anon, authenticated;
+
+create function public.ticket_passes(order_id uuid) returns jsonb
+  language sql
+  set search_path = ''
+as $$
+  select private.ticket_passes(ticket_passes.order_id);
+$$;
+grant execute on function public.ticket_passes(uuid) to authenticated;
+
+create function public.check_in_ticket(event_id uuid, secret text, gate text default null) returns jsonb
+  language plpgsql
+  set search_path = ''
+as $$
+begin
+  if check_in_ticket.secret is null or length(check_in_ticket.secret) not between 10 and 200 then
+    raise exception using errcode = 'PT422', message = 'Scan a ticket code', detail = 'invalid_secret';
+  end if;
+  return private.check_in(check_in_ticket.event_id, btrim(check_in_ticket.secret), check_in_ticket.gate);
+end;
+$$;
+comment on function public.check_in_ticket(uuid, text, text) is
+  'Staff scan: first scan admits, a second one says when and by whom; void, refunded and other-event tickets are refused. Every scan is logged.';
+grant execute on function public.check_in_ticket(uuid, text, text) to authenticated;
+
+create function public.event_statistics(event_id uuid) returns jsonb
+  language sql
+  set search_path = ''
+as $$
+  select private.event_statistics(event_statistics.event_id);
+$$;
+grant execute on function public.event_statistics(uuid) to authenticated;
+
+create function public.event_by_slug(org_slug text, event_slug text) returns jsonb
+  language sql
+  set search_path = ''
+as $$
+  select private.event_by_slug(event_by_slug.org_slug, event_by_slug.event_slug);
+$$;
+comment on function public.event_by_slug(text, text) is 'A published event (public or unlisted) with its on-sale tiers.';
+grant execute on function public.event_by_slug(text, text) to anon, authenticated;
+
+create function public.request_refund(order_id uuid, amount_minor bigint default null, reason text default null)
+  returns public.refunds
+  language sql
+  set search_path = ''
+as $$
+  select private.request_refund(request_refund.order_id, request_refund.amount_minor, request_refund.reason);
+$$;
+comment on function public.request_refund(uuid, bigint, text) is
+  'Owners/admins queue a full (amount null) or partial refund; the refund-order function executes it at Stripe.';
+grant execute on function public.request_refund(uuid, bigint, text) to authenticated;

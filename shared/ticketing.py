@@ -1,0 +1,117 @@
+"""Ticketing emails: the tickets (one inline QR per ticket), refunds, late
+payments and disputes. Rendered at send time from the database, so a resend
+shows the current truth. Mobile-friendly: one column, 600 px at most,
+inline styles only, and a plain-text part."""
+
+from __future__ import annotations
+
+import html
+
+import psycopg
+
+from shared import qr
+from shared.mail import Email, InlineImage
+from shared.notifications import renderer
+
+
+def money(minor: int, currency: str) -> str:
+    symbol = {"GBP": "£", "EUR": "€", "USD": "$"}.get(currency.upper())
+    amount = f"{minor / 100:,.2f}"
+    return f"{symbol}{amount}" if symbol else f"{amount} {currency.upper()}"
+
+
+def _layout(title: str, body_html: str) -> str:
+    return f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{html.escape(title)}</title></head>
+<body style="margin:0;padding:0;background:#f4f4f5;font-family:-apple-system,Segoe UI,Roboto,Helvetica,Arial,sans-serif;color:#18181b">
+<table role="presentation" width="100%" cellpadding="0" cellspacing="0" style="background:#f4f4f5">
+<tr><td align="center" style="padding:16px">
+<table role="presentation" width="100%" cellpadding="0" cellspacing="0" style="max-width:600px;background:#ffffff;border-radius:12px">
+<tr><td style="padding:24px">
+{body_html}
+</td></tr></table>
+<p style="font-size:12px;color:#71717a">Sent by Bookwell</p>
+</td></tr></table></body></html>"""
+
+
+def _order(cur: psycopg.Cursor, order_id: str) -> dict:
+    cur.execute("select private.ticket_order_summary(%s) as s", (order_id,))
+    return cur.fetchone()["s"]
+
+
+@renderer("tickets")
+def render_tickets(cur: psycopg.Cursor, row: dict) -> Email:
+    order = _order(cur, row["payload"]["order_id"])
+    cur.execute("select private.ticket_passes_for(%s) as p", (order["order_id"],))
+    passes = [p for p in cur.fetchone()["p"] if p["status"] == "valid"]
+    title = f"Your tickets for {order['event_title']}"
+    images, blocks, lines = [], [], []
+    for n, ticket in enumerate(passes, 1):
+        cid = f"ticket-{ticket['ticket_id']}"
+        images.append(InlineImage(cid, f"ticket-{n}.png", qr.png(ticket["secret"])))
+        blocks.append(f"""
+<table role="presentation" width="100%" style="border:1px solid #e4e4e7;border-radius:8px;margin:12px 0">
+<tr><td align="center" style="padding:16px">
+<p style="margin:0 0 4px;font-size:16px;font-weight:600">{html.escape(ticket['tier'])}</p>
+<p style="margin:0 0 12px;color:#52525b">{html.escape(ticket['attendee_name'])} · ticket {n} of {len(passes)}</p>
+<img src="cid:{cid}" width="240" height="240" alt="QR code for ticket {n}" style="display:block;width:240px;max-width:100%;height:auto">
+<p style="margin:8px 0 0;font-family:monospace;font-size:11px;color:#71717a;word-break:break-all">{html.escape(ticket['secret'])}</p>
+</td></tr></table>""")
+        lines.append(f"- {ticket['tier']} for {ticket['attendee_name']}: {ticket['secret']}")
+    starts = order["event_starts_at"]
+    body = f"""
+<h1 style="margin:0 0 8px;font-size:22px">{html.escape(order['event_title'])}</h1>
+<p style="margin:0 0 16px;color:#52525b">{html.escape(str(starts))}</p>
+<p style="margin:0 0 8px">Hello {html.escape(order['buyer_name'])}, here are your tickets for order
+<strong>{html.escape(order['number'])}</strong> ({money(order['total_minor'], order['currency'])}).
+Show one code per person at the door.</p>
+{''.join(blocks)}"""
+    text = "\n".join([
+        title, "", f"Order {order['number']} - {money(order['total_minor'], order['currency'])}",
+        f"Starts: {starts}", "", "Your tickets (show the QR code, or this code, at the door):", *lines,
+    ])
+    return Email(row["recipient"], title, _layout(title, body), text, images)
+
+
+@renderer("order_refunded")
+def render_refund(cur: psycopg.Cursor, row: dict) -> Email:
+    order = _order(cur, row["payload"]["order_id"])
+    cur.execute("select amount_minor, currency from public.refunds where id = %s", (row["payload"]["refund_id"],))
+    refund = cur.fetchone()
+    amount = money(refund["amount_minor"], refund["currency"])
+    title = f"Refund for order {order['number']}"
+    full = order["status"] == "refunded"
+    note = "Your tickets for this order are no longer valid." if full else "Your tickets remain valid."
+    body = f"""<h1 style="margin:0 0 12px;font-size:22px">{html.escape(title)}</h1>
+<p>We are refunding <strong>{amount}</strong> for {html.escape(order['event_title'] or 'your order')}.
+It usually reaches your account within 5-10 days.</p><p>{note}</p>"""
+    text = f"{title}\n\nWe are refunding {amount} for {order['event_title']}. {note}"
+    return Email(row["recipient"], title, _layout(title, body), text)
+
+
+@renderer("late_payment_refunded")
+def render_late_payment(cur: psycopg.Cursor, row: dict) -> Email:
+    order = _order(cur, row["payload"]["order_id"])
+    amount = money(order["total_minor"], order["currency"])
+    title = f"Your payment for {order['event_title']} is being refunded"
+    why = ("Your payment arrived after your reservation had run out, and the tickets were sold in the "
+           "meantime. We have not charged you: the full amount is on its way back.")
+    body = f"""<h1 style="margin:0 0 12px;font-size:22px">Sorry, those tickets are gone</h1>
+<p>{why}</p><p>Refund: <strong>{amount}</strong> for order {html.escape(order['number'])}.
+It usually reaches your account within 5-10 days.</p>"""
+    text = f"Sorry, those tickets are gone\n\n{why}\n\nRefund: {amount} for order {order['number']}."
+    return Email(row["recipient"], title, _layout(title, body), text)
+
+
+@renderer("dispute_opened")
+def render_dispute(cur: psycopg.Cursor, row: dict) -> Email:
+    order = _order(cur, row["payload"]["order_id"])
+    title = f"Payment dispute on order {order['number']}"
+    reason = row["payload"].get("reason") or "not given"
+    body = f"""<h1 style="margin:0 0 12px;font-size:22px">{html.escape(title)}</h1>
+<p>The buyer's bank has opened a dispute ({html.escape(reason)}) on {money(order['total_minor'], order['currency'])}
+for {html.escape(order['event_title'] or '')}. Respond in your Stripe dashboard before the deadline.</p>"""
+    text = f"{title}\n\nReason: {reason}. Respond in your Stripe dashboard before the deadline."
+    return Email(row["recipient"], title, _layout(title, body), text)
