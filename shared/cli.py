@@ -113,12 +113,13 @@ def serve(port: int, *, with_cron: bool) -> None:
 
     from shared import devserver
 
-    app = devserver.build_app()
+    standins = devserver.Standins.for_settings(config.settings())
+    app = devserver.build_app(standins=standins)
     server = make_server("127.0.0.1", port, app, threaded=True)
     stop = threading.Event()
     loop = None
     if with_cron:
-        loop = threading.Thread(target=cron.loop, args=(stop,), name="cron", daemon=True)
+        loop = threading.Thread(target=cron.loop, args=(stop, app), name="cron", daemon=True)
         loop.start()
 
     def shutdown(*_: object) -> None:
@@ -164,6 +165,10 @@ def cmd_dev(args: argparse.Namespace) -> None:
             f"  functions       {base}/functions/v1/<name>",
         ]
         lines += [f"                  {base}/functions/v1/{name}" for name in devserver.function_names()]
+        if cfg.stripe_base and cfg.stripe_base.startswith("http://127.0.0.1"):
+            lines.append(f"  stripe (local)  {base}/stripe/  (dev checkout pages)")
+        if cfg.resend_base and cfg.resend_base.startswith("http://127.0.0.1"):
+            lines.append(f"  mailbox         {base}/resend/mailbox")
         lines += ["", f"  anon key        {keys['anon']}", f"  service key     {keys['service_role']}", ""]
         lines += seed.describe(demo, with_tokens=True)
         lines += ["", "  try: curl " + base + "/functions/v1/health", ""]

@@ -13,19 +13,43 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import functions_framework
 from werkzeug.middleware.dispatcher import DispatcherMiddleware
 from werkzeug.wrappers import Request, Response
 
-from shared.config import PROJECT_ROOT
+from shared.config import PROJECT_ROOT, Settings
+from shared.standins import ResendStandin, StripeStandin
 
 FUNCTIONS_DIR = PROJECT_ROOT / "functions"
 PREFIX = "/functions/v1"
 
-# name -> factory of a WSGI app, mounted at /<name> (e.g. the Stripe stand-in).
-EXTRA_MOUNTS: dict[str, Callable[[], Callable]] = {}
+
+@dataclass
+class Standins:
+    """The local providers one process serves; tests keep this handle to inspect them."""
+
+    stripe: StripeStandin | None = None
+    resend: ResendStandin | None = None
+
+    @classmethod
+    def for_settings(cls, settings: Settings, *, webhook_url: str | None = None) -> "Standins":
+        """Stand-ins for whichever providers have no real key configured."""
+        stripe = resend = None
+        if settings.stripe_base and settings.stripe_base.startswith("http://127.0.0.1"):
+            stripe = StripeStandin(
+                webhook_url or settings.local_base("functions/v1/stripe-webhook"),
+                settings.stripe_webhook_secret, api_key=settings.stripe_secret_key)
+        if settings.resend_base and settings.resend_base.startswith("http://127.0.0.1"):
+            resend = ResendStandin(api_key=settings.resend_api_key)
+        return cls(stripe, resend)
+
+    def mounts(self) -> dict[str, Callable]:
+        found = {"/stripe": self.stripe.wsgi if self.stripe else None,
+                 "/resend": self.resend.wsgi if self.resend else None}
+        return {prefix: app for prefix, app in found.items() if app is not None}
 
 
 def function_names(directory: Path = FUNCTIONS_DIR) -> list[str]:
@@ -49,8 +73,8 @@ def _not_found(request: Request) -> Response:
     return Response(json.dumps(body), status=404, content_type="application/json")
 
 
-def build_app(directory: Path = FUNCTIONS_DIR):
+def build_app(directory: Path = FUNCTIONS_DIR, standins: Standins | None = None):
     mounts = {f"{PREFIX}/{name}": load_function(name, directory) for name in function_names(directory)}
-    for name, factory in EXTRA_MOUNTS.items():
-        mounts[f"/{name}"] = factory()
+    if standins:
+        mounts |= standins.mounts()
     return DispatcherMiddleware(_not_found, mounts)

@@ -19,7 +19,7 @@ def stripe_client(settings: Settings) -> stripe.StripeClient:
     return stripe.StripeClient(
         settings.stripe_secret_key,
         base_addresses={"api": base} if base else None,
-        max_network_retries=1,
+        max_network_retries=2,
     )
 
 

@@ -15,7 +15,7 @@ from shared import db, log, payments
 def request_refund(caller: db.Caller, *, order_id: str, amount_minor: int | None, reason: str | None) -> dict:
     """An owner/admin's refund request (RLS + role check in Postgres). Returns the refund row."""
     with db.transaction(caller) as cur:
-        cur.execute("select (public.request_refund(%s, %s, %s)).*", (order_id, amount_minor, reason))
+        cur.execute("select * from public.request_refund(%s, %s, %s)", (order_id, amount_minor, reason))
         return cur.fetchone()
 
 

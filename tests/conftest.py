@@ -15,6 +15,8 @@ import tempfile
 import threading
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import psycopg
@@ -100,19 +102,66 @@ def db(database_url: str) -> Db:
     return Db(database_url)
 
 
+@dataclass
+class Stack:
+    """One module's running stack: every function plus the Stripe and Resend stand-ins."""
+
+    base_url: str
+    standins: "devserver.Standins"
+
+    @property
+    def functions_url(self) -> str:
+        return f"{self.base_url}/functions/v1"
+
+    @property
+    def stripe(self):
+        return self.standins.stripe
+
+    @property
+    def resend(self):
+        return self.standins.resend
+
+
+@contextmanager
+def _env(**values: str) -> Iterator[None]:
+    previous = {k: os.environ.get(k) for k in values}
+    os.environ.update(values)
+    config.settings.cache_clear()
+    try:
+        yield
+    finally:
+        for k, v in previous.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+        config.settings.cache_clear()
+
+
 @pytest.fixture(scope="module")
-def functions_url(database_url: str) -> Iterator[str]:
-    """Every function served over real HTTP, as `bookwell serve` does, for this module's database."""
+def stack(database_url: str) -> Iterator[Stack]:
+    """Every function served over real HTTP, as `bookwell serve` does, with the provider
+    stand-ins mounted beside them and the SDKs pointed at them."""
     from werkzeug.serving import make_server
 
     from shared import devserver
 
-    app = devserver.build_app()
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}/functions/v1"
-    finally:
-        server.shutdown()
-        thread.join(timeout=5)
+    server = make_server("127.0.0.1", 0, lambda env, start: app(env, start), threaded=True)
+    base = f"http://127.0.0.1:{server.server_port}"
+    with _env(STRIPE_API_BASE=f"{base}/stripe", RESEND_API_BASE=f"{base}/resend"):
+        standins = devserver.Standins.for_settings(
+            config.settings(), webhook_url=f"{base}/functions/v1/stripe-webhook")
+        app = devserver.build_app(standins=standins)
+        thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+        thread.start()
+        try:
+            yield Stack(base, standins)
+        finally:
+            server.shutdown()
+            thread.join(timeout=5)
+            server.server_close()
+
+
+@pytest.fixture(scope="module")
+def functions_url(stack: Stack) -> str:
+    return stack.functions_url

@@ -1,0 +1,11 @@
+"""Local stand-ins for the providers Bookwell talks to (Stripe, Resend).
+
+Each is a WSGI app plus a Python-side handle for tests; the product reaches
+them through the providers' real SDKs with only the base URL changed. See
+DESIGN.md, "The local stack".
+"""
+
+from shared.standins.resend_standin import ResendStandin
+from shared.standins.stripe_standin import Delivery, StripeError, StripeStandin, sign
+
+__all__ = ["Delivery", "ResendStandin", "StripeError", "StripeStandin", "sign"]
