@@ -569,7 +569,10 @@ begin
   if ord.status <> 'paid' then
     raise exception using errcode = 'PT409', message = 'Only paid orders can be refunded', detail = 'order_not_paid';
   end if;
-  select * into pay from public.payments where order_id = ord.id order by created_at limit 1;
+  select * into pay from public.payments where order_id = ord.id and provider <> 'free' order by created_at limit 1;
+  if pay.id is null then
+    raise exception using errcode = 'PT409', message = 'Nothing was paid for this order', detail = 'nothing_to_refund';
+  end if;
   select pay.amount_minor - coalesce(sum(amount_minor), 0) into remaining
   from public.refunds where payment_id = pay.id and status <> 'failed';
   if p_amount_minor is not null and (p_amount_minor <= 0 or p_amount_minor > remaining) then

@@ -53,13 +53,16 @@ def check_return_url(url: str, settings: Settings, field: str) -> None:
 def place_order(caller: db.Caller, req: CheckoutRequest, idempotency_key: str | None,
                 settings: Settings) -> dict:
     items = [{"tier_id": str(i.tier_id), "quantity": i.quantity} for i in req.items]
-    with db.transaction(caller) as cur:
+
+    def place(cur) -> dict:
         cur.execute(
             "select private.place_ticket_order(%s, %s, %s, %s, %s, %s, %s, make_interval(mins => %s)) as summary",
             (req.event_id, Jsonb(items), req.buyer_email, req.buyer_name, req.promo_code,
              idempotency_key, _request_hash(req), settings.checkout_hold_minutes),
         )
         return cur.fetchone()["summary"]
+
+    return db.run(caller, place)
 
 
 def _request_hash(req: CheckoutRequest) -> str:

@@ -11,10 +11,10 @@ from __future__ import annotations
 import json
 import threading
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import psycopg
 from psycopg.rows import dict_row
@@ -23,6 +23,7 @@ from psycopg_pool import ConnectionPool
 from shared import errors
 
 Role = Literal["anon", "authenticated", "service_role"]
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -105,6 +106,22 @@ def transaction(caller: Caller, *, database_url: str | None = None) -> Iterator[
             if translated is None:
                 raise
             raise translated from exc
+
+
+def run(caller: Caller, work: "Callable[[psycopg.Cursor], T]", *, attempts: int = 3,
+        lock_timeout_ms: int = 5000, **kw: Any) -> T:
+    """Run `work` in one transaction as `caller`, retried when Postgres reports
+    a deadlock, a serialization failure or a lock timeout; then 503 busy."""
+    for attempt in range(attempts):
+        try:
+            with transaction(caller, **kw) as cur:
+                cur.execute(f"set local lock_timeout = {int(lock_timeout_ms)}")
+                return work(cur)
+        except errors.DomainError as exc:
+            retryable = isinstance(exc.__cause__, errors.RETRYABLE)
+            if not retryable or attempt == attempts - 1:
+                raise
+    raise AssertionError("unreachable")
 
 
 def as_anon(**kw: Any):

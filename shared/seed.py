@@ -26,6 +26,45 @@ DEMO_USERS = [
 SEEDERS: list[Callable[[psycopg.Connection, dict], None]] = []
 
 
+def seed_ticketing(conn: psycopg.Connection, demo: dict) -> None:
+    """A published event a month ahead with two tiers and a 10 % code, DEMO10."""
+    org_id = demo["org"]["id"]
+    venue = conn.execute("select id from public.venues where org_id = %s and name = 'Demo Hall'", (org_id,)).fetchone()
+    if venue is None:
+        venue = conn.execute(
+            "insert into public.venues (org_id, name, address, city, postcode, country, capacity, hire_cost_minor)"
+            " values (%s, 'Demo Hall', '1 Example Street', 'London', 'SE1 7PB', 'GB', 300, 150000) returning id",
+            (org_id,)).fetchone()
+    conn.execute(
+        """
+        insert into public.events (org_id, venue_id, title, slug, description, starts_at, ends_at)
+        values (%s, %s, 'Bookwell Launch Party', 'launch-party', 'Music, food and a demo of everything.',
+                date_trunc('day', now()) + interval '30 days 19 hours',
+                date_trunc('day', now()) + interval '30 days 23 hours')
+        on conflict (org_id, slug) do nothing
+        """, (org_id, venue["id"]))
+    event = conn.execute("select id, status from public.events where org_id = %s and slug = 'launch-party'",
+                         (org_id,)).fetchone()
+    for name, price, capacity in (("General admission", 2500, 200), ("VIP", 8000, 20)):
+        conn.execute(
+            "insert into public.ticket_tiers (org_id, event_id, name, price_minor, currency, capacity)"
+            " select %s, %s, %s, %s, 'GBP', %s where not exists"
+            " (select 1 from public.ticket_tiers where event_id = %s and name = %s)",
+            (org_id, event["id"], name, price, capacity, event["id"], name))
+    if event["status"] == "draft":
+        conn.execute("update public.events set status = 'published' where id = %s", (event["id"],))
+    conn.execute(
+        "insert into public.promo_codes (org_id, code, kind, value) values (%s, 'DEMO10', 'percent', 10)"
+        " on conflict (org_id, lower(code)) do nothing", (org_id,))
+    demo["event"] = conn.execute(
+        "select e.id, e.title, (select jsonb_agg(jsonb_build_object('id', t.id, 'name', t.name) order by t.price_minor)"
+        " from public.ticket_tiers t where t.event_id = e.id) as tiers from public.events e where e.id = %s",
+        (event["id"],)).fetchone()
+
+
+SEEDERS.append(seed_ticketing)
+
+
 def _ensure_user(conn: psycopg.Connection, email: str, name: str | None) -> str:
     row = conn.execute("select id from auth.users where lower(email) = lower(%s)", (email,)).fetchone()
     if row:
@@ -71,6 +110,10 @@ def seed(database_url: str) -> dict:
 
 def describe(demo: dict, *, with_tokens: bool = False) -> list[str]:
     lines = [f"  demo org        {demo['org']['name']} (slug {demo['org']['slug']}, id {demo['org']['id']})"]
+    if demo.get("event"):
+        event = demo["event"]
+        lines.append(f"  demo event      {event['title']} (id {event['id']}, promo code DEMO10)")
+        lines += [f"                  tier {t['name']}: {t['id']}" for t in event["tiers"]]
     for email, user_id, role in demo["users"]:
         lines.append(f"  {role or 'customer':15} {email}")
         if with_tokens:
