@@ -450,9 +450,15 @@ declare
   invitation public.invitations;
   membership public.memberships;
 begin
-  select * into invitation from public.invitations
-  where token_hash = private.token_hash(p_token)
-  for update;
+  -- Lock order as in every membership mutation: the organization row first,
+  -- then the invitation. invite_member replaces an open invitation while
+  -- holding the org lock; taking the invitation first here deadlocked with it.
+  select * into invitation from public.invitations where token_hash = private.token_hash(p_token);
+  if found then
+    perform 1 from public.organizations where id = invitation.org_id for update;
+    -- Re-read under the lock: it may have been accepted, replaced or revoked meanwhile.
+    select * into invitation from public.invitations where id = invitation.id for update;
+  end if;
   if not found or invitation.accepted_at is not null then
     raise exception using errcode = 'PT404', message = 'This invitation is not valid', detail = 'invitation_invalid';
   end if;
@@ -464,7 +470,6 @@ begin
     raise exception using errcode = 'PT403',
       message = 'This invitation was sent to another email address', detail = 'invitation_email_mismatch';
   end if;
-  perform 1 from public.organizations where id = invitation.org_id for update;
 
   insert into public.memberships (org_id, user_id, role, scope)
   values (invitation.org_id, caller, invitation.role, invitation.scope)

@@ -562,7 +562,7 @@ declare
   remaining bigint;
 begin
   select * into ord from public.orders where id = p_order_id for update;
-  if not found or ((select auth.role()) <> 'service_role'
+  if not found or (coalesce((select auth.role()), '') <> 'service_role'
                    and not private.has_org_role(ord.org_id, '{owner,admin}')) then
     raise exception using errcode = 'PT404', message = 'Order not found', detail = 'order_not_found';
   end if;

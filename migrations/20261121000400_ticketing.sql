@@ -40,7 +40,6 @@ create table public.venues (
   postcode text check (length(postcode) <= 20),
   country char(2) check (country ~ '^[A-Z]{2}$'),
   capacity integer check (capacity > 0),
-  hire_cost_minor bigint check (hire_cost_minor >= 0),
   latitude double precision check (latitude between -90 and 90),
   longitude double precision check (longitude between -180 and 180),
   created_at timestamptz not null default now(),
@@ -63,16 +62,14 @@ create table public.events (
   status public.event_status not null default 'draft',
   visibility public.event_visibility not null default 'public',
   published_at timestamptz,
-  created_by uuid references public.profiles (id) on delete set null,
   created_at timestamptz not null default now(),
   updated_at timestamptz not null default now(),
   unique (org_id, slug),
   check (ends_at is null or ends_at > starts_at)
 );
 comment on table public.events is
-  'draft -> published -> cancelled | completed. Anyone reads published public events; unlisted ones only by link (event_by_slug).';
+  'draft -> published -> cancelled | completed. Anyone reads published public events; unlisted ones only by link (event_by_slug). Who created or changed an event is in audit_log.';
 create index events_venue_id_idx on public.events (venue_id);
-create index events_created_by_idx on public.events (created_by);
 create index events_public_idx on public.events (starts_at) where status = 'published' and visibility = 'public';
 create trigger events_touch before update on public.events
   for each row execute function private.touch_updated_at();
@@ -413,14 +410,14 @@ create function private.place_ticket_order(
   p_promo_code text default null,
   p_idempotency_key text default null,
   p_request_hash text default null,
-  p_hold interval default interval '15 minutes',
-  p_now timestamptz default now()
+  p_hold interval default interval '15 minutes'
 ) returns jsonb
   language plpgsql
   security definer
   set search_path = ''
 as $$
 declare
+  p_now timestamptz := now();
   ev public.events;
   ord public.orders;
   token text := private.random_token();
@@ -434,6 +431,9 @@ declare
   eligible uuid[];
   attempt integer := 0;
 begin
+  -- Holds last between one minute and two hours, whatever the caller asks.
+  p_hold := least(greatest(coalesce(p_hold, interval '15 minutes'), interval '1 minute'), interval '2 hours');
+
   -- A signed-in buyer may leave name and email to their profile.
   if buyer is not null then
     p_buyer_email := coalesce(nullif(btrim(p_buyer_email), ''), (select auth.email()));
@@ -771,8 +771,8 @@ create function private.event_by_slug(p_org_slug text, p_event_slug text) return
   security definer
   set search_path = ''
 as $$
-  select to_jsonb(e) - 'created_by' || jsonb_build_object(
-    'venue', (select to_jsonb(v) - 'hire_cost_minor' from public.venues v where v.id = e.venue_id),
+  select to_jsonb(e) || jsonb_build_object(
+    'venue', (select to_jsonb(v) from public.venues v where v.id = e.venue_id),
     'tiers', (select coalesce(jsonb_agg(to_jsonb(t) order by t.sort_order, t.name), '[]'::jsonb)
               from public.ticket_tiers t
               where t.event_id = e.id
@@ -783,7 +783,7 @@ as $$
 $$;
 
 grant execute on function
-  private.place_ticket_order(uuid, jsonb, text, text, text, text, text, interval, timestamptz),
+  private.place_ticket_order(uuid, jsonb, text, text, text, text, text, interval),
   private.lookup_order(text, text),
   private.event_by_slug(text, text)
   to anon, authenticated, service_role;

@@ -22,7 +22,10 @@ grant select (id, org_id, email, role, scope, invited_by, accepted_by, expires_a
 grant select on public.audit_log to authenticated;
 
 grant all on public.profiles, public.organizations, public.memberships,
-  public.invitations, public.audit_log to service_role;
+  public.invitations to service_role;
+-- The audit trail is append-only, even for the server key.
+revoke update, delete, truncate on public.audit_log from service_role;
+grant select, insert on public.audit_log to service_role;
 
 alter table public.profiles enable row level security;
 alter table public.organizations enable row level security;

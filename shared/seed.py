@@ -32,8 +32,8 @@ def seed_ticketing(conn: psycopg.Connection, demo: dict) -> None:
     venue = conn.execute("select id from public.venues where org_id = %s and name = 'Demo Hall'", (org_id,)).fetchone()
     if venue is None:
         venue = conn.execute(
-            "insert into public.venues (org_id, name, address, city, postcode, country, capacity, hire_cost_minor)"
-            " values (%s, 'Demo Hall', '1 Example Street', 'London', 'SE1 7PB', 'GB', 300, 150000) returning id",
+            "insert into public.venues (org_id, name, address, city, postcode, country, capacity)"
+            " values (%s, 'Demo Hall', '1 Example Street', 'London', 'SE1 7PB', 'GB', 300) returning id",
             (org_id,)).fetchone()
     conn.execute(
         """

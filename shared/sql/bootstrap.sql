@@ -126,11 +126,11 @@ grant execute on function auth.uid(), auth.jwt(), auth.role(), auth.email()
 -- ---------------------------------------------------------------------------
 -- Supabase's default grants on public: table access is granted broadly and
 -- narrowed by RLS (every table in public has RLS on; the lint test checks).
+-- Functions get no default grant: each one is granted where it is created
+-- (re-running this file must never undo a migration's revoke).
 -- ---------------------------------------------------------------------------
 grant usage on schema public to anon, authenticated, service_role;
 alter default privileges in schema public
   grant all on tables to anon, authenticated, service_role;
-alter default privileges in schema public
-  grant all on functions to anon, authenticated, service_role;
 alter default privileges in schema public
   grant all on sequences to anon, authenticated, service_role;

@@ -1,0 +1,131 @@
+"""`bookwell` as a user runs it: a subprocess with DATABASE_URL set to this
+module's test database."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from shared import auth, config, migrate
+from shared.config import PROJECT_ROOT
+from shared.errors import DomainError
+
+BOOKWELL = Path(sys.executable).parent / "bookwell"
+if not BOOKWELL.exists():
+    BOOKWELL = PROJECT_ROOT / ".venv" / "bin" / "bookwell"
+UUID = r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
+
+
+@pytest.fixture(scope="module")
+def bookwell(database_url: str):
+    def run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [str(BOOKWELL), *args],
+            cwd=PROJECT_ROOT,
+            env={**os.environ, "DATABASE_URL": database_url, **(env or {})},
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+
+    return run
+
+
+def ok(result: subprocess.CompletedProcess) -> str:
+    assert result.returncode == 0, f"exit {result.returncode}\nstdout: {result.stdout}\nstderr: {result.stderr}"
+    return result.stdout
+
+
+def one_line_failure(result: subprocess.CompletedProcess) -> str:
+    assert result.returncode == 1, f"exit {result.returncode}\nstdout: {result.stdout}\nstderr: {result.stderr}"
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("bookwell: "), f"stderr is not one `bookwell: …` line: {result.stderr!r}"
+    assert "Traceback" not in result.stderr
+    return lines[0]
+
+
+def test_migrate_status_lists_the_applied_migrations(bookwell, db) -> None:
+    out = ok(bookwell("migrate", "--status"))
+    lines = out.strip().splitlines()
+    assert any(re.fullmatch(r"applied\s+\d{14}_tenancy\.sql", line) for line in lines), out
+    assert all(re.fullmatch(r"(applied|pending)  \d{14}_[a-z0-9_]+\.sql", line) for line in lines), out
+    assert [line.split()[1] for line in lines] == [m.path.name for m in migrate.discover()]
+    recorded = db.sql("select version, name from supabase_migrations.schema_migrations order by version")
+    assert {f"applied  {r['version']}_{r['name']}.sql" for r in recorded} <= set(lines)
+
+
+def test_migrate_on_a_migrated_database_applies_nothing(bookwell, db) -> None:
+    before = db.value("select count(*) from supabase_migrations.schema_migrations")
+    out = ok(bookwell("migrate"))
+    assert out.strip().splitlines()[-1] == "0 migration(s) applied; policies re-applied"
+    assert db.value("select count(*) from supabase_migrations.schema_migrations") == before
+
+
+def test_token_prints_a_verifiable_jwt_and_creates_the_user(bookwell, db) -> None:
+    email = "x@example.com"
+    assert db.value("select count(*) from auth.users where lower(email) = %s", (email,)) == 0
+
+    token = ok(bookwell("token", "--email", email)).strip().splitlines()[-1]
+
+    caller = auth.verify(token, config.settings())
+    assert caller.role == "authenticated"
+    assert caller.email == email
+    user_id = db.value("select id::text from auth.users where email = %s", (email,))
+    assert caller.user_id == user_id
+    assert db.one("select id::text, email from public.profiles where id = %s", (user_id,)) == {
+        "id": user_id, "email": email}
+
+    again = ok(bookwell("token", "--email", email.upper())).strip().splitlines()[-1]
+    assert auth.verify(again, config.settings()).user_id == user_id
+    assert db.value("select count(*) from auth.users where lower(email) = %s", (email,)) == 1
+
+
+def test_token_is_signed_with_the_configured_secret(bookwell) -> None:
+    token = ok(bookwell("token", "--email", "y@example.com")).strip().splitlines()[-1]
+    other = config.Settings(SUPABASE_JWT_SECRET="another-secret-that-is-at-least-32-characters")
+    with pytest.raises(DomainError) as refused:
+        auth.verify(token, other)
+    assert (refused.value.status, refused.value.code) == (401, "invalid_token")
+
+
+def test_seed_twice_is_idempotent(bookwell, db) -> None:
+    def seed() -> tuple[str, int, int]:
+        out = ok(bookwell("seed"))
+        match = re.search(rf"slug (\S+), id ({UUID})\)", out)
+        assert match, out
+        slug, org_id = match.groups()
+        assert db.value("select id::text from public.organizations where slug = %s", (slug,)) == org_id
+        members = db.value("select count(*) from public.memberships where org_id = %s", (org_id,))
+        users = db.value("select count(*) from auth.users")
+        return org_id, members, users
+
+    first = seed()
+    assert first[1] > 0
+    assert seed() == first
+
+
+def test_cron_list_exits_zero_and_lists_every_job(bookwell) -> None:
+    result = bookwell("cron", "list")
+    out = ok(result)
+    assert result.stderr == ""
+    listed = [line.split()[0] for line in out.splitlines() if line.strip()]
+    assert listed == list(config.project().cron)
+
+
+def test_cron_run_unknown_job_fails_with_one_line(bookwell) -> None:
+    result = bookwell("cron", "run", "nosuch")
+    line = one_line_failure(result)
+    assert "nosuch" in line
+    assert result.stdout == ""
+
+
+def test_migrate_unreachable_database_fails_with_one_line(bookwell) -> None:
+    result = bookwell("migrate", "--database-url", "postgresql://nobody@127.0.0.1:1/x")
+    line = one_line_failure(result)
+    assert "cannot reach the database" in line
+    assert result.stdout == ""
