@@ -465,11 +465,13 @@ begin
       detail = 'invalid_buyer';
   end if;
 
-  -- The same idempotency key again: the same order, with a fresh tracking token.
+  -- The same idempotency key again, from the same buyer: the same order, with
+  -- a fresh tracking token. Anyone else's request with that key is refused.
   if p_idempotency_key is not null then
     select * into ord from public.orders where idempotency_key = p_idempotency_key for update;
     if found then
-      if ord.request_hash is distinct from p_request_hash then
+      if ord.request_hash is distinct from p_request_hash
+         or ord.buyer_user_id is distinct from buyer then
         raise exception using errcode = 'PT422', detail = 'idempotency_key_reused',
           message = 'This idempotency key was used for a different request';
       end if;

@@ -1,8 +1,12 @@
 """JWT verification and minting, shaped like Supabase Auth.
 
 Verification: HS256 with SUPABASE_JWT_SECRET, or RS256/ES256 against the
-project's JWKS (keys cached). `alg=none`, an unknown algorithm, a bad
-signature, an expired token or the wrong audience are all refused.
+project's JWKS (the key set is cached for JWKS_LIFESPAN seconds, so a key
+removed from it stops being trusted within that time). `alg=none`, an unknown
+algorithm, a key of another type than the token's alg, a bad signature, an
+expired token or the wrong audience are all refused (401); a JWKS that cannot
+be fetched is our fault, not the token's (503). In production the Supabase
+CLI's published local secret is never accepted.
 Minting exists for local development and tests only (`bookwell token`).
 """
 
@@ -16,16 +20,21 @@ from typing import Any
 import jwt
 
 from shared import errors
-from shared.config import Settings
+from shared.config import LOCAL_JWT_SECRET, Settings
 from shared.db import Caller
 
 ASYMMETRIC = ("RS256", "ES256")
 ROLES = ("anon", "authenticated", "service_role")
+JWKS_LIFESPAN = 600  # seconds a fetched key set is trusted before it is fetched again
+JWKS_TIMEOUT = 5  # seconds to wait for the JWKS endpoint
 
 
 @functools.cache
 def _jwks_client(url: str) -> jwt.PyJWKClient:
-    return jwt.PyJWKClient(url, cache_keys=True, lifespan=600)
+    # No per-kid cache (cache_keys): PyJWT's has no expiry, so a revoked key would
+    # be trusted until the process restarts. The key-set cache expires; unknown
+    # kids force at most one refetch per cooldown (PyJWT's default, 30 s).
+    return jwt.PyJWKClient(url, lifespan=JWKS_LIFESPAN, timeout=JWKS_TIMEOUT)
 
 
 def verify(token: str, settings: Settings) -> Caller:
@@ -33,9 +42,14 @@ def verify(token: str, settings: Settings) -> Caller:
         header = jwt.get_unverified_header(token)
         alg = header.get("alg")
         if alg == "HS256":
+            if settings.is_production and settings.jwt_secret == LOCAL_JWT_SECRET:
+                # The published local secret signs nothing in production (e.g. a
+                # JWKS-only project that never set SUPABASE_JWT_SECRET).
+                raise errors.unauthorized("Unsupported token algorithm", "invalid_token")
             key: Any = settings.jwt_secret
         elif alg in ASYMMETRIC and settings.jwks_url:
-            key = _jwks_client(settings.jwks_url).get_signing_key_from_jwt(token).key
+            # The PyJWK itself, so PyJWT refuses a token whose alg is not the key's.
+            key = _jwks_client(settings.jwks_url).get_signing_key_from_jwt(token)
         else:
             raise errors.unauthorized("Unsupported token algorithm", "invalid_token")
         claims = jwt.decode(
@@ -44,7 +58,10 @@ def verify(token: str, settings: Settings) -> Caller:
         )
     except jwt.ExpiredSignatureError:
         raise errors.unauthorized("The token has expired", "token_expired") from None
-    except (jwt.PyJWTError, ValueError):
+    except jwt.PyJWKClientConnectionError:
+        raise errors.DomainError(
+            503, "auth_unavailable", "The signing keys could not be fetched; please try again") from None
+    except (jwt.PyJWTError, ValueError, TypeError):
         raise errors.unauthorized("The token is not valid", "invalid_token") from None
 
     role = claims.get("role")

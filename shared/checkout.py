@@ -26,7 +26,7 @@ from shared.config import Settings
 class CheckoutItem(BaseModel):
     model_config = ConfigDict(extra="forbid")
     tier_id: UUID
-    quantity: int = Field(ge=1, le=100)
+    quantity: int = Field(ge=1, le=100, strict=True)
 
 
 class CheckoutRequest(BaseModel):

@@ -82,6 +82,9 @@ def from_database(exc: psycopg.Error) -> DomainError | None:
     """Translate a database refusal into a DomainError; None means a real fault."""
     state = exc.sqlstate or ""
     diag = exc.diag
+    if isinstance(exc, psycopg.DataError) and not state:
+        # Refused by the driver before reaching Postgres (e.g. a NUL character).
+        return DomainError(422, "invalid_value", "A value contains characters that are not allowed")
     if state.startswith("PT") and state[2:].isdigit():
         # PostgREST's convention: PTxyz raises HTTP xyz. DETAIL holds our code.
         return DomainError(

@@ -83,7 +83,7 @@ class Call:
         """Parse the JSON body into `model`; 422 with field errors otherwise."""
         try:
             data = json.loads(self.raw_body or b"{}")
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: nesting deeper than Python's stack
             raise errors.DomainError(400, "invalid_json", "The body is not valid JSON") from None
         return validate(model, data)
 
@@ -123,7 +123,7 @@ def function(*, methods: tuple[str, ...] = ("POST",), name: str | None = None
             cfg = settings()
             log.configure(cfg.log_level)
             started = time.perf_counter()
-            request_id = request.headers.get("x-request-id") or uuid.uuid4().hex
+            request_id = _request_id(request.headers.get("x-request-id"))
             caller: Caller | None = None
             try:
                 if request.method == "OPTIONS":
@@ -137,6 +137,8 @@ def function(*, methods: tuple[str, ...] = ("POST",), name: str | None = None
                     response = _to_flask(handler(call))
             except errors.DomainError as exc:
                 response = _error(exc)
+                if exc.status == 405:
+                    response.headers["allow"] = ", ".join(sorted(allowed | {"OPTIONS"}))
             except psycopg.Error as exc:
                 translated = errors.from_database(exc)
                 response = _error(translated) if translated else _crash(fn_name, request_id)
@@ -161,6 +163,13 @@ def function(*, methods: tuple[str, ...] = ("POST",), name: str | None = None
 # ---------------------------------------------------------------------------
 
 
+def _request_id(given: str | None) -> str:
+    """A caller's request id is kept when it is short and plain; otherwise we make one."""
+    if given and len(given) <= 128 and all(c.isalnum() or c in "-_.:" for c in given):
+        return given
+    return uuid.uuid4().hex
+
+
 def _identify(request: flask.Request, cfg: Settings, verify_jwt: bool) -> Caller:
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
@@ -173,14 +182,42 @@ def _identify(request: flask.Request, cfg: Settings, verify_jwt: bool) -> Caller
     return Caller.anon()
 
 
+READ_CHUNK = 64 * 1024
+
+
 def _read_body(request: flask.Request, limit: int) -> bytes:
+    """The body, at most `limit` bytes (413 beyond), with or without Content-Length.
+
+    Reads in a loop (one read() may return less than asked). On 413 the rest of
+    the body is read and discarded chunk by chunk: functions-framework reads
+    whatever is left into memory after every request (`request.get_data()`),
+    which would otherwise hold an oversized body whole.
+    """
+    stream = request.stream
     length = request.content_length
     if length is not None and length > limit:
+        _discard(stream)
         raise errors.DomainError(413, "body_too_large", f"The body is larger than {limit} bytes")
-    data = request.stream.read(limit + 1)
-    if len(data) > limit:
+    chunks: list[bytes] = []
+    size = 0
+    while size <= limit:
+        chunk = stream.read(min(READ_CHUNK, limit + 1 - size))
+        if not chunk:
+            break
+        chunks.append(chunk)
+        size += len(chunk)
+    if size > limit:
+        _discard(stream)
         raise errors.DomainError(413, "body_too_large", f"The body is larger than {limit} bytes")
-    return data
+    return b"".join(chunks)
+
+
+def _discard(stream) -> None:
+    try:
+        while stream.read(READ_CHUNK):
+            pass
+    except OSError:  # the client went away; nothing left to protect
+        pass
 
 
 def _origin_allowed(origin: str, cfg: Settings) -> bool:
