@@ -227,7 +227,9 @@ begin
   select coalesce(sum(amount_minor), 0) into paid from public.payments where order_id = new.order_id;
   select coalesce(sum(amount_minor), 0) into refunded from public.refunds
   where order_id = new.order_id and status <> 'failed' and id <> new.id;
-  if new.status <> 'failed' and refunded + new.amount_minor > paid then
+  -- Requests (pending) may never exceed what remains; refunds the provider
+  -- reports as done are facts and are recorded whatever we expected.
+  if new.status = 'pending' and refunded + new.amount_minor > paid then
     raise exception using errcode = 'PT409', detail = 'refund_exceeds_payment',
       message = format('Only %s remains refundable', paid - refunded);
   end if;
@@ -468,11 +470,15 @@ begin
 end;
 $$;
 
--- A refund that happened at the provider (ours confirmed, or one made in the
--- provider's dashboard). `p_amount_refunded_total` is the provider's cumulative
--- figure for the payment, which makes replays and reordering harmless.
-create function private.sync_provider_refunds(
-  p_provider text, p_provider_payment_id text, p_amount_refunded_total bigint, p_external_refund_id text
+-- The provider's refunds of one payment, as the provider lists them:
+-- [{"id", "amount", "status", "refund_id"}], where refund_id is ours (from the
+-- refund's metadata) when we asked for it. Ours are confirmed by that id; any
+-- other is a refund made in the provider's dashboard, recorded once by its
+-- provider id and told to the buyer. Matching by id, never by running totals,
+-- keeps a dashboard refund from passing for one of ours that never happened.
+-- A fully refunded order becomes `refunded` (area triggers void its goods).
+create function private.apply_provider_refunds(
+  p_provider text, p_provider_payment_id text, p_refunds jsonb
 ) returns text
   language plpgsql
   security definer
@@ -481,7 +487,10 @@ as $$
 declare
   pay public.payments;
   ord public.orders;
-  known bigint;
+  r jsonb;
+  ours uuid;
+  recorded uuid;
+  refunded bigint;
 begin
   select * into pay from public.payments
   where provider = p_provider and provider_payment_id = p_provider_payment_id;
@@ -489,22 +498,37 @@ begin
     raise exception using errcode = 'PT503', message = 'The payment is not recorded yet', detail = 'not_ready';
   end if;
   select * into ord from public.orders where id = pay.order_id for update;
-  -- Refunds we asked for are confirmed by the provider's total.
-  update public.refunds set status = 'succeeded'
-  where payment_id = pay.id and status = 'pending'
-    and (select coalesce(sum(amount_minor), 0) from public.refunds
-         where payment_id = pay.id and status <> 'failed') <= p_amount_refunded_total;
-  select coalesce(sum(amount_minor), 0) into known
+
+  for r in select value from jsonb_array_elements(coalesce(p_refunds, '[]'::jsonb)) loop
+    ours := case when r ->> 'refund_id' ~ '^[0-9a-f-]{36}$' then (r ->> 'refund_id')::uuid end;
+    if ours is not null and exists (select 1 from public.refunds where id = ours and payment_id = pay.id) then
+      update public.refunds
+      set provider_refund_id = r ->> 'id',
+          status = case r ->> 'status' when 'succeeded' then 'succeeded'::public.refund_status
+                                        when 'failed' then 'failed'::public.refund_status
+                                        when 'canceled' then 'failed'::public.refund_status
+                                        else status end
+      where id = ours;
+    elsif r ->> 'status' in ('succeeded', 'pending') then
+      insert into public.refunds (org_id, order_id, payment_id, amount_minor, currency, status, reason, provider_refund_id)
+      values (ord.org_id, ord.id, pay.id, (r ->> 'amount')::bigint, pay.currency, 'succeeded',
+              'provider_dashboard', r ->> 'id')
+      on conflict (provider_refund_id) do nothing
+      returning id into recorded;
+      if recorded is not null then
+        perform private.enqueue_notification(
+          ord.org_id, 'email', 'order_refunded', ord.buyer_email,
+          jsonb_build_object('order_id', ord.id, 'refund_id', recorded), 'refund:' || recorded);
+      end if;
+    end if;
+  end loop;
+
+  select coalesce(sum(amount_minor), 0) into refunded
   from public.refunds where payment_id = pay.id and status = 'succeeded';
-  if p_amount_refunded_total > known then
-    insert into public.refunds (org_id, order_id, payment_id, amount_minor, currency, status, reason, provider_refund_id)
-    values (ord.org_id, ord.id, pay.id, p_amount_refunded_total - known, pay.currency, 'succeeded',
-            'provider_dashboard', p_external_refund_id)
-    on conflict (provider_refund_id) do nothing;
-  end if;
-  if p_amount_refunded_total >= pay.amount_minor and ord.status = 'paid' then
-    update public.orders set status = 'refunded', closed_at = now(), close_reason = 'refunded'
-    where id = ord.id;
+  if refunded >= pay.amount_minor then
+    if ord.status = 'paid' then
+      update public.orders set status = 'refunded', closed_at = now(), close_reason = 'refunded' where id = ord.id;
+    end if;
     return 'fully_refunded';
   end if;
   return 'partially_refunded';
@@ -604,18 +628,23 @@ as $$
   for update skip locked;
 $$;
 
-create function private.mark_refund_executed(p_refund_id uuid, p_provider_refund_id text, p_error text)
-  returns void
+create function private.mark_refund_executed(
+  p_refund_id uuid, p_provider_refund_id text, p_error text, p_final boolean default false
+) returns void
   language sql
   security definer
   set search_path = ''
 as $$
   update public.refunds
   set provider_refund_id = coalesce(p_provider_refund_id, provider_refund_id),
-      status = case when p_error is null then 'succeeded'::public.refund_status else status end,
+      status = case when p_error is null then 'succeeded'::public.refund_status
+                    when p_final then 'failed'::public.refund_status
+                    else status end,
       last_error = p_error
-  where id = p_refund_id;
+  where id = p_refund_id and status = 'pending';
 $$;
+comment on function private.mark_refund_executed(uuid, text, text, boolean) is
+  'After a provider call: succeeded, still pending (a transient error, retried by cron) or failed (refused for good).';
 
 grant execute on function
   private.record_webhook_event(text, text, text, jsonb),
@@ -624,11 +653,11 @@ grant execute on function
   private.close_unpaid_order(uuid, public.order_status, text),
   private.mark_order_processing(uuid, text),
   private.record_payment(uuid, text, text, bigint, text),
-  private.sync_provider_refunds(text, text, bigint, text),
+  private.apply_provider_refunds(text, text, jsonb),
   private.flag_dispute(uuid, text),
   private.due_expired_orders(integer),
   private.pending_refunds(integer),
-  private.mark_refund_executed(uuid, text, text)
+  private.mark_refund_executed(uuid, text, text, boolean)
   to service_role;
 grant execute on function private.request_refund(uuid, bigint, text) to authenticated, service_role;
 grant execute on function private.redeem_promo(uuid, text, uuid[], timestamptz) to service_role;

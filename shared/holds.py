@@ -19,7 +19,7 @@ def expire_holds(client: stripe.StripeClient, *, limit: int = 200) -> dict:
     with db.as_service() as cur:
         cur.execute("select id, checkout_session_id from private.due_expired_orders(%s)", (limit,))
         due = cur.fetchall()
-    counts = {"expired": 0, "paid": 0, "skipped": 0, "failed": 0}
+    counts = {"expired": 0, "paid": 0, "processing": 0, "skipped": 0, "failed": 0}
     for order in due:
         session_id = order["checkout_session_id"]
         if session_id:
@@ -31,6 +31,12 @@ def expire_holds(client: stripe.StripeClient, *, limit: int = 200) -> dict:
                 # Leave the hold alone: releasing seats a buyer may still pay for is worse.
                 log.event("expire_hold_failed", order_id=str(order["id"]), error=type(exc).__name__)
                 counts["failed"] += 1
+                continue
+            if session.status == "complete" and session.payment_status == "unpaid":
+                # The buyer finished checkout and a bank debit is on its way: keep the hold.
+                with db.as_service() as cur:
+                    cur.execute("select private.mark_order_processing(%s, %s)", (order["id"], session.payment_intent))
+                counts["processing"] += 1
                 continue
             if session.status == "complete" and session.payment_status == "paid":
                 with db.as_service() as cur:

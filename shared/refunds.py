@@ -33,16 +33,20 @@ def execute_pending(client: stripe.StripeClient, *, limit: int = 50, only: str |
         pending = cur.fetchall()
     done = failed = 0
     for refund in pending:
+        final = False
         try:
             created = payments.create_refund(
                 client, payment_intent=refund["payment_intent_id"], amount_minor=refund["amount_minor"],
                 refund_id=str(refund["id"]), order_id=str(refund["order_id"]))
             error = None
+        except stripe.InvalidRequestError as exc:
+            # Refused for good (e.g. more than remains after a dashboard refund): stop retrying.
+            created, error, final = None, f"{type(exc).__name__}: {exc.user_message or exc}", True
         except stripe.StripeError as exc:
             created, error = None, f"{type(exc).__name__}: {exc.user_message or exc}"
         with db.as_service() as cur:
-            cur.execute("select private.mark_refund_executed(%s, %s, %s)",
-                        (refund["id"], created.id if created else None, error))
+            cur.execute("select private.mark_refund_executed(%s, %s, %s, %s)",
+                        (refund["id"], created.id if created else None, error, final))
         if error:
             failed += 1
             log.event("refund_failed", refund_id=str(refund["id"]), error=error)

@@ -67,14 +67,23 @@ def _close(status: str, reason: str) -> Callable[[psycopg.Cursor, dict], tuple[s
     return handler
 
 
-def _charge_refunded(cur: psycopg.Cursor, charge: dict) -> tuple[str | None, str]:
-    refunds = (charge.get("refunds") or {}).get("data") or []
-    external_id = refunds[0]["id"] if refunds else f"{charge['id']}:{charge.get('amount_refunded')}"
+def _charge_refunded(cur: psycopg.Cursor, charge: dict, refunds: list[dict]) -> tuple[str | None, str]:
     cur.execute(
-        "select private.sync_provider_refunds('stripe', %s, %s, %s) as result",
-        (charge.get("payment_intent"), charge.get("amount_refunded") or 0, external_id),
+        "select private.apply_provider_refunds('stripe', %s, %s) as result",
+        (charge.get("payment_intent"), Jsonb(refunds)),
     )
     return (charge.get("metadata") or {}).get("order_id"), cur.fetchone()["result"]
+
+
+def _list_refunds(client: stripe.StripeClient, charge: dict) -> list[dict]:
+    """The charge's refunds as Stripe lists them, matched to ours by metadata.refund_id."""
+    try:
+        page = client.v1.refunds.list(params={"payment_intent": charge.get("payment_intent"), "limit": 100})
+    except stripe.StripeError as exc:
+        raise errors.bad_gateway("payment_provider_unavailable", "Stripe did not list the refunds") from exc
+    listed = [r.to_dict() for r in page.data]
+    return [{"id": r["id"], "amount": r["amount"], "status": r["status"],
+             "refund_id": (r.get("metadata") or {}).get("refund_id")} for r in listed]
 
 
 def _dispute_created(cur: psycopg.Cursor, dispute: dict) -> tuple[str | None, str]:
@@ -89,7 +98,7 @@ def _dispute_created(cur: psycopg.Cursor, dispute: dict) -> tuple[str | None, st
     return str(row["order_id"]), "flagged" if cur.fetchone()["flagged"] else "already_flagged"
 
 
-HANDLERS: dict[str, Callable[[psycopg.Cursor, dict], tuple[str | None, str]]] = {
+HANDLERS: dict[str, Callable[..., tuple[str | None, str]]] = {
     "checkout.session.completed": _session_completed,
     "checkout.session.async_payment_succeeded": _async_succeeded,
     "checkout.session.async_payment_failed": _close("cancelled", "payment_failed"),
@@ -98,8 +107,13 @@ HANDLERS: dict[str, Callable[[psycopg.Cursor, dict], tuple[str | None, str]]] = 
     "charge.dispute.created": _dispute_created,
 }
 
+# What a handler needs from Stripe, fetched before the transaction opens.
+PREFETCH: dict[str, Callable[[stripe.StripeClient, dict], object]] = {
+    "charge.refunded": _list_refunds,
+}
 
-def handle(payload: bytes, signature: str | None, settings: Settings) -> Outcome:
+
+def handle(payload: bytes, signature: str | None, settings: Settings, client: stripe.StripeClient) -> Outcome:
     if not signature:
         raise errors.bad_request("missing_signature", "The Stripe-Signature header is missing")
     try:
@@ -111,11 +125,12 @@ def handle(payload: bytes, signature: str | None, settings: Settings) -> Outcome
     if handler is None:
         return Outcome(event.id, event.type, "ignored")
     data = event.to_dict()["data"]["object"]
+    extra = (PREFETCH[event.type](client, data),) if event.type in PREFETCH else ()
     with db.as_service() as cur:
         cur.execute("select private.record_webhook_event(%s, 'stripe', %s, %s) as new",
                     (event.id, event.type, Jsonb(event.to_dict())))
         if not cur.fetchone()["new"]:
             return Outcome(event.id, event.type, "duplicate")
-        order_id, result = handler(cur, data)
+        order_id, result = handler(cur, data, *extra)
         cur.execute("select private.set_webhook_outcome(%s, %s)", (event.id, result))
     return Outcome(event.id, event.type, result, order_id)

@@ -14,12 +14,13 @@ from shared import http, log, mail, notifications, payments, refunds, stripe_eve
 @functions_framework.http
 @http.function()
 def main(call: http.Call):
-    outcome = stripe_events.handle(call.raw_body, call.request.headers.get("stripe-signature"), call.settings)
+    client = payments.stripe_client(call.settings)
+    outcome = stripe_events.handle(call.raw_body, call.request.headers.get("stripe-signature"), call.settings, client)
     try:
         if outcome.result in ("fulfilled", "late_fulfilled", "late_refunded", "flagged", "fully_refunded"):
             notifications.send_due(mail.Mailer(call.settings), limit=10)
         if outcome.result == "late_refunded":
-            refunds.execute_pending(payments.stripe_client(call.settings), limit=5)
+            refunds.execute_pending(client, limit=5)
     except Exception as exc:  # the event is recorded; cron finishes the follow-up work
         log.event("webhook_follow_up_failed", event_id=outcome.event_id, error=type(exc).__name__)
     return {"received": True, "event_id": outcome.event_id, "type": outcome.type, "result": outcome.result}

@@ -1,0 +1,486 @@
+"""The Stripe webhook over real HTTP: only signed, fresh, untampered events act;
+each acts once; any order of delivery ends in the right state; money that
+arrives late is honoured or given back; a failure writes nothing.
+
+Events come from the Stripe stand-in (`stack.stripe`), either caused by
+driving it as a customer would (`pay`, `settle`, `dispute`) or built by hand
+(`build_event`) where Stripe's own timing is what is under test. Every
+assertion reads the database or the stand-ins, never the product's own
+account of what it did.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import httpx
+import pytest
+import stripe
+
+from shared.config import settings
+from shared.standins.stripe_standin import sign
+from tests.support import factories, ticketing as tk
+from tests.support.http import buy, checkout_body, service_headers
+
+
+# ---------------------------------------------------------------------------
+# Helpers
+# ---------------------------------------------------------------------------
+def email_address(label: str) -> str:
+    return f"{label}-{uuid.uuid4().hex[:8]}@example.com"
+
+
+def order_row(db, order_id) -> dict:
+    return db.one("select * from public.orders where id = %s", (order_id,))
+
+
+def place(stack, db, event: dict, items: list, email: str) -> tuple[dict, str]:
+    """A pending order through create-checkout-session; returns (answer, checkout session id)."""
+    r = buy(stack.functions_url, checkout_body(event, items, buyer_email=email))
+    assert r.status_code == 200, r.text
+    answer = r.json()
+    session_id = order_row(db, answer["order_id"])["checkout_session_id"]
+    assert session_id, "the order has no Checkout Session"
+    return answer, session_id
+
+
+def webhook_url(stack) -> str:
+    return f"{stack.functions_url}/stripe-webhook"
+
+
+def post_webhook(stack, payload: bytes, signature: str | None) -> httpx.Response:
+    headers = {"content-type": "application/json; charset=utf-8"}
+    if signature is not None:
+        headers["stripe-signature"] = signature
+    return httpx.post(webhook_url(stack), content=payload, headers=headers, timeout=30)
+
+
+def deliveries(stack, type_: str, object_id: str) -> list:
+    return [d for d in stack.stripe.events_sent
+            if d.type == type_ and d.event["data"]["object"].get("id") == object_id]
+
+
+def answer_of(delivery) -> dict:
+    return json.loads(delivery.response_body or b"{}")
+
+
+def webhook_rows(db, event_id: str) -> int:
+    return db.value("select count(*) from public.webhook_events where id = %s", (event_id,))
+
+
+def payments_of(db, order_id) -> list[dict]:
+    return db.sql("select * from public.payments where order_id = %s", (order_id,))
+
+
+def tickets_of(db, order_id) -> list[dict]:
+    return db.sql("select * from public.tickets where order_id = %s order by id", (order_id,))
+
+
+def seats_of(db, order_id) -> int:
+    return db.value("select count(*) from private.ticket_seats where order_id = %s", (order_id,))
+
+
+def outbox(db, template: str, recipient: str) -> list[dict]:
+    return db.sql("select * from public.notification_outbox where template = %s and recipient = %s",
+                  (template, recipient))
+
+
+def ticket_emails(stack, address: str) -> list[dict]:
+    return [e for e in stack.resend.emails_to(address) if e["subject"].startswith("Your tickets")]
+
+
+def close_hold(stack, db, order_id) -> dict:
+    """Run the hold out and let the expiry job close it (it expires the session at Stripe first)."""
+    db.sql("update public.orders set hold_expires_at = now() - interval '1 minute' where id = %s", (order_id,))
+    r = httpx.post(f"{stack.functions_url}/expire-holds", json={}, headers=service_headers(), timeout=60)
+    assert r.status_code == 200, r.text
+    return r.json()
+
+
+@contextmanager
+def webhooks_held(stack) -> Iterator[None]:
+    """Stripe keeps its events (queued) instead of delivering them, until `flush()`."""
+    url = stack.stripe.webhook_url
+    stack.stripe.webhook_url = None
+    try:
+        yield
+    finally:
+        stack.stripe.webhook_url = url
+
+
+@pytest.fixture
+def sale(db):
+    """A published event with one £25 tier of 10 seats."""
+    event = tk.event(db)
+    general = tk.tier(db, event, name="General", price_minor=2500, capacity=10)
+    return event, general
+
+
+def completed_event(stack, session_id: str, **changes) -> dict:
+    """A checkout.session.completed event (not delivered) for a session, paid unless told otherwise."""
+    session = stack.stripe.sessions[session_id]
+    session.update(status="complete", payment_status="paid",
+                   payment_intent=f"pi_test_{uuid.uuid4().hex[:20]}", url=None)
+    session.update(changes)
+    return stack.stripe.build_event("checkout.session.completed", session)
+
+
+# ---------------------------------------------------------------------------
+# Signatures
+# ---------------------------------------------------------------------------
+def test_forged_stale_tampered_or_unsigned_events_are_refused_and_change_nothing(stack, db, sale):
+    event, general = sale
+    email = email_address("forged")
+    answer, session_id = place(stack, db, event, [(general, 2)], email)
+    order_id = answer["order_id"]
+    completed = completed_event(stack, session_id)
+    payload = json.dumps(completed).encode()
+    events_before = db.value("select count(*) from public.webhook_events")
+
+    forged = post_webhook(stack, payload, sign(payload, "whsec_somebody_else"))
+    unsigned = post_webhook(stack, payload, None)
+    stale = post_webhook(stack, payload, stack.stripe.sign(payload, timestamp=int(time.time()) - 400))
+    tampered_body = payload.replace(b'"amount_total": 5000', b'"amount_total": 1')
+    assert tampered_body != payload
+    tampered = post_webhook(stack, tampered_body, stack.stripe.sign(payload))
+
+    assert (forged.status_code, forged.json()["error"]["code"]) == (400, "invalid_signature"), forged.text
+    assert (unsigned.status_code, unsigned.json()["error"]["code"]) == (400, "missing_signature"), unsigned.text
+    assert (stale.status_code, stale.json()["error"]["code"]) == (400, "invalid_signature"), stale.text
+    assert (tampered.status_code, tampered.json()["error"]["code"]) == (400, "invalid_signature"), tampered.text
+
+    assert db.value("select count(*) from public.webhook_events") == events_before
+    assert webhook_rows(db, completed["id"]) == 0
+    row = order_row(db, order_id)
+    assert row["status"] == "pending" and row["paid_at"] is None
+    assert payments_of(db, order_id) == [] and tickets_of(db, order_id) == []
+    assert seats_of(db, order_id) == 2
+    assert ticket_emails(stack, email) == []
+
+    # Control: the very same payload, signed with our secret and fresh, is accepted,
+    # so the refusals above were about the signature and nothing else.
+    genuine = post_webhook(stack, payload, stack.stripe.sign(payload))
+    assert genuine.status_code == 200 and genuine.json()["result"] == "fulfilled", genuine.text
+    assert order_row(db, order_id)["status"] == "paid"
+    assert webhook_rows(db, completed["id"]) == 1
+
+
+# ---------------------------------------------------------------------------
+# Replays and unknown types
+# ---------------------------------------------------------------------------
+def test_a_replayed_completed_event_is_a_duplicate_no_op(stack, db, sale):
+    event, general = sale
+    email = email_address("replay")
+    answer, session_id = place(stack, db, event, [(general, 2)], email)
+    stack.stripe.pay(session_id)
+    [first] = deliveries(stack, "checkout.session.completed", session_id)
+    assert first.status == 200 and answer_of(first)["result"] == "fulfilled", first
+
+    again = stack.stripe.redeliver(first.event["id"])
+    once_more = stack.stripe.redeliver(first.event["id"])
+
+    for replay in (again, once_more):
+        assert replay.status == 200, replay
+        assert answer_of(replay)["result"] == "duplicate", replay.response_body
+    assert webhook_rows(db, first.event["id"]) == 1
+    assert len(payments_of(db, answer["order_id"])) == 1
+    assert len(tickets_of(db, answer["order_id"])) == 2
+    assert len(outbox(db, "tickets", email)) == 1
+    assert len(ticket_emails(stack, email)) == 1
+
+
+def test_an_unknown_event_type_is_acknowledged_and_ignored(stack, db):
+    customer = {"id": f"cus_test_{uuid.uuid4().hex[:14]}", "object": "customer", "email": "c@example.com",
+                "metadata": {}}
+    built = stack.stripe.build_event("customer.created", customer)
+    delivery = stack.stripe.deliver(built)
+    assert delivery.status == 200, delivery
+    assert answer_of(delivery)["result"] == "ignored"
+    assert webhook_rows(db, built["id"]) == 0
+
+
+# ---------------------------------------------------------------------------
+# Any order of delivery
+# ---------------------------------------------------------------------------
+def test_an_expired_event_arriving_after_completed_leaves_the_order_paid(stack, db, sale):
+    event, general = sale
+    answer, session_id = place(stack, db, event, [(general, 2)], email_address("late-expiry"))
+    stack.stripe.pay(session_id)
+    assert order_row(db, answer["order_id"])["status"] == "paid"
+
+    expired = stack.stripe.sessions[session_id] | {"status": "expired", "payment_status": "unpaid", "url": None}
+    delivery = stack.stripe.deliver(stack.stripe.build_event("checkout.session.expired", expired))
+
+    assert delivery.status == 200 and answer_of(delivery)["result"] == "unchanged", delivery.response_body
+    row = order_row(db, answer["order_id"])
+    assert row["status"] == "paid" and row["close_reason"] is None
+    assert [t["status"] for t in tickets_of(db, answer["order_id"])] == ["valid", "valid"]
+    assert seats_of(db, answer["order_id"]) == 2
+
+
+def test_an_async_payment_keeps_the_hold_past_expiry_then_succeeds(stack, db, sale):
+    event, general = sale
+    email = email_address("async-ok")
+    answer, session_id = place(stack, db, event, [(general, 3)], email)
+    order_id = answer["order_id"]
+
+    stack.stripe.pay(session_id, async_payment=True, settle=False)
+    [completed] = deliveries(stack, "checkout.session.completed", session_id)
+    assert completed.event["data"]["object"]["payment_status"] == "unpaid"
+    assert answer_of(completed)["result"] == "processing", completed.response_body
+    assert order_row(db, order_id)["status"] == "processing"
+
+    # The hold runs out while the bank debit is in flight: the expiry job must not touch it.
+    counts = close_hold(stack, db, order_id)
+    assert counts["expired"] == 0 and counts["failed"] == 0, counts
+    assert order_row(db, order_id)["status"] == "processing"
+    assert seats_of(db, order_id) == 3
+    assert stack.stripe.sessions[session_id]["status"] == "complete"
+
+    stack.stripe.settle(session_id)
+    [succeeded] = deliveries(stack, "checkout.session.async_payment_succeeded", session_id)
+    assert succeeded.status == 200 and answer_of(succeeded)["result"] == "fulfilled", succeeded.response_body
+    row = order_row(db, order_id)
+    assert row["status"] == "paid" and row["payment_intent_id"] == completed.event["data"]["object"]["payment_intent"]
+    assert len(tickets_of(db, order_id)) == 3 and seats_of(db, order_id) == 3
+    assert len(ticket_emails(stack, email)) == 1
+
+
+def test_a_failed_async_payment_cancels_the_order_and_releases_the_seats(stack, db, sale):
+    event, general = sale
+    answer, session_id = place(stack, db, event, [(general, 2)], email_address("async-fail"))
+    order_id = answer["order_id"]
+    stack.stripe.pay(session_id, async_payment=True, settle=False)
+    assert order_row(db, order_id)["status"] == "processing"
+
+    stack.stripe.settle(session_id, succeeded=False)
+    [failed] = deliveries(stack, "checkout.session.async_payment_failed", session_id)
+    assert failed.status == 200 and answer_of(failed)["result"] == "cancelled", failed.response_body
+    row = order_row(db, order_id)
+    assert row["status"] == "cancelled" and row["close_reason"] == "payment_failed"
+    assert seats_of(db, order_id) == 0
+    assert payments_of(db, order_id) == [] and tickets_of(db, order_id) == []
+
+
+def dashboard_refund(stack, payment_intent: str, amount: int) -> dict:
+    """A refund made by hand in Stripe's dashboard: through the API, without our metadata."""
+    client = stripe.StripeClient(settings().stripe_secret_key, base_addresses={"api": f"{stack.base_url}/stripe"})
+    return client.v1.refunds.create(params={"payment_intent": payment_intent, "amount": amount}).to_dict()
+
+
+def test_a_refund_event_before_its_payment_is_not_ready_then_succeeds_after_it(stack, db, sale):
+    event, general = sale
+    answer, session_id = place(stack, db, event, [(general, 1)], email_address("refund-first"))
+    order_id = answer["order_id"]
+    with webhooks_held(stack):
+        session = stack.stripe.pay(session_id)          # checkout.session.completed waits in the queue
+        dashboard_refund(stack, session["payment_intent"], 1000)   # and so does charge.refunded
+    queued = stack.stripe.queued
+    refunded = next(e for e in queued if e["type"] == "charge.refunded")
+
+    early = stack.stripe.deliver(refunded)
+    assert early.status == 503, early
+    assert json.loads(early.response_body)["error"]["code"] == "not_ready"
+    assert webhook_rows(db, refunded["id"]) == 0
+    assert db.value("select count(*) from public.refunds where order_id = %s", (order_id,)) == 0
+    assert order_row(db, order_id)["status"] == "pending"
+
+    # Stripe delivers the queue oldest first: the payment, then its retry of the refund event.
+    completed, retried = stack.stripe.flush()
+    assert completed.type == "checkout.session.completed"
+    assert completed.status == 200 and answer_of(completed)["result"] == "fulfilled", completed.response_body
+    assert retried.event["id"] == refunded["id"]
+    assert retried.status == 200 and answer_of(retried)["result"] == "partially_refunded", retried.response_body
+    assert webhook_rows(db, refunded["id"]) == 1
+    rows = db.sql("select amount_minor, status, reason from public.refunds where order_id = %s", (order_id,))
+    assert rows == [{"amount_minor": 1000, "status": "succeeded", "reason": "provider_dashboard"}]
+    assert order_row(db, order_id)["status"] == "paid"
+
+
+# ---------------------------------------------------------------------------
+# Refunds made in the Stripe dashboard
+# ---------------------------------------------------------------------------
+def test_dashboard_refunds_partial_keeps_the_tickets_full_voids_them(stack, db, sale):
+    event, general = sale
+    address = email_address("dashboard")
+    answer, session_id = place(stack, db, event, [(general, 2)], address)
+    order_id = answer["order_id"]
+    session = stack.stripe.pay(session_id)
+    total = answer["total_minor"]
+    assert total == 5000
+
+    dashboard_refund(stack, session["payment_intent"], 1500)
+    partial = deliveries(stack, "charge.refunded", stack.stripe.payment_intents[session["payment_intent"]]
+                         ["latest_charge"])[-1]
+    assert partial.status == 200 and answer_of(partial)["result"] == "partially_refunded", partial.response_body
+    rows = db.sql("select amount_minor, status, reason from public.refunds where order_id = %s", (order_id,))
+    assert rows == [{"amount_minor": 1500, "status": "succeeded", "reason": "provider_dashboard"}]
+    assert order_row(db, order_id)["status"] == "paid"
+    assert [t["status"] for t in tickets_of(db, order_id)] == ["valid", "valid"]
+    assert db.value("select count(*) from public.notification_outbox where template = 'order_refunded'"
+                    " and recipient = %s", (address,)) == 1
+
+    # Stripe sending the same facts again (a replay under a new event id) adds nothing.
+    again = stack.stripe.deliver(stack.stripe.build_event("charge.refunded", partial.event["data"]["object"]))
+    assert again.status == 200, again
+    assert db.value("select sum(amount_minor) from public.refunds where order_id = %s", (order_id,)) == 1500
+
+    dashboard_refund(stack, session["payment_intent"], total - 1500)
+    full = deliveries(stack, "charge.refunded", stack.stripe.payment_intents[session["payment_intent"]]
+                      ["latest_charge"])[-1]
+    assert full.status == 200 and answer_of(full)["result"] == "fully_refunded", full.response_body
+    row = order_row(db, order_id)
+    assert row["status"] == "refunded" and row["close_reason"] == "refunded"
+    assert db.value("select sum(amount_minor) from public.refunds where order_id = %s and status = 'succeeded'",
+                    (order_id,)) == total
+    assert [t["status"] for t in tickets_of(db, order_id)] == ["void", "void"]
+    assert seats_of(db, order_id) == 0
+
+
+# ---------------------------------------------------------------------------
+# Disputes
+# ---------------------------------------------------------------------------
+def test_a_dispute_flags_the_order_and_alerts_owners_and_admins_once(stack, db):
+    organization = factories.org(db)
+    admin = factories.member(db, organization, role="admin")
+    manager = factories.member(db, organization, role="manager")
+    staff = factories.member(db, organization, role="staff")
+    event = tk.event(db, organization)
+    general = tk.tier(db, event, capacity=5)
+    answer, session_id = place(stack, db, event, [(general, 1)], email_address("disputer"))
+    order_id = answer["order_id"]
+    session = stack.stripe.pay(session_id)
+    assert order_row(db, order_id)["disputed_at"] is None
+
+    dispute = stack.stripe.dispute(session["payment_intent"], reason="fraudulent")
+    [opened] = deliveries(stack, "charge.dispute.created", dispute["id"])
+    assert opened.status == 200 and answer_of(opened)["result"] == "flagged", opened.response_body
+    row = order_row(db, order_id)
+    assert row["disputed_at"] is not None and row["status"] == "paid"
+
+    def alerts(user) -> list[dict]:
+        return [e for e in stack.resend.emails_to(user.email) if "dispute" in e["subject"].lower()]
+
+    assert len(alerts(organization["owner"])) == 1
+    assert len(alerts(admin)) == 1
+    assert alerts(manager) == [] and alerts(staff) == []
+    assert answer["order_number"] in alerts(admin)[0]["subject"]
+    queued = db.sql("select recipient, status from public.notification_outbox where template = 'dispute_opened'"
+                    " and payload ->> 'order_id' = %s", (order_id,))
+    assert sorted(r["recipient"] for r in queued) == sorted([organization["owner"].email, admin.email])
+    assert {r["status"] for r in queued} == {"sent"}
+
+    replay = stack.stripe.redeliver(opened.event["id"])
+    assert replay.status == 200 and answer_of(replay)["result"] == "duplicate", replay.response_body
+    second = stack.stripe.dispute(session["payment_intent"], reason="duplicate")
+    [again] = deliveries(stack, "charge.dispute.created", second["id"])
+    assert again.status == 200 and answer_of(again)["result"] == "already_flagged", again.response_body
+    assert order_row(db, order_id)["disputed_at"] == row["disputed_at"]
+    assert len(alerts(organization["owner"])) == 1 and len(alerts(admin)) == 1
+
+
+# ---------------------------------------------------------------------------
+# Money after the hold ran out
+# ---------------------------------------------------------------------------
+def test_a_late_payment_with_seats_left_is_fulfilled(stack, db, sale):
+    event, general = sale
+    email = email_address("late-ok")
+    answer, session_id = place(stack, db, event, [(general, 2)], email)
+    order_id = answer["order_id"]
+
+    counts = close_hold(stack, db, order_id)
+    assert counts["expired"] + counts["skipped"] == 1 and counts["failed"] == 0, counts
+    assert stack.stripe.sessions[session_id]["status"] == "expired"
+    row = order_row(db, order_id)
+    assert row["status"] == "expired" and seats_of(db, order_id) == 0
+
+    stack.stripe.pay(session_id, late=True)
+    [completed] = deliveries(stack, "checkout.session.completed", session_id)
+    assert completed.status == 200 and answer_of(completed)["result"] == "late_fulfilled", completed.response_body
+    row = order_row(db, order_id)
+    assert row["status"] == "paid" and row["close_reason"] is None and row["closed_at"] is None
+    assert seats_of(db, order_id) == 2
+    assert [t["status"] for t in tickets_of(db, order_id)] == ["valid", "valid"]
+    assert len(ticket_emails(stack, email)) == 1
+    assert db.value("select count(*) from public.refunds where order_id = %s", (order_id,)) == 0
+
+
+def test_a_late_payment_without_seats_is_refunded_in_full_and_explained(stack, db):
+    event = tk.event(db)
+    small = tk.tier(db, event, name="Front Row", price_minor=3000, capacity=2)
+    late_email, other_email = email_address("late-refund"), email_address("early-bird")
+    late, late_session = place(stack, db, event, [(small, 2)], late_email)
+    close_hold(stack, db, late["order_id"])
+    assert order_row(db, late["order_id"])["status"] == "expired"
+
+    # Meanwhile the seats sell to someone else.
+    other, other_session = place(stack, db, event, [(small, 2)], other_email)
+    stack.stripe.pay(other_session)
+    assert order_row(db, other["order_id"])["status"] == "paid"
+    other_tickets = tickets_of(db, other["order_id"])
+
+    session = stack.stripe.pay(late_session, late=True)
+    [completed] = deliveries(stack, "checkout.session.completed", late_session)
+    assert completed.status == 200 and answer_of(completed)["result"] == "late_refunded", completed.response_body
+
+    row = order_row(db, late["order_id"])
+    assert row["status"] == "refunded" and row["close_reason"] == "late_payment_no_capacity"
+    assert tickets_of(db, late["order_id"]) == [] and seats_of(db, late["order_id"]) == 0
+    assert [p["amount_minor"] for p in payments_of(db, late["order_id"])] == [6000]
+    refunds = db.sql("select * from public.refunds where order_id = %s", (late["order_id"],))
+    assert len(refunds) == 1 and refunds[0]["amount_minor"] == 6000
+    assert refunds[0]["reason"] == "late_payment_no_capacity"
+    assert refunds[0]["status"] == "succeeded" and refunds[0]["provider_refund_id"], refunds[0]
+    at_stripe = [r for r in stack.stripe.refunds.values() if r["payment_intent"] == session["payment_intent"]]
+    assert [r["amount"] for r in at_stripe] == [6000]
+    assert at_stripe[0]["id"] == refunds[0]["provider_refund_id"]
+
+    mails = stack.resend.emails_to(late_email)
+    assert len(mails) == 1, [m["subject"] for m in mails]
+    assert "refunded" in mails[0]["subject"]
+    assert "after your reservation had run out" in mails[0]["text"]
+    assert "sold" in mails[0]["text"] and "£60.00" in mails[0]["text"]
+    assert ticket_emails(stack, late_email) == []
+
+    # The other buyer keeps exactly what they bought.
+    assert seats_of(db, other["order_id"]) == 2 and tk.seats_taken(db, small["id"]) == 2
+    assert tickets_of(db, other["order_id"]) == other_tickets
+    assert {t["status"] for t in other_tickets} == {"valid"}
+    assert order_row(db, other["order_id"])["status"] == "paid"
+
+
+# ---------------------------------------------------------------------------
+# Failures write nothing
+# ---------------------------------------------------------------------------
+@pytest.mark.parametrize("order_ref", ["missing-uuid", "not-a-uuid"])
+def test_an_event_that_fails_mid_way_answers_an_error_and_writes_nothing(stack, db, sale, order_ref):
+    event, general = sale
+    answer, session_id = place(stack, db, event, [(general, 1)], email_address("midway"))
+    ghost = str(uuid.uuid4()) if order_ref == "missing-uuid" else "order-that-is-not-a-uuid"
+    built = completed_event(stack, session_id, metadata={"order_id": ghost}, client_reference_id=ghost)
+    payments_before = db.value("select count(*) from public.payments")
+
+    delivery = stack.stripe.deliver(built)
+
+    # Stripe retries anything that is not 2xx; the handler had already recorded the
+    # event id before it failed, so the row must have rolled back with it.
+    assert delivery.status is not None and not 200 <= delivery.status < 300, delivery
+    assert "error" in json.loads(delivery.response_body), delivery.response_body
+    assert webhook_rows(db, built["id"]) == 0
+    assert db.value("select count(*) from public.payments") == payments_before
+    assert order_row(db, answer["order_id"])["status"] == "pending"
+
+
+def test_a_dispute_for_an_unrecorded_payment_is_not_ready_and_writes_nothing(stack, db):
+    dispute = {"id": f"dp_test_{uuid.uuid4().hex[:14]}", "object": "dispute", "amount": 2500,
+               "currency": "gbp", "payment_intent": f"pi_test_{uuid.uuid4().hex[:20]}",
+               "reason": "fraudulent", "status": "needs_response", "metadata": {}}
+    built = stack.stripe.build_event("charge.dispute.created", dispute)
+    delivery = stack.stripe.deliver(built)
+    assert delivery.status == 503, delivery
+    assert json.loads(delivery.response_body)["error"]["code"] == "not_ready"
+    assert webhook_rows(db, built["id"]) == 0
