@@ -1,0 +1,54 @@
+"""Guests reach their order with its number and tracking token; guessing is throttled."""
+
+from __future__ import annotations
+
+import psycopg
+import pytest
+
+from tests.support import ticketing as tk
+from tests.support.http import buy, checkout_body
+
+
+@pytest.fixture
+def guest_order(stack, db) -> dict:
+    event = tk.event(db)
+    general = tk.tier(db, event, capacity=5)
+    r = buy(stack.functions_url, checkout_body(event, [(general, 1)]))
+    assert r.status_code == 200, r.text
+    return r.json()
+
+
+def lookup(db, number: str, token: str):
+    with db.as_anon() as cur:
+        cur.execute("select public.lookup_order(%s, %s) as o", (number, token))
+        return cur.fetchone()["o"]
+
+
+def test_the_right_token_shows_the_order_and_a_wrong_one_shows_nothing(db, guest_order):
+    found = lookup(db, guest_order["order_number"], guest_order["tracking_token"])
+    assert found["order_id"] == guest_order["order_id"] and found["tickets"] == []
+    assert lookup(db, guest_order["order_number"], guest_order["tracking_token"][:-1] + "0") is None
+    assert lookup(db, "BW-NOSUCH00", guest_order["tracking_token"]) is None
+
+
+def test_ten_wrong_guesses_lock_the_order_number_even_for_the_right_token(db, guest_order):
+    number = guest_order["order_number"]
+    for n in range(10):
+        assert lookup(db, number, f"guess-{n:02d}-" + "0" * 40) is None
+    with pytest.raises(psycopg.Error) as refused:
+        lookup(db, number, guest_order["tracking_token"])
+    assert refused.value.sqlstate == "PT429" and refused.value.diag.message_detail == "throttled"
+    # The window passes: the rightful guest gets in again.
+    db.sql("update private.order_lookup_failures set window_started_at = now() - interval '16 minutes'"
+           " where order_number = %s", (number,))
+    assert lookup(db, number, guest_order["tracking_token"])["order_id"] == guest_order["order_id"]
+
+
+def test_a_paid_guest_order_shows_its_tickets_with_their_codes(stack, db, guest_order):
+    session_id = db.value("select checkout_session_id from public.orders where id = %s", (guest_order["order_id"],))
+    stack.stripe.pay(session_id)
+    found = lookup(db, guest_order["order_number"], guest_order["tracking_token"])
+    assert found["status"] == "paid"
+    secrets = [r["secret"] for r in db.sql("select secret from public.tickets where order_id = %s",
+                                            (guest_order["order_id"],))]
+    assert [t["secret"] for t in found["tickets"]] == secrets and len(secrets) == 1
