@@ -416,11 +416,15 @@ end;
 $$;
 
 -- Money arrived. Outcomes:
---   fulfilled       pending/processing -> paid (area triggers issue the goods)
---   already_paid    a duplicate (another event for the same payment)
---   late_fulfilled  the hold had expired but capacity remained: paid
---   late_refunded   the hold had expired and capacity is gone: a refund is
---                   queued and the buyer is told why
+--   fulfilled           pending/processing -> paid (area triggers issue the goods)
+--   already_paid        a duplicate event for a payment we have
+--   duplicate_refunded  a second, different payment for an order already paid:
+--                       it is refunded in full, automatically
+--   late_fulfilled      the hold had expired but capacity (and the promo code,
+--                       if any) remained: paid
+--   late_refunded       the hold had expired and the seats or the code's
+--                       redemptions are gone: a refund is queued and the buyer
+--                       is told why
 create function private.record_payment(
   p_order_id uuid, p_provider text, p_provider_payment_id text, p_amount_minor bigint, p_currency text
 ) returns text
@@ -432,6 +436,7 @@ declare
   ord public.orders;
   payment_id uuid;
   was_late boolean;
+  refusal text;
 begin
   select * into ord from public.orders where id = p_order_id for update;
   if not found then
@@ -442,25 +447,47 @@ begin
   values (ord.org_id, ord.id, p_provider, p_provider_payment_id, p_amount_minor, upper(p_currency))
   on conflict (provider, provider_payment_id) do nothing
   returning id into payment_id;
-  if payment_id is null or ord.status in ('paid', 'refunded') then
+  if payment_id is null then
     return 'already_paid';
+  end if;
+  if ord.status in ('paid', 'refunded') then
+    if p_amount_minor > 0 then
+      insert into public.refunds (org_id, order_id, payment_id, amount_minor, currency, reason)
+      values (ord.org_id, ord.id, payment_id, p_amount_minor, upper(p_currency), 'duplicate_payment');
+    end if;
+    return 'duplicate_refunded';
   end if;
 
   was_late := ord.status in ('expired', 'cancelled');
   begin
+    -- A late order lost its promo redemption when its hold expired: take it
+    -- again, within the code's limit, or refuse like a sold-out seat.
+    if was_late and ord.promo_code_id is not null then
+      update public.promo_codes set redemptions_count = redemptions_count + 1
+      where id = ord.promo_code_id and (max_redemptions is null or redemptions_count < max_redemptions);
+      if not found then
+        raise exception using errcode = 'PT409', message = 'The promo code was used up meanwhile',
+          detail = 'promo_exhausted';
+      end if;
+      insert into public.promo_redemptions (org_id, promo_code_id, order_id, customer_email, user_id, discount_minor)
+      values (ord.org_id, ord.promo_code_id, ord.id, lower(ord.buyer_email), ord.buyer_user_id, ord.discount_minor);
+    end if;
     update public.orders
     set status = 'paid', paid_at = now(), payment_intent_id = coalesce(payment_intent_id, p_provider_payment_id),
         closed_at = null, close_reason = null
     where id = ord.id;
   exception when sqlstate 'PT409' then
-    -- An area trigger refused: the capacity is gone. Keep the money's record,
+    -- An area trigger (or the code's limit) refused: keep the money's record,
     -- give it back, and explain.
+    get stacked diagnostics refusal = pg_exception_detail;
+    refusal := case refusal when 'promo_exhausted' then 'late_payment_promo_exhausted'
+                            else 'late_payment_no_capacity' end;
     update public.orders
-    set status = 'refunded', close_reason = 'late_payment_no_capacity', closed_at = now(),
+    set status = 'refunded', closed_at = now(), close_reason = refusal,
         payment_intent_id = coalesce(payment_intent_id, p_provider_payment_id)
     where id = ord.id;
     insert into public.refunds (org_id, order_id, payment_id, amount_minor, currency, reason)
-    values (ord.org_id, ord.id, payment_id, p_amount_minor, upper(p_currency), 'late_payment_no_capacity');
+    values (ord.org_id, ord.id, payment_id, p_amount_minor, upper(p_currency), refusal);
     perform private.enqueue_notification(
       ord.org_id, 'email', 'late_payment_refunded', ord.buyer_email,
       jsonb_build_object('order_id', ord.id), 'late_payment_refunded:' || ord.id);

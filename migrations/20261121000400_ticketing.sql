@@ -216,6 +216,12 @@ create trigger ticket_tiers_seats after insert or update of capacity on public.t
   for each row execute function private.sync_tier_seats();
 
 -- Claim p_quantity free seats of a tier for an order; returns how many it got.
+--
+-- Fast path: take seats nobody else is touching (`skip locked`). If that
+-- comes up short, it is rolled back whole (a sub-transaction), releasing every
+-- lock it took, and the exact path waits for seats in seat order: waiting
+-- buyers always lock in the same order, so they queue instead of deadlocking,
+-- and seats held by transactions that roll back are not missed.
 create function private.claim_seats(p_tier_id uuid, p_order_id uuid, p_quantity integer) returns integer
   language plpgsql
   security definer
@@ -223,29 +229,33 @@ create function private.claim_seats(p_tier_id uuid, p_order_id uuid, p_quantity 
 as $$
 declare
   got integer;
-  more integer;
 begin
-  -- Fast path: take seats nobody else is touching.
-  with picked as (
-    select id from private.ticket_seats
-    where tier_id = p_tier_id and order_id is null
-    limit p_quantity
-    for update skip locked
-  )
-  update private.ticket_seats s set order_id = p_order_id from picked where s.id = picked.id;
-  get diagnostics got = row_count;
-  if got < p_quantity then
-    -- Exact path: wait for seats locked by transactions that may yet roll back.
+  begin
     with picked as (
       select id from private.ticket_seats
       where tier_id = p_tier_id and order_id is null
-      limit p_quantity - got
-      for update
+      limit p_quantity
+      for update skip locked
     )
     update private.ticket_seats s set order_id = p_order_id from picked where s.id = picked.id;
-    get diagnostics more = row_count;
-    got := got + more;
-  end if;
+    get diagnostics got = row_count;
+    if got = p_quantity then
+      return got;
+    end if;
+    raise exception using errcode = 'BW001', message = 'fast path came up short';
+  exception when sqlstate 'BW001' then
+    null;  -- the fast path's claims and locks are gone; wait in order below
+  end;
+
+  with picked as (
+    select id from private.ticket_seats
+    where tier_id = p_tier_id and order_id is null
+    order by seat_no
+    limit p_quantity
+    for update
+  )
+  update private.ticket_seats s set order_id = p_order_id from picked where s.id = picked.id;
+  get diagnostics got = row_count;
   return got;
 end;
 $$;

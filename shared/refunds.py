@@ -24,9 +24,10 @@ def execute_pending(client: stripe.StripeClient, *, limit: int = 50, only: str |
     with db.as_service() as cur:
         cur.execute(
             """
-            select r.id, r.amount_minor, r.order_id, o.payment_intent_id
-            from private.pending_refunds(%s) r join public.orders o on o.id = r.order_id
-            where %s::uuid is null or r.id = %s::uuid
+            select r.id, r.amount_minor, r.order_id, p.provider_payment_id as payment_intent_id
+            from private.pending_refunds(%s) r join public.payments p on p.id = r.payment_id
+            where p.provider = 'stripe' and (
+            %s::uuid is null or r.id = %s::uuid)
             """,
             (limit, only, only),
         )

@@ -96,8 +96,11 @@ def render_late_payment(cur: psycopg.Cursor, row: dict) -> Email:
     order = _order(cur, row["payload"]["order_id"])
     amount = money(order["total_minor"], order["currency"])
     title = f"Your payment for {order['event_title']} is being refunded"
-    why = ("Your payment arrived after your reservation had run out, and the tickets were sold in the "
-           "meantime. We have not charged you: the full amount is on its way back.")
+    cur.execute("select close_reason from public.orders where id = %s", (order["order_id"],))
+    lost = ("the promo code you used reached its limit"
+            if cur.fetchone()["close_reason"] == "late_payment_promo_exhausted" else "the tickets were sold")
+    why = (f"Your payment arrived after your reservation had run out, and {lost} in the meantime. "
+           "The full amount is on its way back to you.")
     body = f"""<h1 style="margin:0 0 12px;font-size:22px">Sorry, those tickets are gone</h1>
 <p>{why}</p><p>Refund: <strong>{amount}</strong> for order {html.escape(order['number'])}.
 It usually reaches your account within 5-10 days.</p>"""
