@@ -17,7 +17,8 @@ import psycopg
 import pytest
 from psycopg.rows import dict_row
 
-from shared.db import Caller, act_as
+from shared.db import Caller
+from tests.support.rls import parse_matrix, probe, refusal, without_returning
 from tests.support import factories, orders, ticketing
 from tests.tenancy import ArrangingDb
 
@@ -47,19 +48,7 @@ interactions  delete  x    0        1     1     1       0     0          0      
 # service_role is BYPASSRLS with every grant (Supabase's contract for the server key).
 
 
-def parse(matrix: str) -> list[tuple[str, str, str, str]]:
-    lines = [line.split() for line in matrix.strip().splitlines()]
-    header, rows = lines[0], lines[1:]
-    assert tuple(header[2:]) == ACTORS, "matrix header and ACTORS disagree"
-    cases = []
-    for table, command, *outcomes in rows:
-        assert len(outcomes) == len(ACTORS), f"{table} {command}: {len(outcomes)} outcomes"
-        assert set(outcomes) <= {"x", "p", "0", "1"}, f"{table} {command}: unknown outcome"
-        cases += [(table, command, actor, outcome) for actor, outcome in zip(ACTORS, outcomes)]
-    return cases
-
-
-CASES = parse(MATRIX)
+CASES = parse_matrix(MATRIX, ACTORS)
 TABLES = ("companies", "contacts", "interactions")
 
 # (insert columns, insert values, the text column a write sets to the marker, the target's key)
@@ -131,40 +120,6 @@ def world(db) -> dict:
                    "rival_company_id": theirs["company_id"], "rival_contact_id": theirs["contact_id"],
                    "marker": f"probe-{uuid.uuid4().hex[:8]}"},
     }
-
-
-def probe(conn, caller: Caller, statement: str, params, check: str | None = None):
-    """Run `statement` as `caller`, then `check` as superuser; always rolls back.
-
-    Returns ("error", exc, effect) or ("ok", rows, effect)."""
-    with conn.transaction(force_rollback=True):
-        cur = conn.cursor()
-        act_as(cur, caller)
-        try:
-            with conn.transaction():
-                cur.execute(statement, params)
-                outcome: tuple = ("ok", cur.fetchall() if cur.description else [])
-        except psycopg.Error as exc:
-            outcome = ("error", exc)
-        effect = None
-        if check is not None:
-            cur.execute("reset role")
-            cur.execute("select set_config('request.jwt.claims', '', true)")
-            cur.execute(check, params)
-            effect = next(iter(cur.fetchone().values()))
-        return (*outcome, effect)
-
-
-def without_returning(statement: str) -> str:
-    head, sep, _ = statement.rpartition(" returning ")
-    assert sep, statement
-    return head
-
-
-def refusal(exc: psycopg.Error) -> str:
-    if isinstance(exc, psycopg.errors.InsufficientPrivilege):
-        return "p" if "row-level security" in str(exc) else "x"
-    return f"{exc.sqlstate}: {exc}"
 
 
 @pytest.mark.parametrize(("table", "command", "actor", "expected"), CASES,

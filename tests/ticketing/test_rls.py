@@ -24,7 +24,8 @@ import psycopg
 import pytest
 from psycopg.rows import dict_row
 
-from shared.db import Caller, act_as
+from shared.db import Caller
+from tests.support.rls import parse_matrix, probe, refusal, without_returning
 from tests.support import factories, orders, ticketing
 from tests.tenancy import ArrangingDb
 
@@ -113,19 +114,7 @@ notification_outbox    delete  x    x        x     x     x       x     x        
 # server key); its column is here so a change to that contract is visible.
 
 
-def parse(matrix: str) -> list[tuple[str, str, str, str]]:
-    lines = [line.split() for line in matrix.strip().splitlines()]
-    header, rows = lines[0], lines[1:]
-    assert tuple(header[2:]) == ACTORS, "matrix header and ACTORS disagree"
-    cases = []
-    for target, command, *outcomes in rows:
-        assert len(outcomes) == len(ACTORS), f"{target} {command}: {len(outcomes)} outcomes"
-        assert set(outcomes) <= {"x", "p", "0", "1"}, f"{target} {command}: unknown outcome"
-        cases += [(target, command, actor, outcome) for actor, outcome in zip(ACTORS, outcomes)]
-    return cases
-
-
-CASES = parse(MATRIX)
+CASES = parse_matrix(MATRIX, ACTORS)
 TABLES = sorted({target.split("/")[0] for target, *_ in CASES})
 
 
@@ -399,45 +388,6 @@ def world(db) -> dict:
             "marker": marker,
         },
     }
-
-
-def probe(conn, caller: Caller, statement: str, params, check: str | None = None):
-    """Run `statement` as `caller`, then (as superuser, same transaction) `check`.
-
-    Returns ("error", exc, effect) or ("ok", rows, effect); always rolls back.
-    The check runs after an error too (the statement ran in a savepoint), so a
-    refusal is also proven to have left nothing behind.
-    """
-    with conn.transaction(force_rollback=True):
-        cur = conn.cursor()
-        act_as(cur, caller)
-        outcome: tuple
-        try:
-            with conn.transaction():
-                cur.execute(statement, params)
-                outcome = ("ok", cur.fetchall() if cur.description else [])
-        except psycopg.Error as exc:
-            outcome = ("error", exc)
-        effect = None
-        if check is not None:
-            cur.execute("reset role")
-            cur.execute("select set_config('request.jwt.claims', '', true)")
-            cur.execute(check, params)
-            effect = next(iter(cur.fetchone().values()))
-        return (*outcome, effect)
-
-
-def without_returning(statement: str) -> str:
-    head, sep, _ = statement.rpartition(" returning ")
-    assert sep, statement
-    return head
-
-
-def refusal(exc: psycopg.Error) -> str:
-    """'x' for a missing grant, 'p' for a policy's `with check`, else the SQLSTATE."""
-    if isinstance(exc, psycopg.errors.InsufficientPrivilege):
-        return "p" if "row-level security" in str(exc) else "x"
-    return f"{exc.sqlstate}: {exc}"
 
 
 @pytest.mark.parametrize(("target", "command", "actor", "expected"), CASES,
