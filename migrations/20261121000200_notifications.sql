@@ -51,10 +51,11 @@ as $$
   returning id;
 $$;
 
--- Claim up to p_limit due rows for sending (service_role workers only).
+-- Claim up to p_limit due rows for sending (service_role workers only),
+-- optionally only those about one order (the webhook sends its own at once).
 create function private.claim_notifications(
   p_limit integer, p_lease interval default interval '2 minutes',
-  p_templates text[] default null
+  p_templates text[] default null, p_order_id uuid default null
 ) returns setof public.notification_outbox
   language sql
   security definer
@@ -67,6 +68,7 @@ as $$
     where d.next_attempt_at <= now()
       and (d.status = 'pending' or (d.status = 'sending' and d.locked_until < now()))
       and (p_templates is null or d.template = any (p_templates))
+      and (p_order_id is null or d.payload ->> 'order_id' = p_order_id::text)
     order by d.next_attempt_at
     limit p_limit
     for update skip locked
@@ -103,7 +105,7 @@ $$;
 
 grant execute on function
   private.enqueue_notification(uuid, public.notification_channel, text, text, jsonb, text),
-  private.claim_notifications(integer, interval, text[]),
+  private.claim_notifications(integer, interval, text[], uuid),
   private.mark_notification_sent(uuid, text),
   private.mark_notification_failed(uuid, text, integer)
   to service_role;

@@ -234,6 +234,7 @@ begin
     with picked as (
       select id from private.ticket_seats
       where tier_id = p_tier_id and order_id is null
+      order by seat_no  -- walks the free-seat index instead of scanning every seat
       limit p_quantity
       for update skip locked
     )
@@ -440,6 +441,7 @@ declare
   got integer;
   eligible uuid[];
   attempt integer := 0;
+  subtotal bigint := 0;
 begin
   -- Holds last between one minute and two hours, whatever the caller asks.
   p_hold := least(greatest(coalesce(p_hold, interval '15 minutes'), interval '1 minute'), interval '2 hours');
@@ -508,28 +510,7 @@ begin
       detail = 'mixed_currency';
   end if;
 
-  loop
-    begin
-      insert into public.orders (
-        org_id, number, kind, event_id, buyer_user_id, buyer_email, buyer_name, currency,
-        tracking_token_hash, idempotency_key, request_hash, hold_expires_at)
-      values (
-        ev.org_id, private.new_order_number(), 'tickets', ev.id, buyer, lower(btrim(p_buyer_email)),
-        btrim(p_buyer_name), currencies[1], private.token_hash(token), p_idempotency_key, p_request_hash,
-        p_now + p_hold)
-      returning * into ord;
-      exit;
-    exception when unique_violation then
-      attempt := attempt + 1;
-      if attempt > 5 or p_idempotency_key is not null and exists (
-           select 1 from public.orders where idempotency_key = p_idempotency_key) then
-        raise exception using errcode = 'PT409', message = 'A request with this idempotency key is in progress',
-          detail = 'idempotency_conflict';
-      end if;
-    end;
-  end loop;
-
-  -- Tiers in a fixed order, so two buyers of the same tiers never deadlock.
+  -- Every tier's sale window and per-order limits, and the subtotal, before anything is written.
   for wanted in
     select (e ->> 'tier_id')::uuid as tier_id, (e ->> 'quantity')::int as quantity
     from jsonb_array_elements(p_items) e order by 1
@@ -545,6 +526,36 @@ begin
         message = format('%s: buy between %s and %s', tier.name, tier.min_per_order, tier.max_per_order),
         hint = jsonb_build_object('tier_id', tier.id)::text;
     end if;
+    subtotal := subtotal + tier.price_minor * wanted.quantity;
+  end loop;
+
+  loop
+    begin
+      insert into public.orders (
+        org_id, number, kind, event_id, buyer_user_id, buyer_email, buyer_name, currency,
+        subtotal_minor, total_minor, tracking_token_hash, idempotency_key, request_hash, hold_expires_at)
+      values (
+        ev.org_id, private.new_order_number(), 'tickets', ev.id, buyer, lower(btrim(p_buyer_email)),
+        btrim(p_buyer_name), currencies[1], subtotal, subtotal, private.token_hash(token), p_idempotency_key,
+        p_request_hash, p_now + p_hold)
+      returning * into ord;
+      exit;
+    exception when unique_violation then
+      attempt := attempt + 1;
+      if attempt > 5 or p_idempotency_key is not null and exists (
+           select 1 from public.orders where idempotency_key = p_idempotency_key) then
+        raise exception using errcode = 'PT409', message = 'A request with this idempotency key is in progress',
+          detail = 'idempotency_conflict';
+      end if;
+    end;
+  end loop;
+
+  -- Seats tier by tier in a fixed order, so two buyers of the same tiers never deadlock.
+  for wanted in
+    select (e ->> 'tier_id')::uuid as tier_id, (e ->> 'quantity')::int as quantity
+    from jsonb_array_elements(p_items) e order by 1
+  loop
+    select * into tier from public.ticket_tiers where id = wanted.tier_id;
     insert into public.order_items (order_id, org_id, ticket_tier_id, description, quantity, unit_price_minor)
     values (ord.id, ord.org_id, tier.id, ev.title || ' - ' || tier.name, wanted.quantity, tier.price_minor);
     got := private.claim_seats(tier.id, ord.id, wanted.quantity);
@@ -554,11 +565,6 @@ begin
         hint = jsonb_build_object('tier_id', tier.id)::text;
     end if;
   end loop;
-
-  update public.orders o
-  set subtotal_minor = s.subtotal, total_minor = s.subtotal
-  from (select sum(unit_price_minor * quantity) as subtotal from public.order_items where order_id = ord.id) s
-  where o.id = ord.id;
 
   if nullif(btrim(p_promo_code), '') is not null then
     select array_agg(i.id) into eligible

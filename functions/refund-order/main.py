@@ -35,5 +35,5 @@ def main(call: http.Call):
     refund = refunds.request_refund(call.caller, order_id=str(req.order_id), amount_minor=req.amount_minor,
                                     reason=req.reason)
     executed = refunds.execute_pending(client, only=str(refund["id"]))
-    notifications.send_due(mail.Mailer(call.settings), limit=5)
+    notifications.send_due(mail.Mailer(call.settings), limit=5, order_id=str(req.order_id))
     return {"refund": refund, "executed": executed["executed"] == 1}

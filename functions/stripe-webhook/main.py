@@ -17,8 +17,9 @@ def main(call: http.Call):
     client = payments.stripe_client(call.settings)
     outcome = stripe_events.handle(call.raw_body, call.request.headers.get("stripe-signature"), call.settings, client)
     try:
-        if outcome.result in ("fulfilled", "late_fulfilled", "late_refunded", "flagged", "fully_refunded"):
-            notifications.send_due(mail.Mailer(call.settings), limit=10)
+        if outcome.order_id and outcome.result in (
+                "fulfilled", "late_fulfilled", "late_refunded", "flagged", "fully_refunded", "partially_refunded"):
+            notifications.send_due(mail.Mailer(call.settings), limit=10, order_id=outcome.order_id)
         if outcome.result == "late_refunded":
             refunds.execute_pending(client, limit=5)
     except Exception as exc:  # the event is recorded; cron finishes the follow-up work
