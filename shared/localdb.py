@@ -144,6 +144,7 @@ def _grant_traversal(path: Path) -> None:
 
 def _ensure_binaries_readable() -> None:
     root = bin_dir().parent
+    _grant_traversal(root)  # the venv may sit in a private (0700) directory, e.g. a fresh clone in /tmp
     for p in root.rglob("*"):
         mode = p.stat().st_mode
         wanted = mode | 0o044 | (0o011 if p.is_dir() or mode & 0o100 else 0)

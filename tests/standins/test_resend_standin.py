@@ -10,7 +10,6 @@ import re
 import httpx
 import pytest
 import qrcode
-import qrcode.image.pure
 import resend
 from resend import exceptions
 
@@ -35,7 +34,7 @@ def base(standin, monkeypatch):
 
 def qr_png(text: str) -> bytes:
     out = io.BytesIO()
-    qrcode.make(text, image_factory=qrcode.image.pure.PyPNGImage).save(out)
+    qrcode.make(text).save(out, format="PNG")
     return out.getvalue()
 
 
