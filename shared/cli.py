@@ -169,6 +169,11 @@ def cmd_dev(args: argparse.Namespace) -> None:
             lines.append(f"  stripe (local)  {base}/stripe/  (dev checkout pages)")
         if cfg.resend_base and cfg.resend_base.startswith("http://127.0.0.1"):
             lines.append(f"  mailbox         {base}/resend/mailbox")
+        if cfg.ai_base_url:
+            lines.append(f"  AI provider     {cfg.ai_base_url} (model {cfg.ai_model})")
+        else:
+            lines.append(f"  AI provider     none; for the local stand-in: AI_BASE_URL={base}/llm/v1 "
+                         "AI_MODEL=bookwell-local make dev")
         lines += ["", f"  anon key        {keys['anon']}", f"  service key     {keys['service_role']}", ""]
         lines += seed.describe(demo, with_tokens=True)
         lines += ["", "  try: curl " + base + "/functions/v1/health", ""]

@@ -62,6 +62,16 @@ class Settings(BaseSettings):
     mail_from: str = Field(default="Bookwell <tickets@bookwell.local>", alias="MAIL_FROM")
     public_site_url: str = Field(default="http://localhost:3000", alias="PUBLIC_SITE_URL")
 
+    # AI (any OpenAI-compatible chat completions endpoint). Unset: chat answers 503.
+    ai_base_url: str | None = Field(default=None, alias="AI_BASE_URL")
+    ai_api_key: str | None = Field(default=None, alias="AI_API_KEY")
+    ai_model: str | None = Field(default=None, alias="AI_MODEL")
+    ai_max_steps: int = Field(default=6, ge=1, le=20, alias="AI_MAX_STEPS")
+    ai_max_tokens_per_turn: int = Field(default=12000, ge=100, alias="AI_MAX_TOKENS_PER_TURN")
+    ai_timeout_seconds: float = Field(default=45.0, gt=0, alias="AI_TIMEOUT_SECONDS")
+    ai_requests_per_minute: int = Field(default=20, ge=1, alias="AI_REQUESTS_PER_MINUTE")
+    ai_daily_tokens: int = Field(default=200000, ge=1, alias="AI_DAILY_TOKENS")
+
     @field_validator("cors_origins", "checkout_return_origins", mode="before")
     @classmethod
     def _split_origins(cls, value: object) -> object:

@@ -21,7 +21,7 @@ from werkzeug.middleware.dispatcher import DispatcherMiddleware
 from werkzeug.wrappers import Request, Response
 
 from shared.config import PROJECT_ROOT, Settings
-from shared.standins import ResendStandin, StripeStandin
+from shared.standins import LlmStandin, ResendStandin, StripeStandin
 
 FUNCTIONS_DIR = PROJECT_ROOT / "functions"
 PREFIX = "/functions/v1"
@@ -33,6 +33,7 @@ class Standins:
 
     stripe: StripeStandin | None = None
     resend: ResendStandin | None = None
+    llm: LlmStandin | None = None
 
     @classmethod
     def for_settings(cls, settings: Settings, *, webhook_url: str | None = None) -> "Standins":
@@ -44,11 +45,13 @@ class Standins:
                 settings.stripe_webhook_secret, api_key=settings.stripe_secret_key)
         if settings.resend_base and settings.resend_base.startswith("http://127.0.0.1"):
             resend = ResendStandin(api_key=settings.resend_api_key)
-        return cls(stripe, resend)
+        # Always served, never the default: AI_BASE_URL=http://127.0.0.1:54321/llm/v1 opts in.
+        return cls(stripe, resend, LlmStandin(model=settings.ai_model or "bookwell-local"))
 
     def mounts(self) -> dict[str, Callable]:
         found = {"/stripe": self.stripe.wsgi if self.stripe else None,
-                 "/resend": self.resend.wsgi if self.resend else None}
+                 "/resend": self.resend.wsgi if self.resend else None,
+                 "/llm": self.llm.wsgi if self.llm else None}
         return {prefix: app for prefix, app in found.items() if app is not None}
 
 

@@ -121,9 +121,13 @@ class Stack:
     def resend(self):
         return self.standins.resend
 
+    @property
+    def llm(self):
+        return self.standins.llm
+
 
 @contextmanager
-def _env(**values: str) -> Iterator[None]:
+def override_env(**values: str) -> Iterator[None]:
     previous = {k: os.environ.get(k) for k in values}
     os.environ.update(values)
     config.settings.cache_clear()
@@ -148,7 +152,7 @@ def stack(database_url: str) -> Iterator[Stack]:
 
     server = make_server("127.0.0.1", 0, lambda env, start: app(env, start), threaded=True)
     base = f"http://127.0.0.1:{server.server_port}"
-    with _env(STRIPE_API_BASE=f"{base}/stripe", RESEND_API_BASE=f"{base}/resend"):
+    with override_env(STRIPE_API_BASE=f"{base}/stripe", RESEND_API_BASE=f"{base}/resend"):
         standins = devserver.Standins.for_settings(
             config.settings(), webhook_url=f"{base}/functions/v1/stripe-webhook")
         app = devserver.build_app(standins=standins)

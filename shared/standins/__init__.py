@@ -5,7 +5,8 @@ them through the providers' real SDKs with only the base URL changed. See
 DESIGN.md, "The local stack".
 """
 
+from shared.standins.llm_standin import LlmStandin
 from shared.standins.resend_standin import ResendStandin
 from shared.standins.stripe_standin import Delivery, StripeError, StripeStandin, sign
 
-__all__ = ["Delivery", "ResendStandin", "StripeError", "StripeStandin", "sign"]
+__all__ = ["Delivery", "LlmStandin", "ResendStandin", "StripeError", "StripeStandin", "sign"]

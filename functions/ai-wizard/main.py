@@ -1,0 +1,39 @@
+"""The AI event wizard.
+
+    POST /functions/v1/ai-wizard                         {message, session_id?, org_id?} -> reply + draft
+    GET  /functions/v1/ai-wizard/sessions                my sessions
+    GET  /functions/v1/ai-wizard/sessions/<id>           one session, with its messages
+    POST /functions/v1/ai-wizard/sessions/<id>/abandon   close it
+    POST /functions/v1/ai-wizard/tools/<name>            {org_id, args} -> a tool on its own (no model)
+
+Chat needs an OpenAI-compatible provider (503 without one); the tools work
+regardless. Every tool acts as the caller under RLS.
+"""
+
+import re
+
+import functions_framework
+
+from shared import errors, http, wizard_sessions
+
+SESSION = re.compile(r"^/sessions/(?P<id>[0-9a-fA-F-]{36})(?P<abandon>/abandon)?/?$")
+TOOL = re.compile(r"^/tools/(?P<name>[a-z_]+)/?$")
+
+
+@functions_framework.http
+@http.function(methods=("GET", "POST"))
+def main(call: http.Call):
+    call.require_user()
+    path, method = call.path.rstrip("/") or "/", call.method
+    if path == "/" and method == "POST":
+        return wizard_sessions.chat(call.caller, call.json(wizard_sessions.ChatRequest), settings=call.settings)
+    if path == "/sessions" and method == "GET":
+        return wizard_sessions.list_sessions(call.caller)
+    if match := SESSION.match(path):
+        if match["abandon"] and method == "POST":
+            return wizard_sessions.abandon_session(call.caller, match["id"])
+        if not match["abandon"] and method == "GET":
+            return wizard_sessions.get_session(call.caller, match["id"])
+    if (match := TOOL.match(path)) and method == "POST":
+        return wizard_sessions.run_tool(call.caller, match["name"], call.json(wizard_sessions.ToolRequest))
+    raise errors.not_found(f"No {method} {path} in ai-wizard", "no_route")

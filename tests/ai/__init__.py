@@ -1,0 +1,1 @@
+"""Tests for the AI event wizard: its tools (shared/wizard.py) and runtime."""
