@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
 
 from tests.support import factories
@@ -63,3 +65,14 @@ def promo(db: Db, organization_id, *, code: str | None = None, kind: str = "perc
 
 def seats_taken(db: Db, tier_id) -> int:
     return db.value("select count(*) from private.ticket_seats where tier_id = %s and order_id is not null", (tier_id,))
+
+
+@contextmanager
+def webhooks_held(stack) -> Iterator[None]:
+    """Stripe keeps its events (queued) instead of delivering them, until `flush()`."""
+    url = stack.stripe.webhook_url
+    stack.stripe.webhook_url = None
+    try:
+        yield
+    finally:
+        stack.stripe.webhook_url = url

@@ -12,9 +12,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 
 import httpx
 import pytest
@@ -22,6 +20,7 @@ import pytest
 from shared import payments
 from shared.config import settings
 from tests.support import factories, orders, ticketing as tk
+from tests.support.ticketing import webhooks_held
 from tests.support.http import anon_headers, buy, checkout_body, service_headers
 
 SDK_ATTEMPTS = 3  # stripe_client(max_network_retries=2)
@@ -117,22 +116,8 @@ def refunds_at_stripe(stack, payment_intent: str) -> list[dict]:
     return [r for r in stack.stripe.refunds.values() if r["payment_intent"] == payment_intent]
 
 
-@contextmanager
-def webhooks_held(stack) -> Iterator[None]:
-    """Stripe keeps its events (queued) instead of delivering them, until `flush()`."""
-    url = stack.stripe.webhook_url
-    stack.stripe.webhook_url = None
-    try:
-        yield
-    finally:
-        stack.stripe.webhook_url = url
 
 
-@pytest.fixture
-def sale(db):
-    event = tk.event(db)
-    general = tk.tier(db, event, name="General", price_minor=2500, capacity=10)
-    return event, general
 
 
 # ---------------------------------------------------------------------------

@@ -14,8 +14,6 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 
 import httpx
 import pytest
@@ -24,6 +22,7 @@ import stripe
 from shared.config import settings
 from shared.standins.stripe_standin import sign
 from tests.support import factories, ticketing as tk
+from tests.support.ticketing import webhooks_held
 from tests.support.http import buy, checkout_body, service_headers
 
 
@@ -101,23 +100,8 @@ def close_hold(stack, db, order_id) -> dict:
     return r.json()
 
 
-@contextmanager
-def webhooks_held(stack) -> Iterator[None]:
-    """Stripe keeps its events (queued) instead of delivering them, until `flush()`."""
-    url = stack.stripe.webhook_url
-    stack.stripe.webhook_url = None
-    try:
-        yield
-    finally:
-        stack.stripe.webhook_url = url
 
 
-@pytest.fixture
-def sale(db):
-    """A published event with one £25 tier of 10 seats."""
-    event = tk.event(db)
-    general = tk.tier(db, event, name="General", price_minor=2500, capacity=10)
-    return event, general
 
 
 def completed_event(stack, session_id: str, **changes) -> dict:
