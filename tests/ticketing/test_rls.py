@@ -424,7 +424,8 @@ def test_the_matrix_covers_every_command_on_every_ticketing_commerce_and_outbox_
         "select relname from pg_class where relnamespace = 'public'::regnamespace and relkind in ('r', 'p')")}
     tenancy = {"profiles", "organizations", "memberships", "invitations", "audit_log"}
     crm = {"companies", "contacts", "interactions"}
-    assert public - tenancy - crm == set(TABLES), "a table without a matrix (or a matrix without a table)"
+    ai = {"wizard_sessions"}  # tests/ai/test_rls.py
+    assert public - tenancy - crm - ai == set(TABLES), "a table without a matrix (or a matrix without a table)"
     for table in TABLES:
         for command in ("select", "insert", "update", "delete"):
             assert any(t.split("/")[0] == table and c == command for t, c in PROBES), f"{table} {command}"
