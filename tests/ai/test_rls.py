@@ -26,7 +26,7 @@ from psycopg.types.json import Jsonb
 
 from shared.db import Caller, act_as
 from tests.support import factories, ticketing
-from tests.support.rls import OUTCOMES, parse_matrix, probe, refusal, without_returning
+from tests.support.rls import OUTCOMES, assert_case, parse_matrix, probe, refusal
 from tests.tenancy import ArrangingDb
 
 ACTORS = ("anon", "outsider", "owner", "other_manager", "admin", "manager", "staff", "dispatcher", "driver",
@@ -157,29 +157,8 @@ def params_for(world: dict, actor: str, **extra) -> dict:
                          ids=[f"{t}-{c}-{a}" for t, c, a, _ in CASES])
 def test_rls_matrix(prober, world, table, command, actor, expected):
     statement, check = statement_for(command)
-    params = params_for(world, actor)
-    caller = world["callers"][actor]
-    if check is not None:
-        # First without `returning` (PostgREST's return=minimal): a write the
-        # policy wrongly allows must not hide behind a SELECT policy that
-        # refuses to hand the new row back.
-        status, result, effect = probe(prober, caller, without_returning(statement), params, check)
-        if status == "error":
-            assert outcome_of(result) == expected, f"{actor} {command} on {table} (minimal): got {result!r}"
-        else:
-            assert expected in ("0", "1"), f"{actor} {command} on {table} (minimal): expected {expected}, ran"
-        assert effect == (int(expected) if expected in ("0", "1") else 0), (
-            f"{actor} {command} on {table} (minimal): {effect} row(s) really changed")
-    status, result, effect = probe(prober, caller, statement, params, check)
-    if status == "error":
-        assert outcome_of(result) == expected, f"{actor} {command} on {table}: expected {expected}, got {result!r}"
-        if check is not None:
-            assert effect == 0, f"{actor} {command} on {table} was refused but {effect} row(s) changed"
-        return
-    assert expected in ("0", "1"), f"{actor} {command} on {table}: expected {expected}, got {len(result)} row(s)"
-    assert len(result) == int(expected), f"{actor} {command} on {table}: returned {len(result)} row(s)"
-    if check is not None:
-        assert effect == int(expected), f"{actor} {command} on {table}: {effect} row(s) really changed"
+    assert_case(prober, world["callers"][actor], statement, params_for(world, actor), check, expected,
+                f"{actor} {command} on {table}", classify=outcome_of)
 
 
 def test_wizard_sessions_have_rls_on_and_one_permissive_policy_per_command(db):

@@ -18,7 +18,7 @@ import pytest
 from psycopg.rows import dict_row
 
 from shared.db import Caller
-from tests.support.rls import parse_matrix, probe, refusal, without_returning
+from tests.support.rls import assert_case, parse_matrix, probe, refusal
 from tests.support import factories, orders, ticketing
 from tests.tenancy import ArrangingDb
 
@@ -126,28 +126,8 @@ def world(db) -> dict:
                          ids=[f"{t}-{c}-{a}" for t, c, a, _ in CASES])
 def test_rls_matrix(prober, world, table, command, actor, expected):
     statement, check = statement_for(table, command)
-    if check is not None:
-        # First without `returning` (PostgREST's return=minimal): a write the
-        # policy wrongly allows must not hide behind a SELECT policy that
-        # refuses to hand the new row back.
-        status, result, effect = probe(prober, world["callers"][actor], without_returning(statement),
-                                       world["params"], check)
-        if status == "error":
-            assert refusal(result) == expected, f"{actor} {command} on {table} (minimal): got {result!r}"
-        else:
-            assert expected in ("0", "1"), f"{actor} {command} on {table} (minimal): expected {expected}, ran"
-        assert effect == (int(expected) if expected in ("0", "1") else 0), (
-            f"{actor} {command} on {table} (minimal): {effect} row(s) really changed")
-    status, result, effect = probe(prober, world["callers"][actor], statement, world["params"], check)
-    if status == "error":
-        assert refusal(result) == expected, f"{actor} {command} on {table}: expected {expected}, got {result!r}"
-        if check is not None:
-            assert effect == 0, f"{actor} {command} on {table} was refused but {effect} row(s) changed"
-        return
-    assert expected in ("0", "1"), f"{actor} {command} on {table}: expected {expected}, got {len(result)} row(s)"
-    assert len(result) == int(expected), f"{actor} {command} on {table}: returned {len(result)} row(s)"
-    if check is not None:
-        assert effect == int(expected), f"{actor} {command} on {table}: {effect} row(s) really changed"
+    assert_case(prober, world["callers"][actor], statement, world["params"], check, expected,
+                f"{actor} {command} on {table}")
 
 
 def test_crm_tables_have_rls_on_and_one_policy_per_role_and_command(db):

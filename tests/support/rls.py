@@ -62,3 +62,30 @@ def refusal(exc: psycopg.Error) -> str:
     if isinstance(exc, psycopg.errors.InsufficientPrivilege):
         return "p" if "row-level security" in str(exc) else "x"
     return f"{exc.sqlstate}: {exc}"
+
+
+def assert_case(conn: psycopg.Connection, caller: Caller, statement: str, params, check: str | None,
+                expected: str, label: str, classify=refusal) -> None:
+    """One matrix cell: `statement` as `caller` has the `expected` outcome, proven by `check`.
+
+    Writes run twice: first without `returning` (PostgREST's return=minimal), so a write
+    the policy wrongly allows cannot hide behind a SELECT policy that refuses to hand the
+    new row back; then with it."""
+    if check is not None:
+        status, result, effect = probe(conn, caller, without_returning(statement), params, check)
+        if status == "error":
+            assert classify(result) == expected, f"{label} (minimal): got {result!r}"
+        else:
+            assert expected in ("0", "1"), f"{label} (minimal): expected {expected}, ran"
+        assert effect == (int(expected) if expected in ("0", "1") else 0), (
+            f"{label} (minimal): {effect} row(s) really changed")
+    status, result, effect = probe(conn, caller, statement, params, check)
+    if status == "error":
+        assert classify(result) == expected, f"{label}: expected {expected}, got {result!r}"
+        if check is not None:
+            assert effect == 0, f"{label} was refused but {effect} row(s) changed"
+        return
+    assert expected in ("0", "1"), f"{label}: expected {expected}, got {len(result)} row(s)"
+    assert len(result) == int(expected), f"{label}: returned {len(result)} row(s)"
+    if check is not None:
+        assert effect == int(expected), f"{label}: {effect} row(s) really changed"

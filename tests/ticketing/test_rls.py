@@ -25,7 +25,7 @@ import pytest
 from psycopg.rows import dict_row
 
 from shared.db import Caller
-from tests.support.rls import parse_matrix, probe, refusal, without_returning
+from tests.support.rls import assert_case, parse_matrix, probe, refusal
 from tests.support import factories, orders, ticketing
 from tests.tenancy import ArrangingDb
 
@@ -394,29 +394,8 @@ def world(db) -> dict:
                          ids=[f"{t}-{c}-{a}" for t, c, a, _ in CASES])
 def test_rls_matrix(prober, world, target, command, actor, expected):
     spec = PROBES[(target, command)]
-    statement, check = spec.statement, spec.check
-    if check is not None:
-        # First without `returning` (PostgREST's return=minimal): a write the
-        # policy wrongly allows must not hide behind a SELECT policy that
-        # refuses to hand the new row back.
-        status, result, effect = probe(prober, world["callers"][actor], without_returning(statement),
-                                       world["params"], check)
-        if status == "error":
-            assert refusal(result) == expected, f"{actor} {command} on {target} (minimal): got {result!r}"
-        else:
-            assert expected in ("0", "1"), f"{actor} {command} on {target} (minimal): expected {expected}, ran"
-        assert effect == (int(expected) if expected in ("0", "1") else 0), (
-            f"{actor} {command} on {target} (minimal): {effect} row(s) really changed")
-    status, result, effect = probe(prober, world["callers"][actor], statement, world["params"], check)
-    if status == "error":
-        assert refusal(result) == expected, f"{actor} {command} on {target}: expected {expected}, got {result!r}"
-        if check is not None:
-            assert effect == 0, f"{actor} {command} on {target} was refused but {effect} row(s) changed"
-        return
-    assert expected in ("0", "1"), f"{actor} {command} on {target}: expected {expected}, got {len(result)} row(s)"
-    assert len(result) == int(expected), f"{actor} {command} on {target}: returned {len(result)} row(s)"
-    if check is not None:
-        assert effect == int(expected), f"{actor} {command} on {target}: {effect} row(s) really changed"
+    assert_case(prober, world["callers"][actor], spec.statement, world["params"], spec.check, expected,
+                f"{actor} {command} on {target}")
 
 
 def test_the_matrix_covers_every_command_on_every_ticketing_commerce_and_outbox_table(db):
