@@ -1,0 +1,189 @@
+-- Row-level security for the appointments catalogue and staff.
+--
+-- Public (anon, and any signed-in customer): active categories and active
+-- services of every org, for the booking page. Anon may also read active
+-- staff's id, org_id, display_name and active, nothing else (column grants).
+-- Signed-in non-members see no staff rows at all: column grants cannot depend
+-- on the row, and authenticated members need the contact columns, so a
+-- customer gets staff names from the booking RPCs (a later change) instead.
+--
+-- Members: owners, admins and managers manage the catalogue, staff, the links
+-- between them, schedules, breaks, time off and service areas of their org.
+-- A manager's membership scope ({"service_ids", "staff_ids"}) is NOT enforced
+-- here yet: managers manage the whole catalogue of their org until bookings
+-- land, where the scope matters for jobs and calendars.
+-- Staff read the org's catalogue and staff list; of schedules, breaks, time off
+-- and areas they read only their own (private.own_staff_ids()). They may add
+-- future time off for themselves and withdraw it before it starts; changing
+-- it, backdating it or touching anyone else's is a manager's job.
+-- Booking rules (appointment_settings): members read, owners/admins write.
+-- Schedules, breaks, time off and areas are never public: the slot search
+-- reads them through SECURITY DEFINER helpers.
+
+revoke all on public.service_categories, public.services, public.staff, public.staff_services,
+  public.staff_schedules, public.staff_breaks, public.staff_time_off, public.staff_service_areas,
+  public.appointment_settings from anon, authenticated;
+
+grant select on public.service_categories, public.services to anon;
+grant select (id, org_id, display_name, active) on public.staff to anon;
+grant select, insert, update, delete on public.service_categories, public.services, public.staff,
+  public.staff_services, public.staff_schedules, public.staff_breaks, public.staff_time_off,
+  public.staff_service_areas, public.appointment_settings to authenticated;
+grant all on public.service_categories, public.services, public.staff, public.staff_services,
+  public.staff_schedules, public.staff_breaks, public.staff_time_off, public.staff_service_areas,
+  public.appointment_settings to service_role;
+
+alter table public.service_categories enable row level security;
+alter table public.services enable row level security;
+alter table public.staff enable row level security;
+alter table public.staff_services enable row level security;
+alter table public.staff_schedules enable row level security;
+alter table public.staff_breaks enable row level security;
+alter table public.staff_time_off enable row level security;
+alter table public.staff_service_areas enable row level security;
+alter table public.appointment_settings enable row level security;
+
+-- service_categories and services: public when active ---------------------------
+do $$
+declare
+  t text;
+  label text;
+begin
+  foreach t in array array['service_categories', 'services'] loop
+    label := case t when 'services' then 'Services' else 'Service categories' end;
+    execute format('drop policy if exists "Active %2$s are visible to anyone" on public.%1$I', t, lower(label));
+    execute format($p$create policy "Active %2$s are visible to anyone" on public.%1$I
+      for select to anon
+      using (active)$p$, t, lower(label));
+    execute format('drop policy if exists "%2$s are visible to the organization and, when active, to everyone" on public.%1$I', t, label);
+    execute format($p$create policy "%2$s are visible to the organization and, when active, to everyone" on public.%1$I
+      for select to authenticated
+      using (active or org_id = any ((select private.org_ids_with_role('{owner,admin,manager,staff}'))::uuid[]))$p$, t, label);
+    execute format('drop policy if exists "%2$s are created by managers" on public.%1$I', t, label);
+    execute format($p$create policy "%2$s are created by managers" on public.%1$I
+      for insert to authenticated
+      with check (org_id = any ((select private.org_ids_with_role('{owner,admin,manager}'))::uuid[]))$p$, t, label);
+    execute format('drop policy if exists "%2$s are edited by managers" on public.%1$I', t, label);
+    execute format($p$create policy "%2$s are edited by managers" on public.%1$I
+      for update to authenticated
+      using (org_id = any ((select private.org_ids_with_role('{owner,admin,manager}'))::uuid[]))
+      with check (org_id = any ((select private.org_ids_with_role('{owner,admin,manager}'))::uuid[]))$p$, t, label);
+    execute format('drop policy if exists "%2$s are deleted by managers" on public.%1$I', t, label);
+    execute format($p$create policy "%2$s are deleted by managers" on public.%1$I
+      for delete to authenticated
+      using (org_id = any ((select private.org_ids_with_role('{owner,admin,manager}'))::uuid[]))$p$, t, label);
+  end loop;
+end
+$$;
+
+-- staff and staff_services: the organization's team ------------------------------
+drop policy if exists "Active staff names are visible to anyone" on public.staff;
+create policy "Active staff names are visible to anyone" on public.staff
+  for select to anon
+  using (active);
+
+do $$
+declare
+  t text;
+  label text;
+begin
+  foreach t in array array['staff', 'staff_services'] loop
+    label := case t when 'staff' then 'Staff' else 'Staff service links' end;
+    execute format('drop policy if exists "%2$s are visible to the organization" on public.%1$I', t, label);
+    execute format($p$create policy "%2$s are visible to the organization" on public.%1$I
+      for select to authenticated
+      using (org_id = any ((select private.org_ids_with_role('{owner,admin,manager,staff}'))::uuid[]))$p$, t, label);
+    execute format('drop policy if exists "%2$s are created by managers" on public.%1$I', t, label);
+    execute format($p$create policy "%2$s are created by managers" on public.%1$I
+      for insert to authenticated
+      with check (org_id = any ((select private.org_ids_with_role('{owner,admin,manager}'))::uuid[]))$p$, t, label);
+    execute format('drop policy if exists "%2$s are edited by managers" on public.%1$I', t, label);
+    execute format($p$create policy "%2$s are edited by managers" on public.%1$I
+      for update to authenticated
+      using (org_id = any ((select private.org_ids_with_role('{owner,admin,manager}'))::uuid[]))
+      with check (org_id = any ((select private.org_ids_with_role('{owner,admin,manager}'))::uuid[]))$p$, t, label);
+    execute format('drop policy if exists "%2$s are deleted by managers" on public.%1$I', t, label);
+    execute format($p$create policy "%2$s are deleted by managers" on public.%1$I
+      for delete to authenticated
+      using (org_id = any ((select private.org_ids_with_role('{owner,admin,manager}'))::uuid[]))$p$, t, label);
+  end loop;
+end
+$$;
+
+-- schedules, breaks and areas: managers, and the staff member reads their own ----
+do $$
+declare
+  t text;
+  label text;
+begin
+  foreach t in array array['staff_schedules', 'staff_breaks', 'staff_service_areas'] loop
+    label := case t when 'staff_schedules' then 'Schedules' when 'staff_breaks' then 'Breaks'
+                    else 'Service areas' end;
+    execute format('drop policy if exists "%2$s are visible to managers and to the staff member" on public.%1$I', t, label);
+    execute format($p$create policy "%2$s are visible to managers and to the staff member" on public.%1$I
+      for select to authenticated
+      using (org_id = any ((select private.org_ids_with_role('{owner,admin,manager}'))::uuid[])
+             or staff_id = any ((select private.own_staff_ids())::uuid[]))$p$, t, label);
+    execute format('drop policy if exists "%2$s are created by managers" on public.%1$I', t, label);
+    execute format($p$create policy "%2$s are created by managers" on public.%1$I
+      for insert to authenticated
+      with check (org_id = any ((select private.org_ids_with_role('{owner,admin,manager}'))::uuid[]))$p$, t, label);
+    execute format('drop policy if exists "%2$s are edited by managers" on public.%1$I', t, label);
+    execute format($p$create policy "%2$s are edited by managers" on public.%1$I
+      for update to authenticated
+      using (org_id = any ((select private.org_ids_with_role('{owner,admin,manager}'))::uuid[]))
+      with check (org_id = any ((select private.org_ids_with_role('{owner,admin,manager}'))::uuid[]))$p$, t, label);
+    execute format('drop policy if exists "%2$s are deleted by managers" on public.%1$I', t, label);
+    execute format($p$create policy "%2$s are deleted by managers" on public.%1$I
+      for delete to authenticated
+      using (org_id = any ((select private.org_ids_with_role('{owner,admin,manager}'))::uuid[]))$p$, t, label);
+  end loop;
+end
+$$;
+
+-- staff_time_off: managers, and the staff member's own future time off ---------
+drop policy if exists "Time off is visible to managers and to the staff member" on public.staff_time_off;
+create policy "Time off is visible to managers and to the staff member" on public.staff_time_off
+  for select to authenticated
+  using (org_id = any ((select private.org_ids_with_role('{owner,admin,manager}'))::uuid[])
+         or staff_id = any ((select private.own_staff_ids())::uuid[]));
+
+drop policy if exists "Time off is recorded by managers or, ahead of time, by the staff member" on public.staff_time_off;
+create policy "Time off is recorded by managers or, ahead of time, by the staff member" on public.staff_time_off
+  for insert to authenticated
+  with check (org_id = any ((select private.org_ids_with_role('{owner,admin,manager}'))::uuid[])
+              or (staff_id = any ((select private.own_staff_ids())::uuid[]) and lower(period) > now()));
+
+drop policy if exists "Time off is edited by managers" on public.staff_time_off;
+create policy "Time off is edited by managers" on public.staff_time_off
+  for update to authenticated
+  using (org_id = any ((select private.org_ids_with_role('{owner,admin,manager}'))::uuid[]))
+  with check (org_id = any ((select private.org_ids_with_role('{owner,admin,manager}'))::uuid[]));
+
+drop policy if exists "Time off is withdrawn by managers or, before it starts, by the staff member" on public.staff_time_off;
+create policy "Time off is withdrawn by managers or, before it starts, by the staff member" on public.staff_time_off
+  for delete to authenticated
+  using (org_id = any ((select private.org_ids_with_role('{owner,admin,manager}'))::uuid[])
+         or (staff_id = any ((select private.own_staff_ids())::uuid[]) and lower(period) > now()));
+
+-- appointment_settings: members read, owners and admins write -------------------
+drop policy if exists "Booking rules are visible to the organization" on public.appointment_settings;
+create policy "Booking rules are visible to the organization" on public.appointment_settings
+  for select to authenticated
+  using (org_id = any ((select private.org_ids_with_role('{owner,admin,manager,staff}'))::uuid[]));
+
+drop policy if exists "Booking rules are created by owners and admins" on public.appointment_settings;
+create policy "Booking rules are created by owners and admins" on public.appointment_settings
+  for insert to authenticated
+  with check (org_id = any ((select private.org_ids_with_role('{owner,admin}'))::uuid[]));
+
+drop policy if exists "Booking rules are edited by owners and admins" on public.appointment_settings;
+create policy "Booking rules are edited by owners and admins" on public.appointment_settings
+  for update to authenticated
+  using (org_id = any ((select private.org_ids_with_role('{owner,admin}'))::uuid[]))
+  with check (org_id = any ((select private.org_ids_with_role('{owner,admin}'))::uuid[]));
+
+drop policy if exists "Booking rules are reset by owners and admins" on public.appointment_settings;
+create policy "Booking rules are reset by owners and admins" on public.appointment_settings
+  for delete to authenticated
+  using (org_id = any ((select private.org_ids_with_role('{owner,admin}'))::uuid[]));

@@ -1,0 +1,1 @@
+"""Tests for service appointments (issue 5): postcodes, catalogue, slots, booking."""
