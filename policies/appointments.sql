@@ -187,3 +187,44 @@ drop policy if exists "Booking rules are reset by owners and admins" on public.a
 create policy "Booking rules are reset by owners and admins" on public.appointment_settings
   for delete to authenticated
   using (org_id = any ((select private.org_ids_with_role('{owner,admin}'))::uuid[]));
+
+-- ===========================================================================
+-- appointments: the customer, the staff member doing the job, and the org's
+-- managers read them; managers write them directly (bookings by phone, fixes).
+-- Customers and guests book, cancel and reschedule through RPCs that enforce
+-- the cut-off policy; staff update their jobs through the staff-portal RPCs.
+-- ===========================================================================
+revoke all on public.appointments from anon, authenticated;
+grant select, delete on public.appointments to authenticated;
+grant insert (org_id, service_id, staff_id, order_id, order_item_id, customer_user_id, customer_name,
+              customer_email, customer_phone, postcode, address, notes, status, period,
+              buffer_before_minutes, buffer_after_minutes, hold_expires_at)
+  on public.appointments to authenticated;
+grant update (service_id, staff_id, customer_name, customer_email, customer_phone, postcode, address, notes,
+              status, period, buffer_before_minutes, buffer_after_minutes)
+  on public.appointments to authenticated;
+grant all on public.appointments to service_role;
+alter table public.appointments enable row level security;
+
+drop policy if exists "Appointments are visible to their customer, their staff member and managers" on public.appointments;
+create policy "Appointments are visible to their customer, their staff member and managers" on public.appointments
+  for select to authenticated
+  using (customer_user_id = (select auth.uid())
+         or staff_id = any ((select private.own_staff_ids())::uuid[])
+         or org_id = any ((select private.org_ids_with_role('{owner,admin,manager}'))::uuid[]));
+
+drop policy if exists "Appointments are created by managers" on public.appointments;
+create policy "Appointments are created by managers" on public.appointments
+  for insert to authenticated
+  with check (org_id = any ((select private.org_ids_with_role('{owner,admin,manager}'))::uuid[]));
+
+drop policy if exists "Appointments are edited by managers" on public.appointments;
+create policy "Appointments are edited by managers" on public.appointments
+  for update to authenticated
+  using (org_id = any ((select private.org_ids_with_role('{owner,admin,manager}'))::uuid[]))
+  with check (org_id = any ((select private.org_ids_with_role('{owner,admin,manager}'))::uuid[]));
+
+drop policy if exists "Appointments are deleted by managers" on public.appointments;
+create policy "Appointments are deleted by managers" on public.appointments
+  for delete to authenticated
+  using (org_id = any ((select private.org_ids_with_role('{owner,admin,manager}'))::uuid[]));

@@ -406,6 +406,7 @@ def test_the_matrix_covers_every_command_on_every_ticketing_commerce_and_outbox_
     ai = {"wizard_sessions"}  # tests/ai/test_rls.py
     appointments = {"service_categories", "services", "staff", "staff_services", "staff_schedules", "staff_breaks",
                     "staff_time_off", "staff_service_areas", "appointment_settings",  # test_catalogue_rls.py
+                    "appointments",  # tests/appointments/test_appointments_rls.py
                     "uk_outcodes"}  # tests/appointments/test_postcodes.py
     assert public - tenancy - crm - ai - appointments == set(TABLES), (
         "a table without a matrix (or a matrix without a table)")
