@@ -680,7 +680,8 @@ def test_the_only_private_functions_anon_may_execute_are_the_guest_ones(db):
         " and has_function_privilege('anon', oid, 'execute')")}
     guest_checkout = {"place_ticket_order", "lookup_order", "event_by_slug", "authorize_guest"}
     postcode_lookup = {"parse_uk_postcode", "haversine_km"}  # pure functions behind public.lookup_postcode
-    assert executable == guest_checkout | postcode_lookup
+    booking_page = {"covered_postcode", "service_coverage", "available_slots"}  # services_for_postcode, slots
+    assert executable == guest_checkout | postcode_lookup | booking_page
 
 
 def test_anon_may_place_a_ticket_order(prober, world):
