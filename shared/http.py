@@ -21,6 +21,7 @@ import functools
 import inspect
 import json
 import logging
+import re
 import time
 import uuid
 from collections.abc import Callable
@@ -148,7 +149,7 @@ def function(*, methods: tuple[str, ...] = ("POST",), name: str | None = None
             response.headers["x-request-id"] = request_id
             log.event(
                 "request", function=fn_name, request_id=request_id, method=request.method,
-                path=request.path, status=response.status_code,
+                path=loggable_path(request.path), status=response.status_code,
                 ms=round((time.perf_counter() - started) * 1000, 2),
                 user=caller.user_id if caller else None,
             )
@@ -161,6 +162,14 @@ def function(*, methods: tuple[str, ...] = ("POST",), name: str | None = None
 
 
 # ---------------------------------------------------------------------------
+
+
+SECRET_SEGMENT = re.compile(r"[A-Za-z0-9_]{40,}")
+
+
+def loggable_path(path: str) -> str:
+    """The path with secret-looking segments (feed tokens: 40+ word characters) hidden; ids stay."""
+    return SECRET_SEGMENT.sub("[redacted]", path)
 
 
 def _request_id(given: str | None) -> str:

@@ -700,3 +700,12 @@ def test_health_without_a_database_is_503_database_unavailable(database_url):
         assert_error(r, 503, "database_unavailable")
         assert r.headers["retry-after"] == "1"
         assert "Traceback" not in r.text
+
+
+def test_secret_looking_path_segments_never_reach_the_log():
+    from shared.http import loggable_path
+
+    token = "9f" * 48
+    assert token not in loggable_path(f"/feeds/{token}.ics")
+    assert loggable_path("/sessions/3f1c2b7e-1111-2222-3333-444455556666/abandon") == (
+        "/sessions/3f1c2b7e-1111-2222-3333-444455556666/abandon")

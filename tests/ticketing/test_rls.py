@@ -407,6 +407,9 @@ def test_the_matrix_covers_every_command_on_every_ticketing_commerce_and_outbox_
     appointments = {"service_categories", "services", "staff", "staff_services", "staff_schedules", "staff_breaks",
                     "staff_time_off", "staff_service_areas", "appointment_settings",  # test_catalogue_rls.py
                     "appointments",  # tests/appointments/test_appointments_rls.py
+                    "appointment_change_requests",  # tests/appointments/test_cancellation_policy.py
+                    "promo_code_services",  # tests/appointments/test_booking.py
+                    "calendar_feeds",  # tests/appointments/test_calendar.py
                     "uk_outcodes"}  # tests/appointments/test_postcodes.py
     assert public - tenancy - crm - ai - appointments == set(TABLES), (
         "a table without a matrix (or a matrix without a table)")
@@ -681,7 +684,9 @@ def test_the_only_private_functions_anon_may_execute_are_the_guest_ones(db):
     guest_checkout = {"place_ticket_order", "lookup_order", "event_by_slug", "authorize_guest"}
     postcode_lookup = {"parse_uk_postcode", "haversine_km"}  # pure functions behind public.lookup_postcode
     booking_page = {"covered_postcode", "service_coverage", "available_slots"}  # services_for_postcode, slots
-    assert executable == guest_checkout | postcode_lookup | booking_page
+    appointment_guests = {"cancel_appointment_as_guest", "reschedule_appointment_as_guest",
+                          "request_appointment_change_as_guest"}
+    assert executable == guest_checkout | postcode_lookup | booking_page | appointment_guests
 
 
 def test_anon_may_place_a_ticket_order(prober, world):

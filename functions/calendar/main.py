@@ -1,0 +1,37 @@
+"""GET /functions/v1/calendar/...: appointments as iCalendar.
+
+    GET /feeds/<token>.ics          the secret feed URL a calendar app subscribes to;
+                                    no JWT (the token is the credential), 404 when
+                                    unknown or revoked; cached privately for 5 minutes
+    GET /appointments/<id>.ics      one appointment for the signed-in caller (JWT
+                                    required, 401 without); 404 unless RLS shows it
+
+supabase.toml: verify_jwt = false (the feed URL carries its own secret; the
+per-appointment path checks the caller itself). Feeds are created and revoked
+through the RPCs create_calendar_feed() / revoke_calendar_feed(id).
+"""
+
+import functions_framework
+
+from shared import calendar, db, errors, http
+
+
+@functions_framework.http
+@http.function(methods=("GET",))
+def main(call: http.Call):
+    if found := calendar.FEED_PATH.match(call.path):
+        with db.as_service() as cur:
+            feed = calendar.feed_events(cur, found.group(1))
+        if feed is None:
+            raise errors.not_found("This calendar feed does not exist or was revoked", "feed_not_found")
+        return http.Response(calendar.feed_calendar(feed), content_type=calendar.CONTENT_TYPE,
+                             headers={"cache-control": calendar.FEED_CACHE_CONTROL})
+    if found := calendar.APPOINTMENT_PATH.match(call.path):
+        call.require_user()
+        with db.transaction(call.caller) as cur:
+            event = calendar.appointment_event(cur, found.group(1).lower())
+        return http.Response(
+            calendar.appointment_calendar(event), content_type=calendar.CONTENT_TYPE,
+            headers={"cache-control": "private, no-store",
+                     "content-disposition": f'attachment; filename="appointment-{event["id"]}.ics"'})
+    raise errors.not_found("Not found", "not_found")
