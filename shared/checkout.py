@@ -1,23 +1,37 @@
-"""Checkout for ticket orders: hold capacity, then open a Stripe Checkout Session.
+"""Checkout: hold capacity, then open a Stripe Checkout Session.
 
-One transaction, as the caller (guest or signed in), validates everything,
-redeems the promo code, claims seats and creates the order
-(`public.place_ticket_order`). Only then is Stripe called, outside any
-transaction. If Stripe fails, the order is cancelled at once (seats and promo
-go back) and the caller gets a 502. A free order never reaches Stripe.
+One create-checkout-session function sells every kind of order. The body's
+`kind` picks the request model (a discriminated union; "tickets" when absent,
+the original body) and the placing RPC:
 
-Error codes: invalid_return_url, payment_provider_unavailable, and those of
-private.place_ticket_order (see the ticketing migration).
+- tickets       `private.place_ticket_order` (ticketing migration): validates,
+                redeems the promo code, claims seats, creates the order;
+- appointments  `private.place_appointment_order` (appointment booking
+                migration): validates the postcode and the slots, holds one
+                appointment per item, redeems the promo code, creates the order.
+
+Either runs in one transaction as the caller (guest or signed in). Only then
+is Stripe called, outside any transaction, by the one shared path below: if
+Stripe fails the order is cancelled at once (capacity and promo go back,
+through the area's order-status triggers) and the caller gets a 502. A free
+order never reaches Stripe.
+
+Error codes: invalid_request, invalid_return_url, payment_provider_unavailable,
+and those of the placing functions (see their migrations).
 """
 
 from __future__ import annotations
 
+import hashlib
+from collections.abc import Callable
+from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 from uuid import UUID
 
 from psycopg.types.json import Jsonb
+import pydantic
 import stripe
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Discriminator, Field, RootModel, Tag
 
 from shared import db, errors, payments
 from shared.config import Settings
@@ -30,7 +44,10 @@ class CheckoutItem(BaseModel):
 
 
 class CheckoutRequest(BaseModel):
+    """A ticket order (kind "tickets", the default)."""
+
     model_config = ConfigDict(extra="forbid")
+    kind: Literal["tickets"] = "tickets"
     event_id: UUID
     items: list[CheckoutItem] = Field(min_length=1, max_length=20)
     buyer_email: str | None = Field(default=None, max_length=320)
@@ -39,6 +56,73 @@ class CheckoutRequest(BaseModel):
     success_url: str = Field(max_length=2000)
     cancel_url: str = Field(max_length=2000)
     idempotency_key: str | None = Field(default=None, min_length=8, max_length=200)
+
+
+TicketCheckoutRequest = CheckoutRequest
+
+
+class AppointmentItem(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    service_id: UUID
+    start: AwareDatetime  # an instant: a bare wall-clock time is refused
+    staff_id: UUID | None = None
+
+
+class AppointmentCheckoutRequest(BaseModel):
+    """An appointment order (kind "appointments"): services at start times, at a postcode."""
+
+    model_config = ConfigDict(extra="forbid")
+    kind: Literal["appointments"]
+    org_id: UUID
+    items: list[AppointmentItem] = Field(min_length=1, max_length=10)
+    postcode: str = Field(min_length=2, max_length=20)
+    buyer_email: str | None = Field(default=None, max_length=320)
+    buyer_name: str | None = Field(default=None, max_length=200)
+    buyer_phone: str | None = Field(default=None, max_length=40)
+    address: str | None = Field(default=None, max_length=500)
+    promo_code: str | None = Field(default=None, max_length=40)
+    success_url: str = Field(max_length=2000)
+    cancel_url: str = Field(max_length=2000)
+    idempotency_key: str | None = Field(default=None, min_length=8, max_length=200)
+
+
+AnyCheckoutRequest = CheckoutRequest | AppointmentCheckoutRequest
+
+
+def _kind_of(value: Any) -> Any:
+    if isinstance(value, dict):
+        return value.get("kind", "tickets")
+    return getattr(value, "kind", "tickets")
+
+
+class CheckoutBody(RootModel):
+    """The create-checkout-session body: one of the request models, chosen by `kind`."""
+
+    root: Annotated[
+        Annotated[CheckoutRequest, Tag("tickets")] | Annotated[AppointmentCheckoutRequest, Tag("appointments")],
+        Discriminator(_kind_of),
+    ]
+
+
+class RawBody(RootModel[Any]):
+    """Any JSON value: call.json(RawBody) only parses (400 invalid_json); parse_request validates."""
+
+
+def parse_request(data: Any) -> AnyCheckoutRequest:
+    """The request model for a JSON body; 422 invalid_request with field errors named as in
+    the chosen model (items.0.quantity, not tickets.items.0.quantity)."""
+    try:
+        return CheckoutBody.model_validate(data).root
+    except pydantic.ValidationError as exc:
+        details = []
+        for e in exc.errors(include_url=False, include_context=False, include_input=False):
+            loc = list(e["loc"])
+            if e["type"] in ("union_tag_invalid", "union_tag_not_found"):
+                loc = ["kind"]
+            elif loc and loc[0] in ("tickets", "appointments"):
+                loc = loc[1:]
+            details.append({"field": ".".join(str(p) for p in loc), "message": e["msg"], "type": e["type"]})
+        raise errors.unprocessable("invalid_request", "The request has invalid fields", details) from None
 
 
 def check_return_url(url: str, settings: Settings, field: str) -> None:
@@ -50,8 +134,15 @@ def check_return_url(url: str, settings: Settings, field: str) -> None:
             {"field": field, "allowed": settings.return_origins})
 
 
+def _request_hash(req: AnyCheckoutRequest) -> str:
+    # `kind` is left out so ticket hashes stay what they were before kinds existed;
+    # the placing functions refuse a key replayed for another kind of order anyway.
+    return hashlib.sha256(req.model_dump_json(exclude={"idempotency_key", "kind"}).encode()).hexdigest()
+
+
 def place_order(caller: db.Caller, req: CheckoutRequest, idempotency_key: str | None,
                 settings: Settings) -> dict:
+    """Hold tickets and create the order (private.place_ticket_order)."""
     items = [{"tier_id": str(i.tier_id), "quantity": i.quantity} for i in req.items]
 
     def place(cur) -> dict:
@@ -65,17 +156,40 @@ def place_order(caller: db.Caller, req: CheckoutRequest, idempotency_key: str | 
     return db.run(caller, place)
 
 
-def _request_hash(req: CheckoutRequest) -> str:
-    import hashlib
-
-    return hashlib.sha256(req.model_dump_json(exclude={"idempotency_key"}).encode()).hexdigest()
+place_ticket_order = place_order
 
 
-def create_checkout_session(caller: db.Caller, req: CheckoutRequest, *, idempotency_key: str | None,
+def place_appointment_order(caller: db.Caller, req: AppointmentCheckoutRequest, idempotency_key: str | None,
+                            settings: Settings) -> dict:
+    """Hold appointments and create the order (private.place_appointment_order). The hold
+    lasts the org's appointment_settings.hold_minutes (p_hold null)."""
+    items = [{"service_id": str(i.service_id), "start": i.start.isoformat(),
+              **({"staff_id": str(i.staff_id)} if i.staff_id else {})} for i in req.items]
+
+    def place(cur) -> dict:
+        cur.execute(
+            "select private.place_appointment_order(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, null) as summary",
+            (req.org_id, Jsonb(items), req.postcode, req.buyer_email, req.buyer_name, req.buyer_phone,
+             req.address, req.promo_code, idempotency_key, _request_hash(req)),
+        )
+        return cur.fetchone()["summary"]
+
+    return db.run(caller, place)
+
+
+# kind -> (placing function, extra summary keys answered besides the common ones)
+PLACERS: dict[str, tuple[Callable[..., dict], tuple[str, ...]]] = {
+    "tickets": (place_ticket_order, ()),
+    "appointments": (place_appointment_order, ("appointments",)),
+}
+
+
+def create_checkout_session(caller: db.Caller, req: AnyCheckoutRequest, *, idempotency_key: str | None,
                             settings: Settings, client: stripe.StripeClient) -> dict:
     check_return_url(req.success_url, settings, "success_url")
     check_return_url(req.cancel_url, settings, "cancel_url")
-    order = place_order(caller, req, idempotency_key or req.idempotency_key, settings)
+    place, extra = PLACERS[req.kind]
+    order = place(caller, req, idempotency_key or req.idempotency_key, settings)
     answer = {
         "order_id": order["order_id"],
         "order_number": order["number"],
@@ -86,7 +200,8 @@ def create_checkout_session(caller: db.Caller, req: CheckoutRequest, *, idempote
         "hold_expires_at": order["hold_expires_at"],
         "checkout_url": order.get("checkout_url"),
         "replayed": order["replayed"],
-    }
+        "kind": req.kind,
+    } | {key: order.get(key) for key in extra}
     if order["status"] == "paid":  # free: fulfilled in the placing transaction
         return answer | {"checkout_url": None, "hold_expires_at": None}
     if order["replayed"] and order.get("checkout_url"):

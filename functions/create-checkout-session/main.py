@@ -1,10 +1,15 @@
 """POST /functions/v1/create-checkout-session
 
-Hold tickets and open a Stripe Checkout Session. Guests send buyer_email and
-buyer_name; signed-in buyers may omit them. An `Idempotency-Key` header (or
-body field) makes retries safe. Answers the checkout URL, order number,
-tracking token (shown once) and the hold's expiry; 502 if Stripe is down
-(nothing stays reserved). A free order is fulfilled at once (no checkout URL).
+Hold what is being bought and open a Stripe Checkout Session. The body's
+`kind` says what: "tickets" (the default: event_id, items [{tier_id,
+quantity}]) or "appointments" (org_id, items [{service_id, start, staff_id?}],
+postcode, buyer_phone, address); both take buyer_email, buyer_name,
+promo_code, success_url, cancel_url and idempotency_key (shared/checkout.py).
+Guests send buyer_email and buyer_name; signed-in buyers may omit them. An
+`Idempotency-Key` header (or body field) makes retries safe. Answers the
+checkout URL, order number, tracking token (shown once) and the hold's expiry;
+502 if Stripe is down (nothing stays reserved). A free order is fulfilled at
+once (no checkout URL).
 """
 
 import functions_framework
@@ -15,7 +20,7 @@ from shared import checkout, http, payments
 @functions_framework.http
 @http.function()
 def main(call: http.Call):
-    req = call.json(checkout.CheckoutRequest)
+    req = checkout.parse_request(call.json(checkout.RawBody).root)
     return checkout.create_checkout_session(
         call.caller, req,
         idempotency_key=call.request.headers.get("idempotency-key"),

@@ -684,8 +684,8 @@ def test_the_only_private_functions_anon_may_execute_are_the_guest_ones(db):
     guest_checkout = {"place_ticket_order", "lookup_order", "event_by_slug", "authorize_guest"}
     postcode_lookup = {"parse_uk_postcode", "haversine_km"}  # pure functions behind public.lookup_postcode
     booking_page = {"covered_postcode", "service_coverage", "available_slots"}  # services_for_postcode, slots
-    appointment_guests = {"cancel_appointment_as_guest", "reschedule_appointment_as_guest",
-                          "request_appointment_change_as_guest"}
+    appointment_guests = {"place_appointment_order", "cancel_appointment_as_guest",
+                          "reschedule_appointment_as_guest", "request_appointment_change_as_guest"}
     assert executable == guest_checkout | postcode_lookup | booking_page | appointment_guests
 
 
