@@ -65,7 +65,7 @@ def race(lanes: int, body: Callable[[int, threading.Barrier], Any]) -> list[Any]
 
     with ThreadPoolExecutor(max_workers=lanes) as pool:
         futures = [pool.submit(run, lane) for lane in range(lanes)]
-        return [f.result(timeout=TIMEOUT * 3) for f in futures]
+        return [f.result(timeout=TIMEOUT * 8) for f in futures]
 
 
 def label(exc: psycopg.Error) -> str:
@@ -118,6 +118,10 @@ def book(db, world, period: str, *, staff_id=None, before: int = 0, after: int =
         try:
             with db.connect() as conn, conn.transaction():
                 cur = conn.cursor()
+                # Concurrent inserts checking one exclusion constraint can deadlock; Postgres
+                # breaks the cycle after deadlock_timeout (1 s by default, settable only before
+                # we drop to the API role). A short one keeps 50 contenders from queueing for minutes.
+                cur.execute("set local deadlock_timeout = '100ms'")
                 act_as(cur, caller or world["manager"])
                 cur.execute("set local lock_timeout = '20s'")
                 if barrier is not None and attempt == 0:
