@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import html
 from dataclasses import dataclass, field
 
 import resend
@@ -51,3 +52,25 @@ class Mailer:
         resend.api_url = self.settings.resend_base or "https://api.resend.com"
         sent = resend.Emails.send(params, options={"idempotency_key": idempotency_key})
         return sent["id"]
+
+
+def money(minor: int, currency: str) -> str:
+    symbol = {"GBP": "£", "EUR": "€", "USD": "$"}.get(currency.upper())
+    amount = f"{minor / 100:,.2f}"
+    return f"{symbol}{amount}" if symbol else f"{amount} {currency.upper()}"
+
+
+def layout(title: str, body_html: str) -> str:
+    return f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{html.escape(title)}</title></head>
+<body style="margin:0;padding:0;background:#f4f4f5;font-family:-apple-system,Segoe UI,Roboto,Helvetica,Arial,sans-serif;color:#18181b">
+<table role="presentation" width="100%" cellpadding="0" cellspacing="0" style="background:#f4f4f5">
+<tr><td align="center" style="padding:16px">
+<table role="presentation" width="100%" cellpadding="0" cellspacing="0" style="max-width:600px;background:#ffffff;border-radius:12px">
+<tr><td style="padding:24px">
+{body_html}
+</td></tr></table>
+<p style="font-size:12px;color:#71717a">Sent by Bookwell</p>
+</td></tr></table></body></html>"""

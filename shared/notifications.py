@@ -26,7 +26,7 @@ from shared.mail import Email, Mailer
 Renderer = Callable[[psycopg.Cursor, dict], Email]
 RENDERERS: dict[str, Renderer] = {}
 # Modules whose @renderer functions are loaded before the first send.
-AREA_MODULES = ("shared.ticketing",)
+AREA_MODULES = ("shared.ticketing", "shared.appointment_mail")
 SEND_CONCURRENCY = 4
 
 

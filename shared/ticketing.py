@@ -10,30 +10,8 @@ import html
 import psycopg
 
 from shared import qr
-from shared.mail import Email, InlineImage
+from shared.mail import Email, InlineImage, layout, money
 from shared.notifications import renderer
-
-
-def money(minor: int, currency: str) -> str:
-    symbol = {"GBP": "£", "EUR": "€", "USD": "$"}.get(currency.upper())
-    amount = f"{minor / 100:,.2f}"
-    return f"{symbol}{amount}" if symbol else f"{amount} {currency.upper()}"
-
-
-def _layout(title: str, body_html: str) -> str:
-    return f"""<!doctype html>
-<html lang="en"><head><meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>{html.escape(title)}</title></head>
-<body style="margin:0;padding:0;background:#f4f4f5;font-family:-apple-system,Segoe UI,Roboto,Helvetica,Arial,sans-serif;color:#18181b">
-<table role="presentation" width="100%" cellpadding="0" cellspacing="0" style="background:#f4f4f5">
-<tr><td align="center" style="padding:16px">
-<table role="presentation" width="100%" cellpadding="0" cellspacing="0" style="max-width:600px;background:#ffffff;border-radius:12px">
-<tr><td style="padding:24px">
-{body_html}
-</td></tr></table>
-<p style="font-size:12px;color:#71717a">Sent by Bookwell</p>
-</td></tr></table></body></html>"""
 
 
 def _order(cur: psycopg.Cursor, order_id: str) -> dict:
@@ -72,7 +50,7 @@ Show one code per person at the door.</p>
         title, "", f"Order {order['number']} - {money(order['total_minor'], order['currency'])}",
         f"Starts: {starts}", "", "Your tickets (show the QR code, or this code, at the door):", *lines,
     ])
-    return Email(row["recipient"], title, _layout(title, body), text, images)
+    return Email(row["recipient"], title, layout(title, body), text, images)
 
 
 @renderer("order_refunded")
@@ -88,7 +66,7 @@ def render_refund(cur: psycopg.Cursor, row: dict) -> Email:
 <p>We are refunding <strong>{amount}</strong> for {html.escape(order['event_title'] or 'your order')}.
 It usually reaches your account within 5-10 days.</p><p>{note}</p>"""
     text = f"{title}\n\nWe are refunding {amount} for {order['event_title']}. {note}"
-    return Email(row["recipient"], title, _layout(title, body), text)
+    return Email(row["recipient"], title, layout(title, body), text)
 
 
 @renderer("late_payment_refunded")
@@ -105,7 +83,7 @@ def render_late_payment(cur: psycopg.Cursor, row: dict) -> Email:
 <p>{why}</p><p>Refund: <strong>{amount}</strong> for order {html.escape(order['number'])}.
 It usually reaches your account within 5-10 days.</p>"""
     text = f"Sorry, those tickets are gone\n\n{why}\n\nRefund: {amount} for order {order['number']}."
-    return Email(row["recipient"], title, _layout(title, body), text)
+    return Email(row["recipient"], title, layout(title, body), text)
 
 
 @renderer("dispute_opened")
@@ -117,4 +95,4 @@ def render_dispute(cur: psycopg.Cursor, row: dict) -> Email:
 <p>The buyer's bank has opened a dispute ({html.escape(reason)}) on {money(order['total_minor'], order['currency'])}
 for {html.escape(order['event_title'] or '')}. Respond in your Stripe dashboard before the deadline.</p>"""
     text = f"{title}\n\nReason: {reason}. Respond in your Stripe dashboard before the deadline."
-    return Email(row["recipient"], title, _layout(title, body), text)
+    return Email(row["recipient"], title, layout(title, body), text)

@@ -1,0 +1,81 @@
+"""Appointment emails: confirmation, cancellation, reschedule and change requests.
+
+Rendered at send time by the outbox worker from the row's payload (written by
+the appointment migrations) and, for confirmations, the order's current
+appointments. Same layout as every Bookwell email, with a plain-text part.
+"""
+
+from __future__ import annotations
+
+import html
+
+import psycopg
+
+from shared.mail import Email, layout, money
+from shared.notifications import renderer
+
+
+def _service(cur: psycopg.Cursor, service_id: str | None) -> str:
+    if not service_id:
+        return "Your appointment"
+    cur.execute("select name from public.services where id = %s", (service_id,))
+    row = cur.fetchone()
+    return row["name"] if row else "Your appointment"
+
+
+def _email(row: dict, title: str, lines: list[str]) -> Email:
+    body = f'<h1 style="margin:0 0 12px;font-size:22px">{html.escape(title)}</h1>' + "".join(
+        f"<p>{html.escape(line)}</p>" for line in lines)
+    return Email(row["recipient"], title, layout(title, body), "\n\n".join([title, *lines]))
+
+
+@renderer("appointment_confirmed")
+def render_confirmed(cur: psycopg.Cursor, row: dict) -> Email:
+    cur.execute("select private.appointment_order_summary(%s) as s", (row["payload"]["order_id"],))
+    order = cur.fetchone()["s"]
+    lines = [f"Thank you, {order['buyer_name']}. Order {order['number']} is confirmed "
+             f"({money(order['total_minor'], order['currency'])})."]
+    lines += [f"{a['service']} with {a['staff_name']}: {a['start']} to {a['end']}"
+              for a in order.get("appointments") or [] if a["status"] == "booked"]
+    return _email(row, f"Booked: order {order['number']}", lines)
+
+
+@renderer("appointment_cancelled")
+def render_cancelled(cur: psycopg.Cursor, row: dict) -> Email:
+    p = row["payload"]
+    service = _service(cur, p.get("service_id"))
+    lines = [f"{service} on {p['start']} has been cancelled."]
+    if p.get("reason"):
+        lines.append(f"Reason: {p['reason']}")
+    return _email(row, f"Cancelled: {service}", lines)
+
+
+@renderer("appointment_rescheduled")
+def render_rescheduled(cur: psycopg.Cursor, row: dict) -> Email:
+    p = row["payload"]
+    service = _service(cur, p.get("service_id"))
+    lines = [f"{service} has moved from {p.get('previous_start')} to {p['start']} (ends {p['end']})."]
+    if p.get("reason"):
+        lines.append(f"Reason: {p['reason']}")
+    return _email(row, f"New time: {service}", lines)
+
+
+@renderer("change_request_received")
+def render_request_received(cur: psycopg.Cursor, row: dict) -> Email:
+    p = row["payload"]
+    service = _service(cur, p.get("service_id"))
+    wish = "cancel it" if p.get("kind") == "cancel" else f"move it to {p.get('proposed_start')}"
+    lines = [f"A customer asks to {wish}: {service} on {p['start']}.",
+             f"Reason: {p.get('reason') or 'not given'}", "Approve or reject it in Bookwell."]
+    return _email(row, f"Change request: {service}", lines)
+
+
+@renderer("change_request_decided")
+def render_request_decided(cur: psycopg.Cursor, row: dict) -> Email:
+    p = row["payload"]
+    service = _service(cur, p.get("service_id"))
+    outcome = "approved" if p.get("decision") == "approved" else "declined"
+    lines = [f"Your request about {service} on {p['start']} was {outcome}."]
+    if p.get("note"):
+        lines.append(f"Note: {p['note']}")
+    return _email(row, f"Your change request was {outcome}", lines)
