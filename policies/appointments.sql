@@ -9,9 +9,10 @@
 --
 -- Members: owners, admins and managers manage the catalogue, staff, the links
 -- between them, schedules, breaks, time off and service areas of their org.
--- A manager's membership scope ({"service_ids", "staff_ids"}) is NOT enforced
--- here yet: managers manage the whole catalogue of their org until bookings
--- land, where the scope matters for jobs and calendars.
+-- A manager's membership scope ({"staff_ids", "service_ids"}, see the
+-- manager_scope migration) narrows the staff rows, schedules, breaks, time off
+-- and areas they manage, and the appointments they read and write; services
+-- and categories stay organization-wide. Owners and admins are never narrowed.
 -- Staff read the org's catalogue and staff list; of schedules, breaks, time off
 -- and areas they read only their own (private.own_staff_ids()). They may add
 -- future time off for themselves and withdraw it before it starts; changing
@@ -82,39 +83,52 @@ create policy "Active staff names are visible to anyone" on public.staff
   for select to anon
   using (active);
 
+-- Writes: owners and admins, and managers whose scope admits the staff member
+-- (and, for a service link, the service).
 do $$
 declare
   t text;
   label text;
+  managed text;
 begin
   foreach t in array array['staff', 'staff_services'] loop
     label := case t when 'staff' then 'Staff' else 'Staff service links' end;
+    managed := 'org_id = any ((select private.org_ids_with_role(''{owner,admin}''))::uuid[]) or '
+               || case t when 'staff' then 'id = any ((select private.manager_staff_ids())::uuid[])'
+                         else '(staff_id = any ((select private.manager_staff_ids())::uuid[])'
+                              ' and service_id = any ((select private.manager_service_ids())::uuid[]))' end;
     execute format('drop policy if exists "%2$s are visible to the organization" on public.%1$I', t, label);
     execute format($p$create policy "%2$s are visible to the organization" on public.%1$I
       for select to authenticated
       using (org_id = any ((select private.org_ids_with_role('{owner,admin,manager,staff}'))::uuid[]))$p$, t, label);
     execute format('drop policy if exists "%2$s are created by managers" on public.%1$I', t, label);
+    -- A new staff member is in no one's scope yet: any manager of the org may add one.
     execute format($p$create policy "%2$s are created by managers" on public.%1$I
       for insert to authenticated
-      with check (org_id = any ((select private.org_ids_with_role('{owner,admin,manager}'))::uuid[]))$p$, t, label);
+      with check (%3$s)$p$, t, label,
+      case t when 'staff' then 'org_id = any ((select private.org_ids_with_role(''{owner,admin,manager}''))::uuid[])'
+             else managed end);
     execute format('drop policy if exists "%2$s are edited by managers" on public.%1$I', t, label);
     execute format($p$create policy "%2$s are edited by managers" on public.%1$I
       for update to authenticated
-      using (org_id = any ((select private.org_ids_with_role('{owner,admin,manager}'))::uuid[]))
-      with check (org_id = any ((select private.org_ids_with_role('{owner,admin,manager}'))::uuid[]))$p$, t, label);
+      using (%3$s)
+      with check (%3$s)$p$, t, label, managed);
     execute format('drop policy if exists "%2$s are deleted by managers" on public.%1$I', t, label);
     execute format($p$create policy "%2$s are deleted by managers" on public.%1$I
       for delete to authenticated
-      using (org_id = any ((select private.org_ids_with_role('{owner,admin,manager}'))::uuid[]))$p$, t, label);
+      using (%3$s)$p$, t, label, managed);
   end loop;
 end
 $$;
 
--- schedules, breaks and areas: managers, and the staff member reads their own ----
+-- schedules, breaks and areas: owners, admins, managers within their scope, and
+-- the staff member reads their own --------------------------------------------
 do $$
 declare
   t text;
   label text;
+  managed constant text := 'org_id = any ((select private.org_ids_with_role(''{owner,admin}''))::uuid[])'
+                           ' or staff_id = any ((select private.manager_staff_ids())::uuid[])';
 begin
   foreach t in array array['staff_schedules', 'staff_breaks', 'staff_service_areas'] loop
     label := case t when 'staff_schedules' then 'Schedules' when 'staff_breaks' then 'Breaks'
@@ -122,21 +136,20 @@ begin
     execute format('drop policy if exists "%2$s are visible to managers and to the staff member" on public.%1$I', t, label);
     execute format($p$create policy "%2$s are visible to managers and to the staff member" on public.%1$I
       for select to authenticated
-      using (org_id = any ((select private.org_ids_with_role('{owner,admin,manager}'))::uuid[])
-             or staff_id = any ((select private.own_staff_ids())::uuid[]))$p$, t, label);
+      using (%3$s or staff_id = any ((select private.own_staff_ids())::uuid[]))$p$, t, label, managed);
     execute format('drop policy if exists "%2$s are created by managers" on public.%1$I', t, label);
     execute format($p$create policy "%2$s are created by managers" on public.%1$I
       for insert to authenticated
-      with check (org_id = any ((select private.org_ids_with_role('{owner,admin,manager}'))::uuid[]))$p$, t, label);
+      with check (%3$s)$p$, t, label, managed);
     execute format('drop policy if exists "%2$s are edited by managers" on public.%1$I', t, label);
     execute format($p$create policy "%2$s are edited by managers" on public.%1$I
       for update to authenticated
-      using (org_id = any ((select private.org_ids_with_role('{owner,admin,manager}'))::uuid[]))
-      with check (org_id = any ((select private.org_ids_with_role('{owner,admin,manager}'))::uuid[]))$p$, t, label);
+      using (%3$s)
+      with check (%3$s)$p$, t, label, managed);
     execute format('drop policy if exists "%2$s are deleted by managers" on public.%1$I', t, label);
     execute format($p$create policy "%2$s are deleted by managers" on public.%1$I
       for delete to authenticated
-      using (org_id = any ((select private.org_ids_with_role('{owner,admin,manager}'))::uuid[]))$p$, t, label);
+      using (%3$s)$p$, t, label, managed);
   end loop;
 end
 $$;
@@ -145,25 +158,30 @@ $$;
 drop policy if exists "Time off is visible to managers and to the staff member" on public.staff_time_off;
 create policy "Time off is visible to managers and to the staff member" on public.staff_time_off
   for select to authenticated
-  using (org_id = any ((select private.org_ids_with_role('{owner,admin,manager}'))::uuid[])
+  using ((org_id = any ((select private.org_ids_with_role('{owner,admin}'))::uuid[])
+              or staff_id = any ((select private.manager_staff_ids())::uuid[]))
          or staff_id = any ((select private.own_staff_ids())::uuid[]));
 
 drop policy if exists "Time off is recorded by managers or, ahead of time, by the staff member" on public.staff_time_off;
 create policy "Time off is recorded by managers or, ahead of time, by the staff member" on public.staff_time_off
   for insert to authenticated
-  with check (org_id = any ((select private.org_ids_with_role('{owner,admin,manager}'))::uuid[])
+  with check ((org_id = any ((select private.org_ids_with_role('{owner,admin}'))::uuid[])
+              or staff_id = any ((select private.manager_staff_ids())::uuid[]))
               or (staff_id = any ((select private.own_staff_ids())::uuid[]) and lower(period) > now()));
 
 drop policy if exists "Time off is edited by managers" on public.staff_time_off;
 create policy "Time off is edited by managers" on public.staff_time_off
   for update to authenticated
-  using (org_id = any ((select private.org_ids_with_role('{owner,admin,manager}'))::uuid[]))
-  with check (org_id = any ((select private.org_ids_with_role('{owner,admin,manager}'))::uuid[]));
+  using ((org_id = any ((select private.org_ids_with_role('{owner,admin}'))::uuid[])
+              or staff_id = any ((select private.manager_staff_ids())::uuid[])))
+  with check ((org_id = any ((select private.org_ids_with_role('{owner,admin}'))::uuid[])
+              or staff_id = any ((select private.manager_staff_ids())::uuid[])));
 
 drop policy if exists "Time off is withdrawn by managers or, before it starts, by the staff member" on public.staff_time_off;
 create policy "Time off is withdrawn by managers or, before it starts, by the staff member" on public.staff_time_off
   for delete to authenticated
-  using (org_id = any ((select private.org_ids_with_role('{owner,admin,manager}'))::uuid[])
+  using ((org_id = any ((select private.org_ids_with_role('{owner,admin}'))::uuid[])
+              or staff_id = any ((select private.manager_staff_ids())::uuid[]))
          or (staff_id = any ((select private.own_staff_ids())::uuid[]) and lower(period) > now()));
 
 -- appointment_settings: members read, owners and admins write -------------------
@@ -190,12 +208,13 @@ create policy "Booking rules are reset by owners and admins" on public.appointme
 
 -- ===========================================================================
 -- appointments: the customer, the staff member doing the job, and the org's
--- managers read them; managers write them directly (bookings by phone, fixes).
+-- managers (within their scope) read them; managers write them directly
+-- (bookings by phone, fixes) but never delete them.
 -- Customers and guests book, cancel and reschedule through RPCs that enforce
 -- the cut-off policy; staff update their jobs through the staff-portal RPCs.
 -- ===========================================================================
 revoke all on public.appointments from anon, authenticated;
-grant select, delete on public.appointments to authenticated;
+grant select on public.appointments to authenticated;
 grant insert (org_id, service_id, staff_id, order_id, order_item_id, customer_user_id, customer_name,
               customer_email, customer_phone, postcode, address, notes, status, period,
               buffer_before_minutes, buffer_after_minutes, hold_expires_at)
@@ -211,20 +230,27 @@ create policy "Appointments are visible to their customer, their staff member an
   for select to authenticated
   using (customer_user_id = (select auth.uid())
          or staff_id = any ((select private.own_staff_ids())::uuid[])
-         or org_id = any ((select private.org_ids_with_role('{owner,admin,manager}'))::uuid[]));
+         or (org_id = any ((select private.org_ids_with_role('{owner,admin}'))::uuid[])
+             or (staff_id = any ((select private.manager_staff_ids())::uuid[])
+                 and service_id = any ((select private.manager_service_ids())::uuid[]))));
 
 drop policy if exists "Appointments are created by managers" on public.appointments;
 create policy "Appointments are created by managers" on public.appointments
   for insert to authenticated
-  with check (org_id = any ((select private.org_ids_with_role('{owner,admin,manager}'))::uuid[]));
+  with check ((org_id = any ((select private.org_ids_with_role('{owner,admin}'))::uuid[])
+             or (staff_id = any ((select private.manager_staff_ids())::uuid[])
+                 and service_id = any ((select private.manager_service_ids())::uuid[]))));
 
 drop policy if exists "Appointments are edited by managers" on public.appointments;
 create policy "Appointments are edited by managers" on public.appointments
   for update to authenticated
-  using (org_id = any ((select private.org_ids_with_role('{owner,admin,manager}'))::uuid[]))
-  with check (org_id = any ((select private.org_ids_with_role('{owner,admin,manager}'))::uuid[]));
+  using ((org_id = any ((select private.org_ids_with_role('{owner,admin}'))::uuid[])
+             or (staff_id = any ((select private.manager_staff_ids())::uuid[])
+                 and service_id = any ((select private.manager_service_ids())::uuid[]))))
+  with check ((org_id = any ((select private.org_ids_with_role('{owner,admin}'))::uuid[])
+             or (staff_id = any ((select private.manager_staff_ids())::uuid[])
+                 and service_id = any ((select private.manager_service_ids())::uuid[]))));
 
+-- No deletes: an appointment is cancelled, never removed (deleting a booked job
+-- inside the cut-off would get round the 24-hour policy).
 drop policy if exists "Appointments are deleted by managers" on public.appointments;
-create policy "Appointments are deleted by managers" on public.appointments
-  for delete to authenticated
-  using (org_id = any ((select private.org_ids_with_role('{owner,admin,manager}'))::uuid[]));

@@ -97,7 +97,7 @@ def test_a_role_and_scope_change_lists_both_columns(db, team):
     org, owner, staff = team["org"], team["people"]["owner"], team["people"]["staff"]
     trail = Trail(db)
     call(db, owner, "select public.change_member_role(%s, %s, 'manager', %s)",
-         (org["id"], staff.id, Jsonb({"service_ids": ["a"]})))
+         (org["id"], staff.id, Jsonb({"service_ids": [str(uuid.uuid4())]})))
     [entry] = trail.entries()
     assert (entry["actor_id"], entry["changed_columns"]) == (owner.id, ["role", "scope"])
 

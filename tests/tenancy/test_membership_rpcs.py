@@ -23,6 +23,9 @@ from tests.tenancy import ArrangingDb
 
 MANAGER_ROLES = ("owner", "admin")
 NON_MANAGERS = ("manager", "staff", "dispatcher", "driver", "affiliate", "outsider", "rival_owner")
+# Scope ids only need the shape of an id here (tests/appointments/test_manager_scope.py uses real ones).
+SERVICE_ID = "6f1c2a4e-0000-4000-8000-000000000001"
+STAFF_ID = "6f1c2a4e-0000-4000-8000-000000000002"
 
 
 @pytest.fixture(scope="module")
@@ -260,10 +263,19 @@ def test_inviting_an_invalid_email_is_refused(db, team, email):
     assert_refused(result, "PT422", "invalid_email")
 
 
-def test_inviting_with_a_scope_that_is_not_an_object_is_refused(db, team):
+@pytest.mark.parametrize("scope", [["service-1"], {"service_ids": "all"}, {"staff_ids": ["not-an-id"]},
+                                   {"staff_ids": [1]}, {"service_ids": [SERVICE_ID.upper()]}])
+def test_inviting_with_a_malformed_scope_is_refused(db, team, scope):
     result = rpc(db, team["people"]["owner"], "invite_member", org_id=team["org"]["id"],
-                 email="friend@example.com", role="manager", scope=["service-1"])
+                 email="friend@example.com", role="manager", scope=scope)
     assert_refused(result, "PT422", "invalid_scope")
+    assert db.value("select count(*) from public.invitations where email = 'friend@example.com'") == 0
+
+
+def test_a_malformed_scope_cannot_be_written_directly_either(db, team):
+    with pytest.raises(psycopg.errors.CheckViolation):
+        db.sql("update public.memberships set scope = '{\"staff_ids\": \"everyone\"}' where org_id = %s",
+               (team["org"]["id"],))
 
 
 def test_inviting_an_existing_member_is_refused(db, team):
@@ -289,11 +301,11 @@ def test_a_new_invitation_replaces_the_open_one_for_the_same_address(db, team):
 # ===========================================================================
 def test_the_invited_user_accepts_and_joins_with_the_offered_role_and_scope(db, team):
     org = team["org"]
-    result = invite(db, org, team["people"]["admin"], "joiner@example.com", "manager", {"service_ids": ["s1"]})
+    result = invite(db, org, team["people"]["admin"], "joiner@example.com", "manager", {"service_ids": [SERVICE_ID]})
     joiner = db.user("Joiner@Example.com")  # the address matches whatever its case
     membership = ok(rpc(db, joiner, "accept_invitation", token=result["token"]))[0]
     assert (membership["org_id"], str(membership["user_id"])) == (org["id"], joiner.id)
-    assert (membership["role"], membership["scope"]) == ("manager", {"service_ids": ["s1"]})
+    assert (membership["role"], membership["scope"]) == ("manager", {"service_ids": [SERVICE_ID]})
     invitation = db.one("select accepted_at, accepted_by from public.invitations where id = %s",
                         (result["invitation_id"],))
     assert invitation["accepted_at"] is not None and str(invitation["accepted_by"]) == joiner.id
@@ -364,16 +376,16 @@ def test_anon_cannot_accept_an_invitation(db, team):
 def test_owners_and_admins_change_a_members_role_and_scope(db, team, actor):
     org, staff = team["org"], team["people"]["staff"]
     membership = ok(rpc(db, team["people"][actor], "change_member_role", org_id=org["id"], user_id=staff.id,
-                        role="manager", scope={"staff_ids": ["x"]}))[0]
-    assert (membership["role"], membership["scope"]) == ("manager", {"staff_ids": ["x"]})
+                        role="manager", scope={"staff_ids": [STAFF_ID]}))[0]
+    assert (membership["role"], membership["scope"]) == ("manager", {"staff_ids": [STAFF_ID]})
     assert role_of(db, org, staff) == "manager"
 
 
 def test_changing_a_role_without_a_scope_keeps_the_scope(db, team):
     org, owner = team["org"], team["people"]["owner"]
-    scoped = factories.member(db, org, role="manager", scope={"service_ids": ["a"]})
+    scoped = factories.member(db, org, role="manager", scope={"service_ids": [SERVICE_ID]})
     membership = ok(rpc(db, owner, "change_member_role", org_id=org["id"], user_id=scoped.id, role="staff"))[0]
-    assert (membership["role"], membership["scope"]) == ("staff", {"service_ids": ["a"]})
+    assert (membership["role"], membership["scope"]) == ("staff", {"service_ids": [SERVICE_ID]})
 
 
 def test_owners_make_and_unmake_other_owners(db, team):
