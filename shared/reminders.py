@@ -60,10 +60,10 @@ def _where(d: dict) -> str | None:
 def render_reminder_email(cur: psycopg.Cursor, row: dict) -> Email:
     d = _details(cur, row)
     day, time = local_time(d["starts_at"], d["timezone"])
-    _, ends = local_time(d["ends_at"], d["timezone"])
+    ends = local_time(d["ends_at"], d["timezone"])[1].split()[0]
     title = f"Reminder: {d['service']} on {day} at {time}"
     lines = [f"Hello {d['customer_name']}, this is a reminder of your appointment with {d['org_name']}.",
-             f"{d['service']} with {d['staff_name']}: {day}, {time} to {ends}."]
+             f"{d['service']} with {d['staff_name']}: {day} at {time}, until {ends}."]
     if where := _where(d):
         lines.append(f"Where: {where}")
     lines.append("If you need to cancel or move it, please contact us as soon as possible.")
