@@ -26,6 +26,8 @@ LOCAL_JWT_SECRET = "super-secret-jwt-token-with-at-least-32-characters-long"
 LOCAL_STRIPE_KEY = "sk_test_bookwell_local"
 LOCAL_STRIPE_WEBHOOK_SECRET = "whsec_bookwell_local"
 LOCAL_RESEND_KEY = "re_bookwell_local"
+LOCAL_TWILIO_ACCOUNT_SID = "AC" + "b0" * 16
+LOCAL_TWILIO_AUTH_TOKEN = "bookwell_local_twilio_token"
 
 
 class Settings(BaseSettings):
@@ -61,6 +63,15 @@ class Settings(BaseSettings):
     resend_api_base: str | None = Field(default=None, alias="RESEND_API_BASE")
     mail_from: str = Field(default="Bookwell <tickets@bookwell.local>", alias="MAIL_FROM")
     public_site_url: str = Field(default="http://localhost:3000", alias="PUBLIC_SITE_URL")
+
+    # SMS (Twilio). Without real credentials, the local Twilio stand-in. SMS_ENABLED=false
+    # turns the channel off (queued SMS are skipped) for deployments without Twilio.
+    twilio_account_sid: str = Field(default=LOCAL_TWILIO_ACCOUNT_SID, alias="TWILIO_ACCOUNT_SID")
+    twilio_auth_token: str = Field(default=LOCAL_TWILIO_AUTH_TOKEN, alias="TWILIO_AUTH_TOKEN")
+    twilio_api_base: str | None = Field(default=None, alias="TWILIO_API_BASE")
+    twilio_from: str = Field(default="+447700900000", alias="TWILIO_FROM")
+    sms_enabled: bool = Field(default=True, alias="SMS_ENABLED")
+    sms_region: str = Field(default="GB", pattern=r"^[A-Z]{2}$", alias="SMS_DEFAULT_REGION")
 
     # AI (any OpenAI-compatible chat completions endpoint). Unset: chat answers 503.
     ai_base_url: str | None = Field(default=None, alias="AI_BASE_URL")
@@ -100,6 +111,13 @@ class Settings(BaseSettings):
         return self.local_base("resend") if self.resend_api_key == LOCAL_RESEND_KEY else None
 
     @property
+    def twilio_base(self) -> str | None:
+        """Where the twilio SDK's requests go instead of https://api.twilio.com (None: Twilio itself)."""
+        if self.twilio_api_base:
+            return self.twilio_api_base.rstrip("/")
+        return self.local_base("twilio") if self.twilio_auth_token == LOCAL_TWILIO_AUTH_TOKEN else None
+
+    @property
     def return_origins(self) -> list[str]:
         """Origins a checkout may send the buyer back to (default: the CORS origins)."""
         return self.checkout_return_origins or self.cors_origins
@@ -117,6 +135,10 @@ class Settings(BaseSettings):
         ):
             if value == local:
                 raise RuntimeError(f"{name} must be set in production")
+        if self.sms_enabled and LOCAL_TWILIO_AUTH_TOKEN == self.twilio_auth_token:
+            raise RuntimeError("TWILIO_AUTH_TOKEN must be set in production (or SMS_ENABLED=false)")
+        if self.sms_enabled and LOCAL_TWILIO_ACCOUNT_SID == self.twilio_account_sid:
+            raise RuntimeError("TWILIO_ACCOUNT_SID must be set in production (or SMS_ENABLED=false)")
 
 
 @functools.cache

@@ -5,7 +5,7 @@
 Each function is loaded exactly as functions-framework loads it alone
 (`create_app(target="main", source=functions/<name>/main.py)`) and mounted
 under its prefix, so what runs here is what runs on Cloud Run. Local
-stand-ins (Stripe, the mailbox, the LLM) are mounted beside them by later
+stand-ins (Stripe, the mailbox, Twilio, the LLM) are mounted beside them by later
 areas through `EXTRA_MOUNTS`.
 """
 
@@ -21,7 +21,7 @@ from werkzeug.middleware.dispatcher import DispatcherMiddleware
 from werkzeug.wrappers import Request, Response
 
 from shared.config import PROJECT_ROOT, Settings
-from shared.standins import LlmStandin, ResendStandin, StripeStandin
+from shared.standins import LlmStandin, ResendStandin, StripeStandin, TwilioStandin
 
 FUNCTIONS_DIR = PROJECT_ROOT / "functions"
 PREFIX = "/functions/v1"
@@ -34,6 +34,7 @@ class Standins:
     stripe: StripeStandin | None = None
     resend: ResendStandin | None = None
     llm: LlmStandin | None = None
+    twilio: TwilioStandin | None = None
 
     @classmethod
     def for_settings(cls, settings: Settings, *, webhook_url: str | None = None) -> "Standins":
@@ -46,12 +47,16 @@ class Standins:
         if settings.resend_base and settings.resend_base.startswith("http://127.0.0.1"):
             resend = ResendStandin(api_key=settings.resend_api_key)
         # Always served, never the default: AI_BASE_URL=http://127.0.0.1:54321/llm/v1 opts in.
-        return cls(stripe, resend, LlmStandin(model=settings.ai_model or "bookwell-local"))
+        twilio = None
+        if settings.twilio_base and settings.twilio_base.startswith("http://127.0.0.1"):
+            twilio = TwilioStandin(settings.twilio_account_sid, settings.twilio_auth_token)
+        return cls(stripe, resend, LlmStandin(model=settings.ai_model or "bookwell-local"), twilio)
 
     def mounts(self) -> dict[str, Callable]:
         found = {"/stripe": self.stripe.wsgi if self.stripe else None,
                  "/resend": self.resend.wsgi if self.resend else None,
-                 "/llm": self.llm.wsgi if self.llm else None}
+                 "/llm": self.llm.wsgi if self.llm else None,
+                 "/twilio": self.twilio.wsgi if self.twilio else None}
         return {prefix: app for prefix, app in found.items() if app is not None}
 
 

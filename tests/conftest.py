@@ -104,7 +104,7 @@ def db(database_url: str) -> Db:
 
 @dataclass
 class Stack:
-    """One module's running stack: every function plus the Stripe and Resend stand-ins."""
+    """One module's running stack: every function plus the Stripe, Resend, Twilio and LLM stand-ins."""
 
     base_url: str
     standins: "devserver.Standins"
@@ -124,6 +124,10 @@ class Stack:
     @property
     def llm(self):
         return self.standins.llm
+
+    @property
+    def twilio(self):
+        return self.standins.twilio
 
 
 @contextmanager
@@ -152,7 +156,8 @@ def stack(database_url: str) -> Iterator[Stack]:
 
     server = make_server("127.0.0.1", 0, lambda env, start: app(env, start), threaded=True)
     base = f"http://127.0.0.1:{server.server_port}"
-    with override_env(STRIPE_API_BASE=f"{base}/stripe", RESEND_API_BASE=f"{base}/resend"):
+    with override_env(STRIPE_API_BASE=f"{base}/stripe", RESEND_API_BASE=f"{base}/resend",
+                      TWILIO_API_BASE=f"{base}/twilio"):
         standins = devserver.Standins.for_settings(
             config.settings(), webhook_url=f"{base}/functions/v1/stripe-webhook")
         app = devserver.build_app(standins=standins)

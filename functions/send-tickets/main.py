@@ -1,14 +1,15 @@
 """POST /functions/v1/send-tickets (service role; cron and after payment)
 
-Sends due emails from the outbox: ticket emails with one QR code per ticket,
-refund notices, late-payment explanations, dispute alerts. Safe to run
+Sends due emails and SMS from the outbox: ticket emails with one QR code per
+ticket, refund notices, late-payment explanations, dispute alerts, appointment
+emails and reminders (SMS through Twilio). Safe to run
 concurrently: rows are claimed with `for update skip locked`.
 """
 
 import functions_framework
 from pydantic import BaseModel, Field
 
-from shared import http, mail, notifications
+from shared import http, mail, notifications, sms
 
 
 class SendRequest(BaseModel):
@@ -20,4 +21,4 @@ class SendRequest(BaseModel):
 def main(call: http.Call):
     call.require_service()
     req = call.json(SendRequest)
-    return notifications.send_due(mail.Mailer(call.settings), limit=req.limit)
+    return notifications.send_due(mail.Mailer(call.settings), texter=sms.Texter(call.settings), limit=req.limit)

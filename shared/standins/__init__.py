@@ -1,4 +1,4 @@
-"""Local stand-ins for the providers Bookwell talks to (Stripe, Resend).
+"""Local stand-ins for the providers Bookwell talks to (Stripe, Resend, Twilio, an LLM).
 
 Each is a WSGI app plus a Python-side handle for tests; the product reaches
 them through the providers' real SDKs with only the base URL changed. See
@@ -8,5 +8,6 @@ DESIGN.md, "The local stack".
 from shared.standins.llm_standin import LlmStandin
 from shared.standins.resend_standin import ResendStandin
 from shared.standins.stripe_standin import Delivery, StripeError, StripeStandin, sign
+from shared.standins.twilio_standin import TwilioStandin
 
-__all__ = ["Delivery", "LlmStandin", "ResendStandin", "StripeError", "StripeStandin", "sign"]
+__all__ = ["Delivery", "LlmStandin", "ResendStandin", "StripeError", "StripeStandin", "TwilioStandin", "sign"]

@@ -1,4 +1,4 @@
-"""Every email the database can queue has a renderer, and each renders."""
+"""Every email and SMS the database can queue has a renderer, and each renders."""
 
 from __future__ import annotations
 
@@ -9,27 +9,37 @@ import uuid
 from shared import notifications
 from shared.config import PROJECT_ROOT
 
-QUEUED = re.compile(r"'email',\s*(?:'(?P<one>[a-z_]+)'|case .*? then '(?P<a>[a-z_]+)' else '(?P<b>[a-z_]+)' end)")
+QUEUED = re.compile(r"'(?P<channel>email|sms)'(?:::public\.notification_channel)?,\s*"
+                    r"(?:'(?P<one>[a-z_]+)'|case .*? then '(?P<a>[a-z_]+)' else '(?P<b>[a-z_]+)' end)")
 
 
-def queued_templates() -> set[str]:
+def queued_templates() -> set[tuple[str, str]]:
+    """(channel, template) of every notification a migration queues."""
     found = set()
     for path in sorted((PROJECT_ROOT / "migrations").glob("*.sql")):
         sql = path.read_text()
-        # Where a notification is queued: the enqueue helper, or a direct insert into the outbox.
-        for call in re.finditer(r"enqueue_notification\(|notification_outbox \(org_id, channel", sql):
-            match = QUEUED.search(sql, call.end(), call.end() + 400)
-            if match:
-                found |= {t for t in match.groupdict().values() if t}
+        # Where a notification is queued: the enqueue helper, or a direct insert into the outbox
+        # (with its channel/template literals inline or in a VALUES list just below).
+        for call in re.finditer(r"enqueue_notification\(|notification_outbox (?:as \w+ )?\(org_id, channel", sql):
+            window = 400 if call.group().startswith("enqueue") else 900
+            for match in QUEUED.finditer(sql, call.end(), call.end() + window):
+                found |= {(match["channel"], t) for t in (match["one"], match["a"], match["b"]) if t}
+                if call.group().startswith("enqueue"):
+                    break
     return found
 
 
 def test_every_template_the_migrations_queue_has_a_renderer():
     for module in notifications.AREA_MODULES:
         importlib.import_module(module)
-    templates = queued_templates()
-    assert {"tickets", "appointment_confirmed", "appointment_cancelled", "change_request_decided"} <= templates
-    assert templates - set(notifications.RENDERERS) == set(), "queued but never renderable (it would end as dead)"
+    queued = queued_templates()
+    emails = {t for channel, t in queued if channel == "email"}
+    texts = {t for channel, t in queued if channel == "sms"}
+    assert {"tickets", "appointment_confirmed", "appointment_cancelled", "change_request_decided",
+            "appointment_reminder"} <= emails
+    assert {"appointment_reminder"} <= texts
+    assert emails - set(notifications.RENDERERS) == set(), "queued but never renderable (it would end as dead)"
+    assert texts - set(notifications.SMS_RENDERERS) == set(), "SMS queued but never renderable"
 
 
 def test_the_appointment_change_emails_render_from_their_payload(db):
