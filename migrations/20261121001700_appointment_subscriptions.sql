@@ -15,9 +15,9 @@
 --     the month's last day: 31 Jan -> 28/29 Feb -> 31 Mar; always computed
 --     from first_date, so one short month never shifts the rest);
 --   * its wanted start is (local date + start_time) AT TIME ZONE tz, so 09:00
---     stays 09:00 local across DST changes (a start in a spring-forward gap is
---     not a real wall-clock time; the slot rules refuse it and the clash rule
---     below moves it);
+--     stays 09:00 local across DST changes; a start inside a spring-forward
+--     gap (01:30 on the last Sunday of March in London) is read with the
+--     offset before the gap, as RFC 5545 does: 02:30 BST that day only;
 --   * occurrences run while the local date is before ends_on = first_date +
 --     months (exclusive).
 --
@@ -215,7 +215,8 @@ comment on function private.subscription_json(uuid) is
 -- ===========================================================================
 -- Generation
 -- ===========================================================================
-create function private.generate_for_subscription(p_subscription_id uuid, p_horizon interval)
+create function private.generate_for_subscription(p_subscription_id uuid, p_horizon interval,
+                                                   p_now timestamptz default now())
   returns jsonb
   language plpgsql
   security definer
@@ -242,13 +243,13 @@ begin
   end if;
   select o.timezone into tz from public.organizations o where o.id = sub.org_id;
   select * into svc from public.services where id = sub.service_id;
-  until_at := now() + least(p_horizon,
+  until_at := p_now + least(p_horizon,
                             make_interval(days => (private.appointment_settings_for(sub.org_id)).max_days_ahead));
 
   for occ in
     select s.occurrence, s.day, s.wanted_start
     from private.subscription_schedule(sub, tz) s
-    where s.wanted_start >= now() and s.wanted_start < until_at
+    where s.wanted_start >= p_now and s.wanted_start < until_at
       and not exists (select 1 from public.subscription_occurrences x
                       where x.subscription_id = sub.id and x.occurrence = s.occurrence)
     order by s.occurrence
@@ -265,7 +266,7 @@ begin
     booked_at := null;
     for slot in
       select c.starts_at
-      from private.slot_candidates(sub.service_id, occ.day - 3, occ.day + 3, sub.staff_id, null, now()) c
+      from private.slot_candidates(sub.service_id, occ.day - 3, occ.day + 3, sub.staff_id, null, p_now) c
       where c.staff_id = sub.staff_id
       order by abs(extract(epoch from c.starts_at - occ.wanted_start)), c.starts_at
       limit 20
@@ -323,17 +324,20 @@ begin
   return jsonb_build_object('generated', generated, 'moved', moved, 'needs_attention', attention);
 end;
 $$;
-comment on function private.generate_for_subscription(uuid, interval) is
+comment on function private.generate_for_subscription(uuid, interval, timestamptz) is
   'Claims and books the not yet generated occurrences of one active subscription starting within the horizon: the '
-  'nearest free start of the same staff member within 3 days (generated / moved), else needs_attention.';
+  'nearest free start of the same staff member within 3 days (generated / moved), else needs_attention. '
+  'p_now: the clock (tests inject one; the cron passes none).';
 
-create function private.generate_subscription_appointments(p_horizon interval default null) returns jsonb
+create function private.generate_subscription_appointments(p_horizon interval default null,
+                                                            p_now timestamptz default null) returns jsonb
   language plpgsql
   security definer
   set search_path = ''
 as $$
 declare
   horizon interval := coalesce(p_horizon, interval '4 weeks');
+  clock timestamptz := coalesce(p_now, now());
   sub record;
   one jsonb;
   subscriptions integer := 0;
@@ -347,10 +351,10 @@ begin
   end if;
   for sub in
     select s.id from public.appointment_subscriptions s
-    where s.status = 'active' and s.ends_on >= (now() at time zone 'UTC')::date - 1
+    where s.status = 'active' and s.ends_on >= (clock at time zone 'UTC')::date - 1
     order by s.id
   loop
-    one := private.generate_for_subscription(sub.id, horizon);
+    one := private.generate_for_subscription(sub.id, horizon, clock);
     subscriptions := subscriptions + 1;
     generated := generated + (one ->> 'generated')::integer;
     moved := moved + (one ->> 'moved')::integer;
@@ -360,7 +364,7 @@ begin
                             'needs_attention', attention, 'horizon_days', extract(epoch from horizon)::bigint / 86400);
 end;
 $$;
-comment on function private.generate_subscription_appointments(interval) is
+comment on function private.generate_subscription_appointments(interval, timestamptz) is
   'Cron (generate-subscriptions): generates every active subscription''s occurrences up to the horizon (default '
   '4 weeks, capped by each org''s max_days_ahead), idempotently. Returns counts. PT422 invalid_horizon.';
 
@@ -643,8 +647,8 @@ grant execute on function
   to anon, authenticated, service_role;
 grant execute on function private.cancel_subscription(uuid, text) to authenticated;
 grant execute on function
-  private.generate_subscription_appointments(interval),
-  private.generate_for_subscription(uuid, interval),
+  private.generate_subscription_appointments(interval, timestamptz),
+  private.generate_for_subscription(uuid, interval, timestamptz),
   private.subscription_json(uuid),
   private.subscription_occurrence_date(date, public.subscription_frequency, integer),
   private.subscription_schedule(public.appointment_subscriptions, text)
