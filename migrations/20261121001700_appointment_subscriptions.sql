@@ -258,7 +258,7 @@ begin
     claimed := null;
     insert into public.subscription_occurrences (org_id, subscription_id, occurrence, wanted_start, status)
     values (sub.org_id, sub.id, occ.occurrence, occ.wanted_start, 'needs_attention')
-    on conflict (subscription_id, occurrence) do nothing
+    on conflict do nothing  -- the only key that can conflict: subscription_occurrences_once
     returning id into claimed;
     continue when claimed is null;
 
