@@ -571,3 +571,18 @@ def test_the_generate_function_runs_for_the_service_role_only(stack, db, shop):
     assert visits(db, sub["id"]) and visits(db, sub["id"])[0]["local"].endswith("12:30")
     again = httpx.post(url, json={"horizon_weeks": 5}, headers=service_headers(), timeout=60).json()
     assert (again["generated"], again["moved"], again["needs_attention"]) == (0, 0, 0), again
+
+
+def test_the_subscription_emails_render_from_what_the_database_queued(db, shop):
+    from shared import appointment_mail, notifications  # noqa: F401  (registers the renderers)
+
+    templates = ("subscription_created", "subscription_occurrence_moved", "subscription_needs_attention",
+                 "subscription_cancelled")
+    rows = db.sql("select distinct on (template) template, recipient, payload from public.notification_outbox"
+                  " where template = any(%s) order by template, created_at", (list(templates),))
+    assert {r["template"] for r in rows} == set(templates)  # each was queued by the tests above
+    with db.as_service() as cur:
+        for row in rows:
+            email = notifications.RENDERERS[row["template"]](cur, row)
+            assert email.to == row["recipient"] and "Regular clean" in email.subject + email.text, row["template"]
+            assert row["payload"]["number"] in email.text and email.html.startswith("<!doctype html>")
