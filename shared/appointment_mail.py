@@ -79,3 +79,51 @@ def render_request_decided(cur: psycopg.Cursor, row: dict) -> Email:
     if p.get("note"):
         lines.append(f"Note: {p['note']}")
     return _email(row, f"Your change request was {outcome}", lines)
+
+
+# --- Subscriptions (migrations/*_appointment_subscriptions.sql) -------------------------------
+_EVERY = {"weekly": "every week", "biweekly": "every other week", "monthly": "every month"}
+
+
+@renderer("subscription_created")
+def render_subscription_created(cur: psycopg.Cursor, row: dict) -> Email:
+    p = row["payload"]
+    service = _service(cur, p.get("service_id"))
+    lines = [f"Subscription {p['number']}: {service} {_EVERY.get(p.get('frequency'), p.get('frequency'))} "
+             f"for {p.get('months')} month(s), from {p['first_start']} until {p.get('ends_on')}.",
+             "Each visit is paid when it happens. Keep your subscription number and tracking link to "
+             "see or cancel it."]
+    return _email(row, f"Subscribed: {service}", lines)
+
+
+@renderer("subscription_occurrence_moved")
+def render_subscription_occurrence_moved(cur: psycopg.Cursor, row: dict) -> Email:
+    p = row["payload"]
+    service = _service(cur, p.get("service_id"))
+    lines = [f"Your visit due {p.get('wanted_start')} (subscription {p.get('number')}) could not take place then; "
+             f"it is booked for {p['start']} instead, with the same person."]
+    return _email(row, f"New time: {service}", lines)
+
+
+@renderer("subscription_needs_attention")
+def render_subscription_needs_attention(cur: psycopg.Cursor, row: dict) -> Email:
+    p = row["payload"]
+    service = _service(cur, p.get("service_id"))
+    lines = [f"Subscription {p.get('number')} ({p.get('customer_name')}): the visit due {p['wanted_start']} "
+             "could not be booked: its staff member has no free slot within 3 days.",
+             "Nothing was booked. Arrange the visit with the customer in Bookwell."]
+    return _email(row, f"Needs attention: {service}", lines)
+
+
+@renderer("subscription_cancelled")
+def render_subscription_cancelled(cur: psycopg.Cursor, row: dict) -> Email:
+    p = row["payload"]
+    service = _service(cur, p.get("service_id"))
+    lines = [f"Subscription {p.get('number')} for {service} is cancelled; "
+             f"{len(p.get('cancelled') or [])} upcoming visit(s) were cancelled."]
+    kept = [k["start"] for k in p.get("kept") or []]
+    if kept:
+        lines.append("Within the cancellation cut-off, so still booked: " + ", ".join(kept) + ".")
+    if p.get("reason"):
+        lines.append(f"Reason: {p['reason']}")
+    return _email(row, f"Subscription cancelled: {service}", lines)

@@ -1,0 +1,34 @@
+"""Recurring appointment subscriptions: the generator's server side.
+
+The rules (recurrence in the org's timezone, idempotent claims, nearest free
+slot of the same staff member, needs_attention) live in
+migrations/*_appointment_subscriptions.sql; this module only runs the job as
+the service role.
+"""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from shared import db
+
+DEFAULT_HORIZON_WEEKS = 4
+
+
+class GenerateRequest(BaseModel):
+    """Body of POST generate-subscriptions: how many weeks ahead (1-26, default 4)."""
+
+    model_config = ConfigDict(extra="forbid")
+    horizon_weeks: int = Field(default=DEFAULT_HORIZON_WEEKS, ge=1, le=26)
+
+
+def generate_subscription_appointments(*, horizon_weeks: int = DEFAULT_HORIZON_WEEKS) -> dict:
+    """Generate every active subscription's visits up to `horizon_weeks` ahead.
+
+    Returns {subscriptions, generated, moved, needs_attention, horizon_days}. Safe to run
+    twice or concurrently: each occurrence is claimed once (unique in subscription_occurrences).
+    """
+    with db.as_service() as cur:
+        cur.execute("select private.generate_subscription_appointments(make_interval(weeks => %s)) as counts",
+                    (horizon_weeks,))
+        return cur.fetchone()["counts"]
