@@ -686,7 +686,8 @@ def test_the_only_private_functions_anon_may_execute_are_the_guest_ones(db):
     booking_page = {"covered_postcode", "service_coverage", "available_slots"}  # services_for_postcode, slots
     appointment_guests = {"place_appointment_order", "cancel_appointment_as_guest",
                           "reschedule_appointment_as_guest", "request_appointment_change_as_guest"}
-    assert executable == guest_checkout | postcode_lookup | booking_page | appointment_guests
+    guest_accounts = {"order_account_status"}  # tests/appointments/test_account_linking.py
+    assert executable == guest_checkout | postcode_lookup | booking_page | appointment_guests | guest_accounts
 
 
 def test_anon_may_place_a_ticket_order(prober, world):
