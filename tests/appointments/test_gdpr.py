@@ -18,6 +18,7 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 
+import httpx
 import psycopg
 import pytest
 from psycopg.types.json import Jsonb
@@ -25,6 +26,7 @@ from psycopg.types.json import Jsonb
 from shared.db import Caller
 from tests.appointments.test_slots import make_org, make_service, make_staff
 from tests.support import factories, orders, ticketing
+from tests.support.http import anon_headers
 from tests.tenancy import ArrangingDb
 
 ALL_DAY = {d: [("00:00", "24:00")] for d in range(7)}
@@ -359,3 +361,40 @@ def test_the_registry_is_not_reachable_through_the_api(db):
         assert db.value("select has_table_privilege(%s, 'private.gdpr_columns', 'select')", (role,)) is False
         assert db.value("select has_table_privilege(%s, 'private.gdpr_tables', 'update')", (role,)) is False
     assert db.value("select has_function_privilege('anon', 'private.erase_customer(uuid, text)', 'execute')") is False
+
+
+# ---------------------------------------------------------------------------
+# Over HTTP (functions/gdpr)
+# ---------------------------------------------------------------------------
+def test_the_gdpr_function_exports_as_a_download_and_erases_as_the_caller(stack, db, world):
+    url = f"{stack.functions_url}/gdpr"
+    owner, staff = world["people"]["owner"], world["people"]["staff"]
+    query = {"org_id": str(world["org_id"]), "email": OLGA["email"]}
+
+    r = httpx.get(url, params=query, headers=owner.headers, timeout=30)
+    assert r.status_code == 200, r.text
+    assert r.headers["content-disposition"].startswith('attachment; filename="customer-data-')
+    assert r.headers["cache-control"] == "private, no-store"
+    assert [o["id"] for o in r.json()["data"]["orders"]] == [world["olga"]["order_id"]]
+
+    mine = httpx.get(url, headers=owner.headers, timeout=30)
+    assert mine.status_code == 200 and mine.json()["subject"]["user_id"] == owner.id
+
+    assert httpx.get(url, params=query, headers=anon_headers(), timeout=30).status_code == 401
+    assert httpx.get(url, params=query, timeout=30).status_code == 401
+    r = httpx.get(url, params=query, headers=staff.headers, timeout=30)
+    assert (r.status_code, r.json()["error"]["code"]) == (403, "not_org_admin")
+    r = httpx.get(url, params={"org_id": str(world["org_id"])}, headers=owner.headers, timeout=30)
+    assert r.status_code == 422
+
+    r = httpx.post(url, json=query, headers=staff.headers, timeout=30)
+    assert (r.status_code, r.json()["error"]["code"]) == (403, "not_org_admin")
+    r = httpx.post(url, json={**query, "email": "nope"}, headers=owner.headers, timeout=30)
+    assert (r.status_code, r.json()["error"]["code"]) == (422, "invalid_email")
+    assert db.value("select buyer_name from public.orders where id = %s", (world["olga"]["order_id"],)) == OLGA["name"]
+
+    r = httpx.post(url, json=query, headers=owner.headers, timeout=30)
+    assert r.status_code == 200, r.text
+    assert r.json()["rows"]["orders"] == 1
+    assert db.value("select buyer_name from public.orders where id = %s",
+                    (world["olga"]["order_id"],)) == "Erased customer"
