@@ -689,7 +689,9 @@ def test_the_only_private_functions_anon_may_execute_are_the_guest_ones(db):
                           "reschedule_appointment_as_guest", "request_appointment_change_as_guest"}
     # tests/appointments/test_subscriptions.py
     subscription_guests = {"create_appointment_subscription", "lookup_subscription", "cancel_subscription_as_guest"}
-    assert executable == guest_checkout | postcode_lookup | booking_page | appointment_guests | subscription_guests
+    guest_accounts = {"order_account_status"}  # tests/appointments/test_account_linking.py
+    assert executable == (guest_checkout | postcode_lookup | booking_page | appointment_guests | subscription_guests
+                          | guest_accounts)
 
 
 def test_anon_may_place_a_ticket_order(prober, world):
