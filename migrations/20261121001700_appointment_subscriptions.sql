@@ -293,7 +293,8 @@ begin
       attention := attention + 1;
       for manager in
         select m.user_id, p.email from public.memberships m join public.profiles p on p.id = m.user_id
-        where m.org_id = sub.org_id and m.role in ('owner', 'admin', 'manager') and p.email is not null
+        where m.org_id = sub.org_id and p.email is not null
+          and private.user_manages_appointment(m.user_id, m.org_id, sub.staff_id, sub.service_id)
       loop
         perform private.enqueue_notification(sub.org_id, 'email', 'subscription_needs_attention', manager.email,
           jsonb_build_object('subscription_id', sub.id, 'number', sub.number, 'service_id', sub.service_id,
@@ -617,7 +618,8 @@ declare
 begin
   if not exists (select 1 from public.appointment_subscriptions s
                  where s.id = p_subscription_id
-                   and (s.customer_user_id = caller or private.has_org_role(s.org_id, '{owner,admin,manager}'))) then
+                   and (s.customer_user_id = caller
+                        or private.manages_appointment(s.org_id, s.staff_id, s.service_id))) then
     raise exception using errcode = 'PT404', message = 'Subscription not found', detail = 'subscription_not_found';
   end if;
   return private.end_subscription(p_subscription_id, caller, p_reason);

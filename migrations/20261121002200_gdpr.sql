@@ -132,6 +132,9 @@ insert into private.gdpr_tables (table_name, position, org_column, match, note) 
   ('tickets', 60, 'org_id',
    $m$lower(t.attendee_email) = $2 or t.order_id::text in (select jsonb_array_elements_text($4 -> 'orders'))$m$,
    'Secrets replaced: the QR codes stop working.'),
+  ('appointment_subscriptions', 65, 'org_id',
+   $m$lower(t.customer_email) = $2 or t.customer_user_id = any ($3)$m$,
+   'Active ones are cancelled first, so no more visits are generated.'),
   ('appointments', 70, 'org_id',
    $m$lower(t.customer_email) = $2 or t.customer_user_id = any ($3)
       or t.order_id::text in (select jsonb_array_elements_text($4 -> 'orders'))$m$,
@@ -191,6 +194,15 @@ insert into private.gdpr_columns (table_name, column_name, erase_to, exported, r
   ('appointments', 'postcode', 'null', true, null),
   ('appointments', 'address', 'null', true, null),
   ('appointments', 'notes', 'null', true, null),
+  ('appointment_subscriptions', 'customer_name', $e$'Erased customer'$e$, true, null),
+  ('appointment_subscriptions', 'customer_email', $e$private.erased_email(t.id::text)$e$, true, null),
+  ('appointment_subscriptions', 'customer_phone', 'null', true, null),
+  ('appointment_subscriptions', 'customer_user_id', 'null', true, null),
+  ('appointment_subscriptions', 'postcode', $e$''$e$, true, null),
+  ('appointment_subscriptions', 'address', 'null', true, null),
+  ('appointment_subscriptions', 'notes', 'null', true, null),
+  ('appointment_subscriptions', 'cancel_reason', 'null', true, null),
+  ('appointment_subscriptions', 'tracking_token_hash', $e$private.token_hash(private.random_token())$e$, false, null),
   ('appointment_change_requests', 'requested_by', 'null', true, null),
   ('appointment_change_requests', 'reason', 'null', true, null),
   ('appointment_change_requests', 'decision_note', 'null', true, null),
@@ -436,6 +448,11 @@ begin
                            idempotency_key = null
   where id::text in (select jsonb_array_elements_text(picked -> 'orders')) and status = 'pending';
   get diagnostics cancelled_orders = row_count;
+
+  -- Recurring bookings stop: no more visits are generated.
+  update public.appointment_subscriptions
+  set status = 'cancelled', cancelled_at = now(), cancelled_by = (select auth.uid()), cancel_reason = null
+  where id::text in (select jsonb_array_elements_text(picked -> 'appointment_subscriptions')) and status = 'active';
 
   -- Future bookings: cancelled through the cut-off's audited override (see the header).
   perform set_config('bookwell.policy_override', 'GDPR erasure', true);

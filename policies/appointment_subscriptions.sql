@@ -7,10 +7,11 @@
 --
 -- appointment_subscriptions: the customer reads their own; the staff member
 -- who serves it reads it (read-only: it is their recurring job); the org's
--- owners, admins and managers read their org's. tracking_token_hash is not
--- readable by anyone but the server (column grant).
+-- owners and admins read their org's, managers those within their scope
+-- (staff_ids/service_ids, migrations/*_manager_scope.sql). tracking_token_hash
+-- is not readable by anyone but the server (column grant).
 -- subscription_occurrences (the generation ledger, with the clashes "flagged
--- for an admin"): the org's owners, admins and managers. Customers and staff
+-- for an admin"): the org's owners, admins and managers (in scope). Customers and staff
 -- see the resulting appointments themselves (policies/appointments.sql) and
 -- customers the occurrences through the RPCs' answers.
 revoke all on public.appointment_subscriptions, public.subscription_occurrences from anon, authenticated;
@@ -31,11 +32,15 @@ create policy "Subscriptions are visible to their customer, their staff member a
   for select to authenticated
   using (customer_user_id = (select auth.uid())
          or staff_id = any ((select private.own_staff_ids())::uuid[])
-         or org_id = any ((select private.org_ids_with_role('{owner,admin,manager}'))::uuid[]));
+         or org_id = any ((select private.org_ids_with_role('{owner,admin}'))::uuid[])
+         or (staff_id = any ((select private.manager_staff_ids())::uuid[])
+             and service_id = any ((select private.manager_service_ids())::uuid[])));
 
 drop policy if exists "Subscription occurrences are visible to the organization's managers"
   on public.subscription_occurrences;
 create policy "Subscription occurrences are visible to the organization's managers"
   on public.subscription_occurrences
   for select to authenticated
-  using (org_id = any ((select private.org_ids_with_role('{owner,admin,manager}'))::uuid[]));
+  using (org_id = any ((select private.org_ids_with_role('{owner,admin,manager}'))::uuid[])
+         -- within a manager's scope: the subscription's own policy decides
+         and exists (select 1 from public.appointment_subscriptions s where s.id = subscription_id));

@@ -306,6 +306,34 @@ def test_erasure_leaves_no_trace_keeps_the_money_and_spares_other_customers_and_
     assert traces(db, outside=org_id, needles=("erin.erasable@example.com",))
 
 
+def test_erasure_stops_a_subscription_and_anonymises_it(db, world):
+    """A subscriber's recurring visits stop: the subscription is cancelled and anonymised, its future visits
+    cancelled, and the generator books nothing more for it."""
+    where = shop(db)
+    sue = {"email": "sue.subscriber@example.com", "name": "Sue Subscriber"}
+    monday = db.value("select (now() at time zone 'Europe/London')::date + 7 - extract(isodow from now())::int + 1")
+    sub = call(db, Caller.anon(), "select public.create_appointment_subscription(%s, 'SW1A 1AA', 'weekly', %s,"
+               " '10:00', 3, null, %s, %s, '07700 900778', '9 Quiet Street', 'Dog called Rex')",
+               where["service"], monday, sue["name"], sue["email"])
+    assert sub["number"].startswith("SUB-"), sub
+    visits = db.value("select count(*) from public.appointments where subscription_id = %s and status = 'booked'",
+                      (sub["subscription_id"],))
+    assert visits >= 3
+    owner = where["org"]["owner"]
+    result = call(db, owner.caller, "select public.erase_customer(%s, %s)", where["org"]["id"], sue["email"])
+    assert result["rows"]["appointment_subscriptions"] == 1 and result["cancelled_appointments"] == visits
+    row = db.one("select status::text, customer_name, customer_email, customer_phone, address, notes"
+                 " from public.appointment_subscriptions where id = %s", (sub["subscription_id"],))
+    assert row["status"] == "cancelled" and row["customer_name"] == "Erased customer"
+    assert row["customer_email"].endswith("@erased.invalid")
+    assert (row["customer_phone"], row["address"], row["notes"]) == (None, None, None)
+    db.value("select private.generate_subscription_appointments(interval '12 weeks')")
+    assert db.value("select count(*) from public.appointments where subscription_id = %s and status = 'booked'",
+                    (sub["subscription_id"],)) == 0
+    assert traces(db, outside=world["org_id"], needles=("sue.subscriber", "Subscriber", "900778", "Quiet Street",
+                                                         "Rex")) == []
+
+
 def test_erasing_again_changes_nothing(db, world):
     before = org_rows(db, world["org_id"])
     result = call(db, world["people"]["owner"].caller, "select public.erase_customer(%s, %s)",

@@ -284,3 +284,27 @@ def test_an_owner_can_narrow_a_manager_through_the_rpc_and_it_takes_effect(db, w
     after = db.attempt(person.caller, "select count(*) as n from public.appointments where id = any(%s::uuid[])",
                        (list(world["jobs"].values()),))[0]["n"]
     assert after == 2
+
+
+# ---------------------------------------------------------------------------
+# Subscriptions
+# ---------------------------------------------------------------------------
+def subscription(db, w, job) -> str:
+    staff, service = job
+    return str(db.value(
+        "insert into public.appointment_subscriptions (org_id, number, service_id, staff_id, customer_name,"
+        " customer_email, postcode, frequency, first_date, start_time, months, tracking_token_hash)"
+        " values (%s, 'SUB-' || substr(private.new_order_number(), 4),"
+        " %s, %s, 'Sam', 'sam@example.com', 'SW1A 1AA', 'weekly', current_date + 60, '10:00', 1,"
+        " sha256('t'::bytea)) returning id", (w["org_id"], w[service], w[staff])))
+
+
+@pytest.mark.parametrize("who", ["ann_only", "ovens", "ann_oven", "whole", "owner"])
+def test_subscriptions_are_seen_and_cancelled_by_managers_in_scope_only(db, world, who):
+    subs = {job: subscription(db, world, job) for job in JOBS}
+    seen = attempt(db, world, who, "select id::text from public.appointment_subscriptions where id = any(%s::uuid[])",
+                   list(subs.values()))
+    assert {r["id"] for r in seen} == {subs[job] for job in MANAGES[who]}
+    for job in JOBS:
+        result = attempt(db, world, who, "select public.cancel_subscription(%s, 'Moving away')", subs[job])
+        assert isinstance(result, list) == (job in MANAGES[who]), (who, job, result)
