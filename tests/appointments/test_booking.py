@@ -15,6 +15,7 @@ import datetime as dt
 import json
 import threading
 import uuid
+from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
@@ -22,7 +23,8 @@ import psycopg
 import pytest
 from psycopg.rows import dict_row
 
-from shared.db import Caller
+from shared.db import Caller, act_as, lock_objects
+from tests.appointments.test_double_booking import deadlocks, label, race, waiting_on_advisory
 from tests.appointments.test_slots import local, make_org, make_staff
 from tests.support import factories
 from tests.support.rls import assert_case, parse_matrix, probe
@@ -330,6 +332,110 @@ def test_a_slot_taken_between_the_check_and_the_insert_is_a_clean_409_slot_taken
     assert json.loads(caught.value.diag.message_hint) == {"item": 0}
     assert written(db, shop) | {"appointments": None} == NOTHING | {"appointments": None}
     assert db.value("select count(*) from public.appointments where org_id = %s", (shop["org"]["id"],)) == 1
+
+
+# ---------------------------------------------------------------------------
+# Many buyers at once through the RPC (PostgREST's path): they queue on the staff
+# member's booking lock (migrations/*_booking_locks.sql), never deadlock
+# ---------------------------------------------------------------------------
+LANES = 50
+
+
+def rpc_attempt(db, shop: dict, items: list[tuple], email: str, pids: list[int],
+                barrier: threading.Barrier | None = None, day: dt.date | None = None):
+    """public.place_appointment_order as anon on its own connection, default deadlock_timeout.
+    Returns ("ok", summary) or (SQLSTATE[:detail], None)."""
+    payload = [{"service_id": str(i[0]), "start": at(db, shop, i[1], day),
+                **({"staff_id": str(i[2])} if len(i) > 2 else {})} for i in items]
+    with db.connect() as conn:
+        pids.append(conn.info.backend_pid)
+        try:
+            with conn.transaction():
+                cur = conn.cursor()
+                act_as(cur, Caller.anon())
+                cur.execute("set local lock_timeout = '30s'")
+                if barrier is not None:
+                    barrier.wait()
+                cur.execute("select public.place_appointment_order(%s, %s::jsonb, %s, %s, 'Racer') as o",
+                            (shop["org"]["id"], json.dumps(payload), POSTCODE, email))
+                return "ok", cur.fetchone()["o"]
+        except psycopg.Error as exc:
+            return label(exc), None
+
+
+def test_fifty_buyers_queued_for_one_slot_one_books_and_49_get_slot_taken(db, shop):
+    """All 50 plan Val for 14:00 while the test holds Val's booking lock (shared.db.lock_objects,
+    the same key); once all 50 wait on it, it is released: they book one at a time, the first
+    wins and each of the others, re-checking under the lock, is told slot_taken. No deadlock."""
+    pids: list[int] = []
+    before = deadlocks(db)
+    barrier = threading.Barrier(LANES, timeout=30)
+    with ThreadPoolExecutor(max_workers=LANES) as pool:
+        with db.connect() as gate, gate.transaction():
+            lock_objects(gate.cursor(), "staff", [str(shop["val"])])
+            futures = [pool.submit(rpc_attempt, db, shop, [(shop["regular"], "14:00")], f"racer{n}@example.com",
+                                   pids, barrier) for n in range(LANES)]
+            waiting_on_advisory(db, LANES)
+        results = [f.result(timeout=60) for f in futures]
+    outcomes = Counter(status for status, _ in results)
+    assert outcomes == {"ok": 1, "PT409:slot_taken": LANES - 1}, outcomes
+    assert deadlocks(db, pids) - before == 0
+    assert db.value("select count(*) from public.appointments where org_id = %s and status = 'held'",
+                    (shop["org"]["id"],)) == 1
+    # Refusals leave nothing behind: one order, one item.
+    assert written(db, shop) == {"orders": 1, "order_items": 1, "appointments": 1, "promo_redemptions": 0}
+
+
+def test_fifty_buyers_racing_for_one_slot_free_for_all_never_deadlock(db, shop):
+    """No gate: each is refused slot_taken (it saw the slot free, then lost the queue) or
+    slot_unavailable (the winner had committed before it looked), never 40P01/23P01/busy."""
+    pids: list[int] = []
+    before = deadlocks(db)
+    results = race(LANES, lambda lane, barrier: rpc_attempt(
+        db, shop, [(shop["oven"], "15:00")], f"free{lane}@example.com", pids, barrier))
+    outcomes = Counter(status for status, _ in results)
+    print(f"free for all: {dict(outcomes)}")
+    assert outcomes["ok"] == 1
+    assert outcomes["ok"] + outcomes["PT409:slot_taken"] + outcomes["PT409:slot_unavailable"] == LANES, outcomes
+    assert deadlocks(db, pids) - before == 0
+
+
+def test_multi_item_orders_booking_two_staff_in_opposite_orders_never_deadlock(db, shop):
+    """10 pairs of orders at once, one pair per working day: Val at 09:00 then Kim at 13:00, and
+    Kim at 09:00 then Val at 13:00. Locking item by item would deadlock each pair (the row-order
+    canary in test_double_booking.py); the planned staff are locked in key order, so all 20 book."""
+    kim = make_staff(db, shop["org"], [shop["regular"], shop["oven"]], name="Kim")
+    days = [shop["day"] + dt.timedelta(days=w * 7 + d) for w in range(2) for d in range(5)]
+    jobs = []
+    for day in days:
+        jobs.append((day, [(shop["regular"], "09:00", shop["val"]), (shop["regular"], "13:00", kim)]))
+        jobs.append((day, [(shop["regular"], "09:00", kim), (shop["regular"], "13:00", shop["val"])]))
+    pids: list[int] = []
+    before = deadlocks(db)
+    results = race(len(jobs), lambda lane, barrier: rpc_attempt(
+        db, shop, jobs[lane][1], f"pair{lane}@example.com", pids, barrier, day=jobs[lane][0]))
+    assert [status for status, _ in results] == ["ok"] * len(jobs), results
+    for (_, items), (_, summary) in zip(jobs, results):
+        assert [a["staff_id"] for a in summary["appointments"]] == [str(i[2]) for i in items]
+    assert deadlocks(db, pids) - before == 0
+
+
+def test_two_jobs_with_one_cleaner_in_opposite_orders_one_books_the_other_is_refused(db, shop):
+    """Both orders want Val at 09:00 and 13:00, listed in opposite orders: one books both, the
+    other is refused (PT409), both items or neither; no deadlock."""
+    jobs = [[(shop["regular"], "09:00"), (shop["regular"], "13:00")],
+            [(shop["regular"], "13:00"), (shop["regular"], "09:00")]]
+    day = shop["day"] + dt.timedelta(days=2)
+    pids: list[int] = []
+    before = deadlocks(db)
+    results = race(2, lambda lane, barrier: rpc_attempt(
+        db, shop, jobs[lane], f"twice{lane}@example.com", pids, barrier, day=day))
+    assert sorted(s.split(":")[0] for s, _ in results) == ["PT409", "ok"], results
+    assert deadlocks(db, pids) - before == 0
+    winner = next(summary for s, summary in results if s == "ok")
+    assert db.value("select count(*) from public.appointments where org_id = %s and status = 'held'"
+                    " and lower(period)::date = %s", (shop["org"]["id"], day)) == 2
+    assert len(winner["appointments"]) == 2
 
 
 def test_a_free_booking_is_booked_at_once_without_stripe(stack, db, shop):
