@@ -25,10 +25,25 @@ class GenerateRequest(BaseModel):
 def generate_subscription_appointments(*, horizon_weeks: int = DEFAULT_HORIZON_WEEKS) -> dict:
     """Generate every active subscription's visits up to `horizon_weeks` ahead.
 
-    Returns {subscriptions, generated, moved, needs_attention, horizon_days}. Safe to run
-    twice or concurrently: each occurrence is claimed once (unique in subscription_occurrences).
+    One short transaction per subscription (one staff member's booking lock at a
+    time, retried when busy), so the job never holds several staff members' locks
+    against customers booking, and one bad subscription cannot roll back the rest.
+    Returns {subscriptions, generated, moved, needs_attention, horizon_days}. Safe to
+    run twice or concurrently: each occurrence is claimed once (unique in
+    subscription_occurrences).
     """
     with db.as_service() as cur:
-        cur.execute("select private.generate_subscription_appointments(make_interval(weeks => %s)) as counts",
-                    (horizon_weeks,))
-        return cur.fetchone()["counts"]
+        cur.execute("select s.id from public.appointment_subscriptions s"
+                    " where s.status = 'active' and s.ends_on >= (now() at time zone 'UTC')::date - 1"
+                    " order by s.id")
+        ids = [row["id"] for row in cur.fetchall()]
+    totals = {"subscriptions": 0, "generated": 0, "moved": 0, "needs_attention": 0,
+              "horizon_days": horizon_weeks * 7}
+    for subscription_id in ids:
+        one = db.run(db.Caller.service(), lambda cur, sid=subscription_id: cur.execute(
+            "select private.generate_for_subscription(%s, make_interval(weeks => %s)) as counts",
+            (sid, horizon_weeks)).fetchone()["counts"])
+        totals["subscriptions"] += 1
+        for key in ("generated", "moved", "needs_attention"):
+            totals[key] += int(one[key])
+    return totals
