@@ -326,7 +326,6 @@ as $$
     select distinct l.row_id
     from public.audit_log l
     where l.org_id = p_org_id
-      and l.created_at >= p_starts - interval '31 days'  -- cut-offs are at most 720 hours
       and l.action = 'appointment.policy_override' and l.table_name = 'appointments'
       and l.details ->> 'change' = 'cancel' and (l.details ->> 'cutoff_passed')::boolean
   )
@@ -351,6 +350,10 @@ comment on function private.report_jobs(uuid, jsonb, text, timestamptz, timestam
   'only the report functions call it, after private.report_reach.';
 revoke execute on function private.report_jobs(uuid, jsonb, text, timestamptz, timestamptz)
   from public, anon, authenticated;
+
+-- Late cancellations are found by appointment among the org's policy overrides.
+create index audit_log_policy_overrides_idx on public.audit_log (org_id, row_id)
+  where action = 'appointment.policy_override';
 
 -- Dense buckets (day, week from Monday, month) covering [p_from, p_to].
 create function private.report_buckets(p_from date, p_to date, p_period text) returns table (period_start date)

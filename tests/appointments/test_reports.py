@@ -123,12 +123,14 @@ def world(db) -> dict:
                               " values (%s, 'Clean', 60, %s) returning id", (org_id, CLEAN)))
     w["oven"] = str(db.value("insert into public.services (org_id, name, duration_minutes, price_minor)"
                              " values (%s, 'Oven', 90, %s) returning id", (org_id, OVEN)))
+    w["euro"] = str(db.value("insert into public.services (org_id, name, duration_minutes, price_minor, currency)"
+                             " values (%s, 'Euro clean', 60, 4000, 'EUR') returning id", (org_id,)))
     for key, name, user in (("ann", "Ann", people["staff_ann"]), ("bob", "Bob", people["staff_bob"]),
                             ("dee", "Dee", None), ("cy", "Cy (left)", None)):
         w[key] = str(db.value("insert into public.staff (org_id, display_name, user_id, active)"
                               " values (%s, %s, %s, %s) returning id",
                               (org_id, name, user.id if user else None, key != "cy")))
-        for service in ("clean", "oven"):
+        for service in ("clean", "oven", "euro"):
             db.sql("insert into public.staff_services (staff_id, service_id, org_id) values (%s, %s, %s)",
                    (w[key], w[service], org_id))
     people["mgr_bob"] = factories.member(db, org, role="manager", scope={"staff_ids": [w["bob"]]})
@@ -150,7 +152,8 @@ def world(db) -> dict:
     o1 = make_order(db, org_id, [(w["clean"], CLEAN, 0)], "token-one")
     o2 = make_order(db, org_id, [(w["oven"], OVEN, 0), (w["clean"], CLEAN, 0)], "token-two")
     o3 = make_order(db, org_id, [(w["oven"], OVEN, 700)], "token-three")
-    w["orders"] = {"o1": o1, "o2": o2, "o3": o3}
+    o4 = make_order(db, org_id, [(w["clean"], CLEAN, 1000)], "token-four")  # a £10 promo: the line is 4000
+    w["orders"] = {"o1": o1, "o2": o2, "o3": o3, "o4": o4}
     c, c2 = people["customer"], people["customer2"]
     w["jobs"] = jobs = {
         "J9": job(db, w, "ann", "oven", at(3, 26, 11), "no_show"),
@@ -164,8 +167,10 @@ def world(db) -> dict:
         "held": job(db, w, "bob", "clean", at(3, 30, 11), "held"),
         "february": job(db, w, "ann", "clean", at(2, 10, 10), "completed", customer=c),
         "race": job(db, w, "ann", "oven", at(2, 11, 10), "completed", customer=c),
+        "feb_promo": job(db, w, "bob", "clean", at(2, 12, 10), "completed", order=o4, item=o4["items"][0]),
+        "euro": job(db, w, "ann", "euro", at(1, 15, 10), "completed"),
     }
-    for o in (o1, o2, o3):
+    for o in (o1, o2, o3, o4):
         pay(db, o["id"])
     refund(db, o2["id"], 1000)
     refund(db, o3["id"], None)  # full: the order is refunded and J5 cancelled by the order's trigger
@@ -279,12 +284,28 @@ def test_a_scoped_manager_sees_only_the_jobs_in_their_scope(db, world):
     assert [r["service"] for r in whole] == ["Clean", "Oven"]
 
 
-def test_a_february_job_and_the_other_org_are_outside(db, world):
+def test_february_values_an_order_line_after_its_discount_and_phone_jobs_at_the_price(db, world):
     rows = report(db, world, "owner", "select * from public.report_revenue(%s, %s, %s, 'month')",
                   date(2026, 2, 1), date(2026, 2, 28))
-    # Two completed February jobs without orders at the service's price, nothing collected.
+    # Two completed jobs without orders at the service's price (nothing collected) and one
+    # whose order line was 5000 - 1000 promo, paid 4000.
     assert by_period(rows, "appointments", "booked_value_minor", "collected_minor") == {
-        date(2026, 2, 1): (2, CLEAN + OVEN, 0)}
+        date(2026, 2, 1): (3, CLEAN + OVEN + 4000, 4000)}
+
+
+def test_each_currency_has_its_own_rows(db, world):
+    rows = report(db, world, "owner", "select * from public.report_revenue(%s, %s, %s, 'month')",
+                  date(2026, 1, 1), date(2026, 2, 28))
+    assert [(r["period_start"], r["currency"], r["appointments"], r["booked_value_minor"]) for r in rows] == [
+        (date(2026, 1, 1), "EUR", 1, 4000), (date(2026, 1, 1), "GBP", 0, 0),
+        (date(2026, 2, 1), "EUR", 0, 0), (date(2026, 2, 1), "GBP", 3, CLEAN + OVEN + 4000)]
+    staff = report(db, world, "owner", "select * from public.report_revenue_by_staff(%s, %s, %s)",
+                   date(2026, 1, 1), date(2026, 2, 28))
+    assert [(r["staff"], r["currency"], r["booked_value_minor"]) for r in staff] == [
+        ("Ann", "EUR", 4000), ("Ann", "GBP", CLEAN + OVEN), ("Bob", "GBP", 4000)]
+
+
+def test_the_other_org_is_refused(db, world):
     rival = refused(db, world, "owner", "select * from public.report_revenue(%s, %s, %s, 'day')", FROM, TO,
                     org_id=world["rival_id"])
     assert rival.sqlstate == "PT403"
