@@ -38,7 +38,7 @@
 -- and fails unless each one is registered here. Adding a table with customer
 -- data therefore means, in the new table's migration:
 --   insert into private.gdpr_tables (table_name, position, match) values
---     ('job_photos', 75, $m$t.appointment_id::text in (select jsonb_array_elements_text($4 -> 'appointments'))$m$);
+--     ('job_photos', 76, $m$t.appointment_id::text in (select jsonb_array_elements_text($4 -> 'appointments'))$m$);
 --   insert into private.gdpr_columns (table_name, column_name, erase_to) values
 --     ('job_photos', 'caption', 'null');
 -- (and, if the rows need more than their columns rewritten, e.g. files in
@@ -139,6 +139,10 @@ insert into private.gdpr_tables (table_name, position, org_column, match, note) 
    $m$lower(t.customer_email) = $2 or t.customer_user_id = any ($3)
       or t.order_id::text in (select jsonb_array_elements_text($4 -> 'orders'))$m$,
    'Future live ones are cancelled first (under the cut-off override).'),
+  ('appointment_reviews', 75, 'org_id',
+   $m$t.created_by = any ($3)
+      or t.appointment_id::text in (select jsonb_array_elements_text($4 -> 'appointments'))$m$,
+   'The rating stays (staff ratings), the comment and the author go.'),
   ('appointment_change_requests', 80, 'org_id',
    $m$t.requested_by = any ($3)
       or t.appointment_id::text in (select jsonb_array_elements_text($4 -> 'appointments'))$m$, null),
@@ -203,6 +207,8 @@ insert into private.gdpr_columns (table_name, column_name, erase_to, exported, r
   ('appointment_subscriptions', 'notes', 'null', true, null),
   ('appointment_subscriptions', 'cancel_reason', 'null', true, null),
   ('appointment_subscriptions', 'tracking_token_hash', $e$private.token_hash(private.random_token())$e$, false, null),
+  ('appointment_reviews', 'comment', 'null', true, null),
+  ('appointment_reviews', 'created_by', 'null', true, null),
   ('appointment_change_requests', 'requested_by', 'null', true, null),
   ('appointment_change_requests', 'reason', 'null', true, null),
   ('appointment_change_requests', 'decision_note', 'null', true, null),

@@ -37,7 +37,7 @@ OLGA = {"email": "olga@example.com", "name": "Olga Other", "phone": "07700 90011
         "address": "3 Other Road", "postcode": "SW1P 4DF"}
 
 # A column whose name looks like it may hold personal data (the meta-test below).
-PERSONAL_NAME = (r"(email|phone|name|address|postcode|notes?|reason|summary|customer|buyer|attendee|recipient"
+PERSONAL_NAME = (r"(email|phone|name|address|postcode|notes?|comment|reason|summary|customer|buyer|attendee|recipient"
                  r"|payload|details|messages|secret|token|user_id|requested_by|metadata|job_title|last_error)")
 
 
@@ -332,6 +332,23 @@ def test_erasure_stops_a_subscription_and_anonymises_it(db, world):
                     (sub["subscription_id"],)) == 0
     assert traces(db, outside=world["org_id"], needles=("sue.subscriber", "Subscriber", "900778", "Quiet Street",
                                                          "Rex")) == []
+
+
+def test_erasure_keeps_a_review_s_rating_and_drops_its_comment(db, world):
+    rita = {"email": "rita.reviewer@example.com", "name": "Rita Reviewer", "phone": "07700 900779",
+            "address": "4 Review Row", "postcode": "SW1A 1AA"}
+    later = db.value("select date_trunc('hour', now()) + interval '9 days'")
+    order = place(db, world["main"], rita, [later])
+    appointment_id = order["appointments"][0]["id"]
+    db.sql("update public.appointments set status = 'completed' where id = %s", (appointment_id,))
+    assert call(db, Caller.anon(), "select public.review_appointment_as_guest(%s, %s, %s, 4, %s)",
+                order["number"], order["tracking_token"], appointment_id,
+                "Rita Reviewer says: lovely job at 4 Review Row") is not None
+    call(db, world["people"]["owner"].caller, "select public.erase_customer(%s, %s)", world["org_id"], rita["email"])
+    review = db.one("select rating, comment, created_by from public.appointment_reviews where appointment_id = %s",
+                    (appointment_id,))
+    assert (review["rating"], review["comment"], review["created_by"]) == (4, None, None)
+    assert traces(db, outside=world["rival_id"], needles=("rita.reviewer", "Reviewer", "Review Row")) == []
 
 
 def test_erasing_again_changes_nothing(db, world):

@@ -411,6 +411,7 @@ def test_the_matrix_covers_every_command_on_every_ticketing_commerce_and_outbox_
                     "promo_code_services",  # tests/appointments/test_booking.py
                     "calendar_feeds",  # tests/appointments/test_calendar.py
                     "appointment_subscriptions", "subscription_occurrences",  # tests/appointments/test_subscriptions.py
+                    "appointment_reviews",  # tests/appointments/test_reports.py
                     "uk_outcodes"}  # tests/appointments/test_postcodes.py
     assert public - tenancy - crm - ai - appointments == set(TABLES), (
         "a table without a matrix (or a matrix without a table)")
@@ -686,7 +687,9 @@ def test_the_only_private_functions_anon_may_execute_are_the_guest_ones(db):
     postcode_lookup = {"parse_uk_postcode", "haversine_km"}  # pure functions behind public.lookup_postcode
     booking_page = {"covered_postcode", "service_coverage", "available_slots"}  # services_for_postcode, slots
     appointment_guests = {"place_appointment_order", "cancel_appointment_as_guest",
-                          "reschedule_appointment_as_guest", "request_appointment_change_as_guest"}
+                          "reschedule_appointment_as_guest", "request_appointment_change_as_guest",
+                          "review_appointment_as_guest",  # tests/appointments/test_reports.py
+                          "check_review"}  # pure input check the guest review calls
     # tests/appointments/test_subscriptions.py
     subscription_guests = {"create_appointment_subscription", "lookup_subscription", "cancel_subscription_as_guest"}
     guest_accounts = {"order_account_status"}  # tests/appointments/test_account_linking.py

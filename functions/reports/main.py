@@ -1,0 +1,81 @@
+"""GET /functions/v1/reports/<report>: appointment reports as JSON or CSV.
+
+    GET /<report>?org_id=<uuid>&from=YYYY-MM-DD&to=YYYY-MM-DD[&group=…][&format=json|csv]
+
+Reports (shared/reports.py): revenue (group day|week|month|service|staff),
+bookings and cancellations (day|week|month), peak-hours, utilisation,
+ratings (staff|service). Dates are local dates in the org's timezone, at
+most 366 days. JSON by default: {report, org_id, from, to, group, columns,
+rows}, money as integer minor units with its currency. CSV with format=csv
+or `Accept: text/csv` (format wins): a header row, money as decimal strings,
+sent as an attachment.
+
+supabase.toml: verify_jwt = true, and a signed-in user is required (401
+otherwise). The RPCs run as the caller: owners and admins see their org,
+managers their scope, anyone else 403 not_a_manager; bad parameters 422.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from datetime import date
+from typing import Literal
+
+import functions_framework
+from pydantic import BaseModel, ConfigDict, Field
+
+from shared import db, errors, http, reports
+
+REPORT_PATH = re.compile(r"^/([a-z-]{1,40})/?$")
+
+
+class Query(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    org_id: uuid.UUID
+    date_from: date = Field(alias="from")
+    date_to: date = Field(alias="to")
+    group: str | None = Field(None, max_length=20)
+    format: Literal["json", "csv"] | None = None
+
+
+@functions_framework.http
+@http.function(methods=("GET",))
+def main(call: http.Call):
+    call.require_user()
+    found = REPORT_PATH.match(call.path)
+    if not found:
+        raise errors.not_found(f"Ask for one of /{', /'.join(reports.REPORTS)}", "unknown_report")
+    name = found.group(1)
+    reports.find(name, call.request.args.get("group"))  # 404 for an unknown report before the query is judged
+    query = call.query(Query)
+    as_csv = query.format == "csv" or (query.format is None and _wants_csv(call.request.headers.get("accept")))
+    with db.transaction(call.caller) as cur:
+        result = reports.run(cur, name, org_id=str(query.org_id), date_from=query.date_from,
+                             date_to=query.date_to, group=query.group)
+    if as_csv:
+        return http.Response(reports.to_csv(result), content_type=reports.CSV_CONTENT_TYPE, headers={
+            "content-disposition": f'attachment; filename="{reports.filename(result)}"',
+            "cache-control": "private, no-store"})
+    return http.Response(result, headers={"cache-control": "private, no-store"})
+
+
+def _wants_csv(accept: str | None) -> bool:
+    """True when the Accept header prefers text/csv to JSON (plain q-value ranking)."""
+    if not accept:
+        return False
+    ranked: dict[str, float] = {}
+    for part in accept.split(","):
+        media, *params = [p.strip() for p in part.split(";")]
+        q = 1.0
+        for p in params:
+            if p.startswith("q="):
+                try:
+                    q = float(p[2:])
+                except ValueError:
+                    q = 0.0
+        ranked[media.lower()] = max(q, ranked.get(media.lower(), 0.0))
+    csv_q = ranked.get("text/csv", 0.0)
+    json_q = max(ranked.get("application/json", 0.0), ranked.get("*/*", 0.0) - 0.001)
+    return csv_q > 0 and csv_q >= json_q
