@@ -65,6 +65,48 @@ def seed_ticketing(conn: psycopg.Connection, demo: dict) -> None:
 SEEDERS.append(seed_ticketing)
 
 
+def seed_appointments(conn: psycopg.Connection, demo: dict) -> None:
+    """A cleaning business: two services, Sam (the staff user) and Val, Monday-Saturday 09:00-17:00
+    with a lunch break, covering 10 km around SE1; booking rules with a 24-hour cut-off."""
+    org_id = demo["org"]["id"]
+    conn.execute("insert into public.appointment_settings (org_id, slot_interval_minutes, min_notice_minutes,"
+                 " max_days_ahead, cancellation_cutoff_hours) values (%s, 30, 120, 60, 24)"
+                 " on conflict (org_id) do nothing", (org_id,))
+    category = conn.execute(
+        "insert into public.service_categories (org_id, name) values (%s, 'Cleaning')"
+        " on conflict (org_id, name) do update set name = excluded.name returning id", (org_id,)).fetchone()["id"]
+    services = []
+    for name, minutes, price, before, after in (("Regular clean", 120, 4800, 15, 15), ("Oven clean", 90, 6500, 0, 15)):
+        row = conn.execute("select id from public.services where org_id = %s and name = %s", (org_id, name)).fetchone()
+        row = row or conn.execute(
+            "insert into public.services (org_id, category_id, name, duration_minutes, price_minor,"
+            " buffer_before_minutes, buffer_after_minutes) values (%s, %s, %s, %s, %s, %s, %s) returning id",
+            (org_id, category, name, minutes, price, before, after)).fetchone()
+        services.append({"id": row["id"], "name": name})
+    staff_user = next(user_id for _, user_id, role in demo["users"] if role == "staff")
+    for user_id, name, outcode in ((staff_user, "Sam Staff", "SE1"), (None, "Val Cleaner", "SW1A")):
+        row = conn.execute("select id from public.staff where org_id = %s and display_name = %s",
+                           (org_id, name)).fetchone()
+        if row:
+            continue
+        staff = conn.execute("insert into public.staff (org_id, user_id, display_name, base_outcode)"
+                             " values (%s, %s, %s, %s) returning id", (org_id, user_id, name, outcode)).fetchone()["id"]
+        for service in services:
+            conn.execute("insert into public.staff_services (staff_id, service_id, org_id) values (%s, %s, %s)",
+                         (staff, service["id"], org_id))
+        for weekday in range(1, 7):  # 0 = Sunday
+            conn.execute("insert into public.staff_schedules (org_id, staff_id, weekday, starts_at, ends_at)"
+                         " values (%s, %s, %s, '09:00', '17:00')", (org_id, staff, weekday))
+            conn.execute("insert into public.staff_breaks (org_id, staff_id, weekday, starts_at, ends_at)"
+                         " values (%s, %s, %s, '12:30', '13:00')", (org_id, staff, weekday))
+        conn.execute("insert into public.staff_service_areas (org_id, staff_id, outcode, radius_km)"
+                     " values (%s, %s, %s, 10)", (org_id, staff, outcode))
+    demo["services"] = services
+
+
+SEEDERS.append(seed_appointments)
+
+
 def _ensure_user(conn: psycopg.Connection, email: str, name: str | None) -> str:
     row = conn.execute("select id from auth.users where lower(email) = lower(%s)", (email,)).fetchone()
     if row:
@@ -114,6 +156,8 @@ def describe(demo: dict, *, with_tokens: bool = False) -> list[str]:
         event = demo["event"]
         lines.append(f"  demo event      {event['title']} (id {event['id']}, promo code DEMO10)")
         lines += [f"                  tier {t['name']}: {t['id']}" for t in event["tiers"]]
+    for service in demo.get("services", []):
+        lines.append(f"  demo service    {service['name']}: {service['id']} (try postcode SE1 7PB)")
     for email, user_id, role in demo["users"]:
         lines.append(f"  {role or 'customer':15} {email}")
         if with_tokens:

@@ -107,6 +107,11 @@ def test_seed_twice_is_idempotent(bookwell, db) -> None:
     first = seed()
     assert first[1] > 0
     assert seed() == first
+    # The demo cleaning business takes bookings in SE1 next week.
+    service = db.value("select id from public.services where org_id = %s and name = 'Regular clean'", (first[0],))
+    assert db.value("select count(*) from public.services where org_id = %s", (first[0],)) == 2
+    slots = db.value("select public.available_slots(%s, 'SE1 7PB', current_date + 7, current_date + 13)", (service,))
+    assert sum(len(day["slots"]) for day in slots) > 0, slots
 
 
 def test_cron_list_exits_zero_and_lists_every_job(bookwell) -> None:
