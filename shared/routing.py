@@ -1,4 +1,4 @@
-"""Route order for a staff member's day: nearest neighbour, then 2-opt.
+"""Route order for a staff member's day: exact for a small day, else nearest neighbour + 2-opt.
 
 Jobs are located by their postcode district's centroid (public.uk_outcodes,
 via public.my_jobs), so a distance is the great-circle distance between two
@@ -23,11 +23,13 @@ it is known, else the first job by time. The path is open: the day ends at
 the last job. Cancelled and no-show jobs are not visited; jobs without a
 known district are listed in `unrouted`.
 
-The algorithm: nearest neighbour from the start, then 2-opt (reverse a
-segment whenever that shortens the path) until no reversal helps. For the
-handful of jobs in a day this is instant and, in practice, optimal or close;
-no dependency on a solver library is needed (OR-Tools would be thousands of
-times larger than the problem).
+The algorithm: a day of up to twelve jobs (plus the base) is solved exactly
+(Held-Karp dynamic programming); 2-opt alone is not enough even there (see
+tests/appointments/test_routing.py: three London districts where it stops at
+a local optimum). A longer day takes nearest neighbour from the start, then
+2-opt (reverse a segment whenever that shortens the path) and single-stop
+relocation (or-opt) until neither helps. No solver library is needed for
+problems this size (OR-Tools would dwarf the problem and the install).
 """
 
 from __future__ import annotations
@@ -118,9 +120,73 @@ def two_opt(dist: Sequence[Sequence[float]], order: Sequence[int]) -> list[int]:
     return path
 
 
+def relocate(dist: Sequence[Sequence[float]], order: Sequence[int]) -> list[int]:
+    """Or-opt with segments of one: move a single stop elsewhere while that shortens the path
+    (the first node stays first). Catches what 2-opt cannot: one stop visited out of the way."""
+    path = list(order)
+    improved = True
+    while improved:
+        improved = False
+        for i in range(1, len(path)):
+            rest = path[:i] + path[i + 1:]
+            best, where = path_length(dist, path), None
+            for k in range(1, len(rest) + 1):
+                candidate = path_length(dist, rest[:k] + [path[i]] + rest[k:])
+                if candidate < best - _EPSILON:
+                    best, where = candidate, k
+            if where is not None:
+                path = rest[:where] + [path[i]] + rest[where:]
+                improved = True
+    return path
+
+
+def exact_open_path(dist: Sequence[Sequence[float]], start: int = 0) -> list[int]:
+    """The shortest open path from `start` through every node (Held-Karp, O(n² 2ⁿ)): for small days."""
+    n = len(dist)
+    others = [i for i in range(n) if i != start]
+    m = len(others)
+    if m == 0:
+        return [start] if n else []
+    inf = float("inf")
+    cost = [[inf] * m for _ in range(1 << m)]
+    parent = [[-1] * m for _ in range(1 << m)]
+    for j in range(m):
+        cost[1 << j][j] = dist[start][others[j]]
+    for mask in range(1, 1 << m):
+        for j in range(m):
+            here = cost[mask][j]
+            if here == inf or not mask & (1 << j):
+                continue
+            for k in range(m):
+                if mask & (1 << k):
+                    continue
+                nxt = mask | (1 << k)
+                candidate = here + dist[others[j]][others[k]]
+                if candidate < cost[nxt][k] - _EPSILON:
+                    cost[nxt][k], parent[nxt][k] = candidate, j
+    full = (1 << m) - 1
+    last = min(range(m), key=lambda j: (cost[full][j], j))
+    path, mask = [], full
+    while last != -1:
+        path.append(others[last])
+        last, mask = parent[mask][last], mask & ~(1 << last)
+    return [start, *reversed(path)]
+
+
+EXACT_LIMIT = 13  # nodes (base + 12 jobs): Held-Karp takes ~35 ms in Python at 13, doubling per node
+
+
 def shortest_open_path(dist: Sequence[Sequence[float]], start: int = 0) -> list[int]:
-    """Nearest neighbour from `start`, then 2-opt."""
-    return two_opt(dist, nearest_neighbour(dist, start))
+    """Exact for small days (≤ EXACT_LIMIT nodes); else nearest neighbour, then 2-opt and
+    single-stop relocation until neither helps."""
+    if len(dist) <= EXACT_LIMIT:
+        return exact_open_path(dist, start)
+    path = nearest_neighbour(dist, start)
+    while True:
+        better = relocate(dist, two_opt(dist, path))
+        if path_length(dist, better) >= path_length(dist, path) - _EPSILON:
+            return better
+        path = better
 
 
 # ---------------------------------------------------------------------------

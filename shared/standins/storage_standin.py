@@ -56,6 +56,13 @@ class StorageStandin:
         ])
 
     # -- WSGI ---------------------------------------------------------------
+    def served_at(self, prefix: str = "/storage/v1"):
+        """The app with Supabase's path prefix (the dev server mounts `wsgi` at /storage/v1 itself)."""
+        from werkzeug.middleware.dispatcher import DispatcherMiddleware
+
+        return DispatcherMiddleware(lambda environ, start_response: _error(404, "Not found", "not_found")(
+            environ, start_response), {prefix: self.wsgi})
+
     def wsgi(self, environ, start_response):
         request = Request(environ)
         try:
