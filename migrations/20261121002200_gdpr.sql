@@ -62,7 +62,10 @@
 --      currencies, dates and statuses are untouched, so revenue and refund
 --      totals do not move;
 --   5. write one audit entry, 'customer.erased', with the row counts per
---      table and no personal data.
+--      table and no personal data;
+--   6. delete the job photos of their appointments (rows here; the stored
+--      objects are deleted by the caller, shared/gdpr.py, after commit, from
+--      the `deleted_photos` paths returned).
 -- Running it again finds nothing left and changes nothing (it audits the
 -- request again, with zero counts).
 --
@@ -143,6 +146,9 @@ insert into private.gdpr_tables (table_name, position, org_column, match, note) 
    $m$t.created_by = any ($3)
       or t.appointment_id::text in (select jsonb_array_elements_text($4 -> 'appointments'))$m$,
    'The rating stays (staff ratings), the comment and the author go.'),
+  ('job_photos', 76, 'org_id',
+   $m$t.appointment_id::text in (select jsonb_array_elements_text($4 -> 'appointments'))$m$,
+   'Photos of the customer''s home: deleted on erasure, rows and stored objects.'),
   ('appointment_change_requests', 80, 'org_id',
    $m$t.requested_by = any ($3)
       or t.appointment_id::text in (select jsonb_array_elements_text($4 -> 'appointments'))$m$, null),
@@ -198,6 +204,8 @@ insert into private.gdpr_columns (table_name, column_name, erase_to, exported, r
   ('appointments', 'postcode', 'null', true, null),
   ('appointments', 'address', 'null', true, null),
   ('appointments', 'notes', 'null', true, null),
+  ('appointments', 'job_note', 'null', true, null),
+  ('job_photos', 'uploaded_by', null, true, 'the staff member who took the photo, not the customer'),
   ('appointment_subscriptions', 'customer_name', $e$'Erased customer'$e$, true, null),
   ('appointment_subscriptions', 'customer_email', $e$private.erased_email(t.id::text)$e$, true, null),
   ('appointment_subscriptions', 'customer_phone', 'null', true, null),
@@ -444,6 +452,7 @@ declare
   cancelled_orders integer;
   cancelled_appointments integer;
   dropped_messages integer;
+  deleted_photos jsonb;
 begin
   -- One erasure per org at a time (a second waits and then finds nothing left).
   perform 1 from public.organizations where id = p_org_id for update;
@@ -478,13 +487,22 @@ begin
     and lower(recipient) = email and status in ('pending', 'sending');
   get diagnostics dropped_messages = row_count;
 
+  -- Photos of their home go altogether; the caller deletes the stored objects after commit.
+  with gone as (
+    delete from public.job_photos
+    where id::text in (select jsonb_array_elements_text(picked -> 'job_photos'))
+    returning object_path
+  )
+  select coalesce(jsonb_agg(object_path), '[]'::jsonb) into deleted_photos from gone;
+
   counts := private.gdpr_scrub(p_org_id, email, users, picked);
 
   perform private.audit(p_org_id, 'customer.erased', 'customers', null, jsonb_build_object(
     'rows', counts, 'cancelled_orders', cancelled_orders, 'cancelled_appointments', cancelled_appointments,
     'cancelled_messages', dropped_messages));
   return jsonb_build_object('erased', true, 'rows', counts, 'cancelled_orders', cancelled_orders,
-                            'cancelled_appointments', cancelled_appointments, 'cancelled_messages', dropped_messages);
+                            'cancelled_appointments', cancelled_appointments, 'cancelled_messages', dropped_messages,
+                            'deleted_photos', deleted_photos);
 end;
 $$;
 

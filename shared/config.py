@@ -83,6 +83,17 @@ class Settings(BaseSettings):
     ai_requests_per_minute: int = Field(default=20, ge=1, alias="AI_REQUESTS_PER_MINUTE")
     ai_daily_tokens: int = Field(default=200000, ge=1, alias="AI_DAILY_TOKENS")
 
+    # Job photos (functions/staff-portal). STORAGE_BACKEND: "local" (files under
+    # STORAGE_LOCAL_DIR, default <BOOKWELL_HOME>/storage) or "supabase" (Supabase
+    # Storage at SUPABASE_STORAGE_URL, default <SUPABASE_URL>/storage/v1, with the
+    # service-role key). Unset: supabase in production, local otherwise.
+    storage_backend: str | None = Field(default=None, pattern="^(local|supabase)$", alias="STORAGE_BACKEND")
+    storage_local_dir: Path | None = Field(default=None, alias="STORAGE_LOCAL_DIR")
+    storage_url: str | None = Field(default=None, alias="SUPABASE_STORAGE_URL")
+    storage_bucket: str = Field(default="job-photos", pattern="^[a-z0-9][a-z0-9._-]{1,62}$", alias="STORAGE_BUCKET")
+    photo_max_bytes: int = Field(default=10 * 1024 * 1024, ge=1024, le=50 * 1024 * 1024, alias="PHOTO_MAX_BYTES")
+    photo_url_seconds: int = Field(default=600, ge=10, le=7 * 24 * 3600, alias="PHOTO_URL_SECONDS")
+
     @field_validator("cors_origins", "checkout_return_origins", mode="before")
     @classmethod
     def _split_origins(cls, value: object) -> object:
@@ -116,6 +127,16 @@ class Settings(BaseSettings):
         if self.twilio_api_base:
             return self.twilio_api_base.rstrip("/")
         return self.local_base("twilio") if self.twilio_auth_token == LOCAL_TWILIO_AUTH_TOKEN else None
+
+    @property
+    def storage_kind(self) -> str:
+        return self.storage_backend or ("supabase" if self.is_production else "local")
+
+    @property
+    def storage_base(self) -> str | None:
+        if self.storage_url:
+            return self.storage_url.rstrip("/")
+        return f"{self.supabase_url.rstrip('/')}/storage/v1" if self.supabase_url else None
 
     @property
     def return_origins(self) -> list[str]:

@@ -10,7 +10,10 @@ invalid_email, invalid_org (422).
 
 from __future__ import annotations
 
-from shared import db
+import logging
+
+from shared import db, log
+from shared.storage import ObjectNotFound, Storage, StorageError
 
 
 def export_customer(caller: db.Caller, *, org_id: str, email: str) -> dict:
@@ -27,9 +30,23 @@ def export_mine(caller: db.Caller) -> dict:
         return cur.fetchone()["doc"]
 
 
-def erase_customer(caller: db.Caller, *, org_id: str, email: str) -> dict:
-    """Erase the person from one org (idempotent); returns the row counts."""
-    return db.run(caller, lambda cur: _erase(cur, org_id, email))
+def erase_customer(caller: db.Caller, *, org_id: str, email: str, store: Storage) -> dict:
+    """Erase the person from one org (idempotent); returns the row counts.
+
+    The database deletes the rows of their job photos and returns the object paths;
+    the stored files go after the commit (a failed delete is logged and counted, the
+    rows are already gone, and the paths hold no personal data to re-identify)."""
+    result = db.run(caller, lambda cur: _erase(cur, org_id, email))
+    failed = 0
+    for path in result.get("deleted_photos", []):
+        try:
+            store.delete(path)
+        except ObjectNotFound:
+            pass
+        except StorageError as exc:
+            failed += 1
+            log.event("gdpr.photo_delete_failed", logging.WARNING, path=path, error=str(exc))
+    return {**result, "photo_deletes_failed": failed}
 
 
 def _erase(cur, org_id: str, email: str) -> dict:

@@ -80,6 +80,12 @@ class Call:
         if self.caller.role != "service_role":
             raise errors.forbidden("This endpoint is for the service role", "service_role_only")
 
+    def limit_body(self, limit: int | None = None) -> None:
+        """413 when the body is over `limit` (default settings.max_body_bytes)."""
+        limit = self.settings.max_body_bytes if limit is None else limit
+        if len(self.raw_body) > limit:
+            raise errors.DomainError(413, "body_too_large", f"The body is larger than {limit} bytes")
+
     def json(self, model: type[M]) -> M:
         """Parse the JSON body into `model`; 422 with field errors otherwise."""
         try:
@@ -111,9 +117,15 @@ class Response:
         self.body, self.status, self.headers, self.content_type = body, status, headers or {}, content_type
 
 
-def function(*, methods: tuple[str, ...] = ("POST",), name: str | None = None
+def function(*, methods: tuple[str, ...] = ("POST",), name: str | None = None,
+             max_body_bytes: Callable[[Settings], int] | None = None,
              ) -> Callable[[Callable[[Call], Any]], Callable[[flask.Request], flask.Response]]:
-    """Wrap a handler as a Bookwell HTTP function (see module docstring)."""
+    """Wrap a handler as a Bookwell HTTP function (see module docstring).
+
+    `max_body_bytes(settings)` raises the body limit for a function that takes
+    uploads (default: settings.max_body_bytes); such a handler applies the
+    ordinary limit itself on its other routes (`Call.limit_body`).
+    """
 
     def decorate(handler: Callable[[Call], Any]) -> Callable[[flask.Request], flask.Response]:
         fn_name = name or Path(inspect.getfile(handler)).parent.name
@@ -132,7 +144,7 @@ def function(*, methods: tuple[str, ...] = ("POST",), name: str | None = None
                 else:
                     if request.method not in allowed:
                         raise errors.DomainError(405, "method_not_allowed", f"Use {', '.join(sorted(allowed))}")
-                    raw = _read_body(request, cfg.max_body_bytes)
+                    raw = _read_body(request, max_body_bytes(cfg) if max_body_bytes else cfg.max_body_bytes)
                     caller = _identify(request, cfg, project().function(fn_name).verify_jwt)
                     call = Call(request, caller, request_id, cfg, raw, fn_name)
                     response = _to_flask(handler(call))

@@ -18,7 +18,7 @@ from uuid import UUID
 import functions_framework
 from pydantic import BaseModel, ConfigDict, Field
 
-from shared import errors, gdpr, http
+from shared import errors, gdpr, http, storage
 
 
 class ExportQuery(BaseModel):
@@ -39,7 +39,11 @@ def main(call: http.Call):
     call.require_user()
     if call.method == "POST":
         req = call.json(EraseRequest)
-        return gdpr.erase_customer(call.caller, org_id=str(req.org_id), email=req.email)
+        try:
+            store = storage.from_settings(call.settings)  # job photos' files go too
+        except RuntimeError:
+            raise errors.DomainError(503, "storage_not_configured", "Photo storage is not configured") from None
+        return gdpr.erase_customer(call.caller, org_id=str(req.org_id), email=req.email, store=store)
     query = call.query(ExportQuery)
     if query.org_id is None and query.email is None:
         doc, name = gdpr.export_mine(call.caller), "my-data"

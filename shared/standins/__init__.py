@@ -7,7 +7,9 @@ DESIGN.md, "The local stack".
 
 from shared.standins.llm_standin import LlmStandin
 from shared.standins.resend_standin import ResendStandin
+from shared.standins.storage_standin import StorageStandin
 from shared.standins.stripe_standin import Delivery, StripeError, StripeStandin, sign
 from shared.standins.twilio_standin import TwilioStandin
 
-__all__ = ["Delivery", "LlmStandin", "ResendStandin", "StripeError", "StripeStandin", "TwilioStandin", "sign"]
+__all__ = ["Delivery", "LlmStandin", "ResendStandin", "StorageStandin", "StripeError", "StripeStandin",
+           "TwilioStandin", "sign"]

@@ -455,8 +455,9 @@ def test_a_cancelled_appointment_frees_its_slot_and_cannot_come_back_over_anothe
         with db.acting(world["manager"]) as cur:
             cur.execute("update public.appointments set status = 'booked' where id = %s", (first,))
     for dead in ("completed", "no_show"):
-        with db.acting(world["manager"]) as cur:
-            cur.execute("update public.appointments set status = %s where id = %s", (dead, second))
+        # Arranged as superuser: the job lifecycle (staff_portal migration) only reaches these
+        # from a started job, and this test is about the constraint, not the lifecycle.
+        db.sql("update public.appointments set status = %s where id = %s", (dead, second))
         assert live_on(db, world["staff_id"], period) == 0
         assert book(db, world, period)[0] == "ok"
         db.sql("update public.appointments set status = 'cancelled' where staff_id = %s and period = %s::tstzrange"

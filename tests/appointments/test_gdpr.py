@@ -23,7 +23,9 @@ import psycopg
 import pytest
 from psycopg.types.json import Jsonb
 
+from shared import gdpr
 from shared.db import Caller
+from shared.storage import LocalStorage, ObjectNotFound
 from tests.appointments.test_slots import make_org, make_service, make_staff
 from tests.support import factories, orders, ticketing
 from tests.support.http import anon_headers
@@ -349,6 +351,33 @@ def test_erasure_keeps_a_review_s_rating_and_drops_its_comment(db, world):
                     (appointment_id,))
     assert (review["rating"], review["comment"], review["created_by"]) == (4, None, None)
     assert traces(db, outside=world["rival_id"], needles=("rita.reviewer", "Reviewer", "Review Row")) == []
+
+
+def test_erasure_deletes_the_photos_of_their_jobs_rows_and_files(db, world, tmp_path):
+    pia = {"email": "pia.photo@example.com", "name": "Pia Photo", "phone": "07700 900780",
+           "address": "8 Camera Close", "postcode": "SW1A 1AA"}
+    olga_job = world["olga"]["appointments"][0]["id"]
+    order = place(db, world["main"], pia, [db.value("select date_trunc('hour', now()) + interval '11 days'")])
+    job = order["appointments"][0]["id"]
+    store = LocalStorage(tmp_path)
+    paths = {}
+    for appointment_id in (job, olga_job):
+        paths[appointment_id] = db.value(
+            "insert into public.job_photos (appointment_id, content_type, bytes) values (%s, 'image/png', 4)"
+            " returning object_path", (appointment_id,))
+        store.put(paths[appointment_id], b"\x89PNG", "image/png")
+    db.sql("update public.appointments set job_note = 'Pia Photo left the key with 8 Camera Close'"
+           " where id = %s", (job,))
+
+    result = gdpr.erase_customer(world["people"]["owner"].caller, org_id=str(world["org_id"]), email=pia["email"],
+                                 store=store)
+    assert result["deleted_photos"] == [paths[job]] and result["photo_deletes_failed"] == 0
+    assert db.value("select count(*) from public.job_photos where appointment_id = %s", (job,)) == 0
+    with pytest.raises(ObjectNotFound):
+        store.get(paths[job])
+    assert store.get(paths[olga_job]) == b"\x89PNG"  # someone else's job keeps its photo
+    assert db.value("select count(*) from public.job_photos where appointment_id = %s", (olga_job,)) == 1
+    assert traces(db, outside=world["rival_id"], needles=("pia.photo", "Pia Photo", "Camera Close")) == []
 
 
 def test_erasing_again_changes_nothing(db, world):
