@@ -508,7 +508,9 @@ comment on function private.create_appointment_subscription(uuid, text, text, da
 -- ===========================================================================
 -- Guest access (number + tracking token), throttled like guest orders
 -- ===========================================================================
-create function private.authorize_subscription_guest(p_number text, p_token text) returns uuid
+-- One throttled number + token check for every kind of guest link (orders and
+-- subscriptions): the failures of both count in private.order_lookup_failures.
+create function private.authorize_token_holder(p_table regclass, p_number text, p_token text) returns uuid
   language plpgsql
   security definer
   set search_path = ''
@@ -522,8 +524,8 @@ begin
   if coalesce(fails, 0) >= 10 then
     raise exception using errcode = 'PT429', message = 'Too many attempts; try again later', detail = 'throttled';
   end if;
-  select id into found_id from public.appointment_subscriptions
-  where number = upper(btrim(p_number)) and tracking_token_hash = private.token_hash(p_token);
+  execute format('select id from %s where number = $1 and tracking_token_hash = $2', p_table)
+    into found_id using upper(btrim(p_number)), private.token_hash(p_token);
   if found_id is null then
     insert into private.order_lookup_failures as f (order_number, failures, window_started_at)
     values (upper(p_number), 1, now())
@@ -534,6 +536,25 @@ begin
   end if;
   return found_id;
 end;
+$$;
+comment on function private.authorize_token_holder(regclass, text, text) is
+  'The id of the row of p_table (a table with number and tracking_token_hash) matching number + token, else null '
+  '(the failure is counted: 10 in 15 minutes lock the number out, PT429 throttled). Called by definer functions only.';
+
+create or replace function private.authorize_guest(p_number text, p_token text) returns uuid
+  language sql
+  security definer
+  set search_path = ''
+as $$
+  select private.authorize_token_holder('public.orders', p_number, p_token);
+$$;
+
+create function private.authorize_subscription_guest(p_number text, p_token text) returns uuid
+  language sql
+  security definer
+  set search_path = ''
+as $$
+  select private.authorize_token_holder('public.appointment_subscriptions', p_number, p_token);
 $$;
 comment on function private.authorize_subscription_guest(text, text) is
   'The subscription id for a matching number + tracking token, else null (the failure is counted in '
