@@ -86,6 +86,28 @@ begin
 end;
 $$;
 
+-- A scope lists staff and service ids, so a row must never change org under
+-- it: the catalogue's org_id is fixed once written (the policies check the
+-- caller's org too, but this holds for every path).
+create function private.keep_org_id() returns trigger
+  language plpgsql
+  set search_path = ''
+as $$
+begin
+  if new.org_id is distinct from old.org_id then
+    raise exception using errcode = 'PT422', detail = 'org_id_fixed',
+      message = format('A %s row cannot move to another organization', tg_table_name);
+  end if;
+  return new;
+end;
+$$;
+create trigger service_categories_keep_org before update of org_id on public.service_categories
+  for each row execute function private.keep_org_id();
+create trigger services_keep_org before update of org_id on public.services
+  for each row execute function private.keep_org_id();
+create trigger staff_keep_org before update of org_id on public.staff
+  for each row execute function private.keep_org_id();
+
 create function private.scope_allows(p_scope jsonb, p_staff_id uuid, p_service_id uuid) returns boolean
   language sql immutable
   set search_path = ''

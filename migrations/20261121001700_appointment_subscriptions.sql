@@ -516,19 +516,24 @@ create function private.authorize_token_holder(p_table regclass, p_number text, 
   set search_path = ''
 as $$
 declare
+  -- One spelling for the throttle and the lookup: ' bw-x' and 'BW-X' are one number.
+  wanted text := upper(btrim(coalesce(p_number, '')));
   found_id uuid;
   fails integer;
 begin
+  if wanted !~ '^[A-Z]{2,3}-[0-9A-Z]{8}$' or p_token is null then
+    return null;  -- can match no row; not counted, so garbage cannot grow the throttle table
+  end if;
   select failures into fails from private.order_lookup_failures
-  where order_number = upper(p_number) and window_started_at > now() - interval '15 minutes';
+  where order_number = wanted and window_started_at > now() - interval '15 minutes';
   if coalesce(fails, 0) >= 10 then
     raise exception using errcode = 'PT429', message = 'Too many attempts; try again later', detail = 'throttled';
   end if;
   execute format('select id from %s where number = $1 and tracking_token_hash = $2', p_table)
-    into found_id using upper(btrim(p_number)), private.token_hash(p_token);
+    into found_id using wanted, private.token_hash(p_token);
   if found_id is null then
     insert into private.order_lookup_failures as f (order_number, failures, window_started_at)
-    values (upper(p_number), 1, now())
+    values (wanted, 1, now())
     on conflict (order_number) do update
       set failures = case when f.window_started_at > now() - interval '15 minutes' then f.failures + 1 else 1 end,
           window_started_at = case when f.window_started_at > now() - interval '15 minutes'

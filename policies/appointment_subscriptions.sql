@@ -33,7 +33,8 @@ create policy "Subscriptions are visible to their customer, their staff member a
   using (customer_user_id = (select auth.uid())
          or staff_id = any ((select private.own_staff_ids())::uuid[])
          or org_id = any ((select private.org_ids_with_role('{owner,admin}'))::uuid[])
-         or (staff_id = any ((select private.manager_staff_ids())::uuid[])
+         or (org_id = any ((select private.org_ids_with_role('{manager}'))::uuid[])
+             and staff_id = any ((select private.manager_staff_ids())::uuid[])
              and service_id = any ((select private.manager_service_ids())::uuid[])));
 
 drop policy if exists "Subscription occurrences are visible to the organization's managers"

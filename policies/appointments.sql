@@ -93,9 +93,12 @@ declare
 begin
   foreach t in array array['staff', 'staff_services'] loop
     label := case t when 'staff' then 'Staff' else 'Staff service links' end;
-    managed := 'org_id = any ((select private.org_ids_with_role(''{owner,admin}''))::uuid[]) or '
-               || case t when 'staff' then 'id = any ((select private.manager_staff_ids())::uuid[])'
-                         else '(staff_id = any ((select private.manager_staff_ids())::uuid[])'
+    -- The org test on the manager side matters for WITH CHECK: the scope lists
+    -- the row's id, so without it a manager could move the row to another org.
+    managed := 'org_id = any ((select private.org_ids_with_role(''{owner,admin}''))::uuid[])'
+               ' or (org_id = any ((select private.org_ids_with_role(''{manager}''))::uuid[]) and '
+               || case t when 'staff' then 'id = any ((select private.manager_staff_ids())::uuid[]))'
+                         else 'staff_id = any ((select private.manager_staff_ids())::uuid[])'
                               ' and service_id = any ((select private.manager_service_ids())::uuid[]))' end;
     execute format('drop policy if exists "%2$s are visible to the organization" on public.%1$I', t, label);
     execute format($p$create policy "%2$s are visible to the organization" on public.%1$I
@@ -128,7 +131,8 @@ declare
   t text;
   label text;
   managed constant text := 'org_id = any ((select private.org_ids_with_role(''{owner,admin}''))::uuid[])'
-                           ' or staff_id = any ((select private.manager_staff_ids())::uuid[])';
+                           ' or (org_id = any ((select private.org_ids_with_role(''{manager}''))::uuid[])'
+                           ' and staff_id = any ((select private.manager_staff_ids())::uuid[]))';
 begin
   foreach t in array array['staff_schedules', 'staff_breaks', 'staff_service_areas'] loop
     label := case t when 'staff_schedules' then 'Schedules' when 'staff_breaks' then 'Breaks'
@@ -159,29 +163,34 @@ drop policy if exists "Time off is visible to managers and to the staff member" 
 create policy "Time off is visible to managers and to the staff member" on public.staff_time_off
   for select to authenticated
   using ((org_id = any ((select private.org_ids_with_role('{owner,admin}'))::uuid[])
-              or staff_id = any ((select private.manager_staff_ids())::uuid[]))
+              or (org_id = any ((select private.org_ids_with_role('{manager}'))::uuid[])
+                  and staff_id = any ((select private.manager_staff_ids())::uuid[])))
          or staff_id = any ((select private.own_staff_ids())::uuid[]));
 
 drop policy if exists "Time off is recorded by managers or, ahead of time, by the staff member" on public.staff_time_off;
 create policy "Time off is recorded by managers or, ahead of time, by the staff member" on public.staff_time_off
   for insert to authenticated
   with check ((org_id = any ((select private.org_ids_with_role('{owner,admin}'))::uuid[])
-              or staff_id = any ((select private.manager_staff_ids())::uuid[]))
+              or (org_id = any ((select private.org_ids_with_role('{manager}'))::uuid[])
+                  and staff_id = any ((select private.manager_staff_ids())::uuid[])))
               or (staff_id = any ((select private.own_staff_ids())::uuid[]) and lower(period) > now()));
 
 drop policy if exists "Time off is edited by managers" on public.staff_time_off;
 create policy "Time off is edited by managers" on public.staff_time_off
   for update to authenticated
   using ((org_id = any ((select private.org_ids_with_role('{owner,admin}'))::uuid[])
-              or staff_id = any ((select private.manager_staff_ids())::uuid[])))
+              or (org_id = any ((select private.org_ids_with_role('{manager}'))::uuid[])
+                  and staff_id = any ((select private.manager_staff_ids())::uuid[]))))
   with check ((org_id = any ((select private.org_ids_with_role('{owner,admin}'))::uuid[])
-              or staff_id = any ((select private.manager_staff_ids())::uuid[])));
+              or (org_id = any ((select private.org_ids_with_role('{manager}'))::uuid[])
+                  and staff_id = any ((select private.manager_staff_ids())::uuid[]))));
 
 drop policy if exists "Time off is withdrawn by managers or, before it starts, by the staff member" on public.staff_time_off;
 create policy "Time off is withdrawn by managers or, before it starts, by the staff member" on public.staff_time_off
   for delete to authenticated
   using ((org_id = any ((select private.org_ids_with_role('{owner,admin}'))::uuid[])
-              or staff_id = any ((select private.manager_staff_ids())::uuid[]))
+              or (org_id = any ((select private.org_ids_with_role('{manager}'))::uuid[])
+                  and staff_id = any ((select private.manager_staff_ids())::uuid[])))
          or (staff_id = any ((select private.own_staff_ids())::uuid[]) and lower(period) > now()));
 
 -- appointment_settings: members read, owners and admins write -------------------
@@ -231,24 +240,28 @@ create policy "Appointments are visible to their customer, their staff member an
   using (customer_user_id = (select auth.uid())
          or staff_id = any ((select private.own_staff_ids())::uuid[])
          or (org_id = any ((select private.org_ids_with_role('{owner,admin}'))::uuid[])
-             or (staff_id = any ((select private.manager_staff_ids())::uuid[])
+             or (org_id = any ((select private.org_ids_with_role('{manager}'))::uuid[])
+                 and staff_id = any ((select private.manager_staff_ids())::uuid[])
                  and service_id = any ((select private.manager_service_ids())::uuid[]))));
 
 drop policy if exists "Appointments are created by managers" on public.appointments;
 create policy "Appointments are created by managers" on public.appointments
   for insert to authenticated
   with check ((org_id = any ((select private.org_ids_with_role('{owner,admin}'))::uuid[])
-             or (staff_id = any ((select private.manager_staff_ids())::uuid[])
+             or (org_id = any ((select private.org_ids_with_role('{manager}'))::uuid[])
+                 and staff_id = any ((select private.manager_staff_ids())::uuid[])
                  and service_id = any ((select private.manager_service_ids())::uuid[]))));
 
 drop policy if exists "Appointments are edited by managers" on public.appointments;
 create policy "Appointments are edited by managers" on public.appointments
   for update to authenticated
   using ((org_id = any ((select private.org_ids_with_role('{owner,admin}'))::uuid[])
-             or (staff_id = any ((select private.manager_staff_ids())::uuid[])
+             or (org_id = any ((select private.org_ids_with_role('{manager}'))::uuid[])
+                 and staff_id = any ((select private.manager_staff_ids())::uuid[])
                  and service_id = any ((select private.manager_service_ids())::uuid[]))))
   with check ((org_id = any ((select private.org_ids_with_role('{owner,admin}'))::uuid[])
-             or (staff_id = any ((select private.manager_staff_ids())::uuid[])
+             or (org_id = any ((select private.org_ids_with_role('{manager}'))::uuid[])
+                 and staff_id = any ((select private.manager_staff_ids())::uuid[])
                  and service_id = any ((select private.manager_service_ids())::uuid[]))));
 
 -- No deletes: an appointment is cancelled, never removed (deleting a booked job

@@ -192,6 +192,27 @@ def test_staff_rows_are_edited_within_scope_but_any_manager_may_add_one(db, worl
     assert len(added) == 1, added
 
 
+@pytest.mark.parametrize("who", ["ann_only", "whole"])
+def test_a_manager_cannot_move_staff_or_their_hours_to_another_organization(db, world, who):
+    """Without a WHERE clause the UPDATE needs no SELECT rights: only WITH CHECK and the trigger stand."""
+    rival = factories.org(db)
+    factories.member(db, rival, world["people"][who], role="manager")  # even a manager there too
+    for statement in ("update public.staff set org_id = %s, display_name = 'Moved'",
+                      "update public.staff_schedules set org_id = %s",
+                      "update public.staff_time_off set org_id = %s"):
+        result = attempt(db, world, who, statement + " returning id", rival["id"])
+        assert isinstance(result, psycopg.Error), (statement, result)
+    assert db.value("select count(*) from public.staff where org_id = %s", (rival["id"],)) == 0
+    assert db.value("select count(*) from public.staff where display_name = 'Moved'") == 0
+
+
+def test_not_even_an_owner_of_both_moves_a_staff_member_between_organizations(db, world):
+    second = factories.org(db, world["people"]["owner"])
+    result = attempt(db, world, "owner", "update public.staff set org_id = %s where id = %s returning id",
+                     second["id"], world["ann"])
+    assert isinstance(result, psycopg.Error) and result.diag.message_detail == "org_id_fixed", result
+
+
 def test_a_service_link_outside_the_scope_cannot_be_removed(db, world):
     result = attempt(db, world, "ann_oven", "delete from public.staff_services where staff_id = %s"
                      " and service_id = %s returning staff_id", world["ann"], world["clean"])

@@ -46,6 +46,26 @@ def test_ten_wrong_guesses_lock_the_order_number_even_for_the_right_token(db, gu
     assert lookup(db, number, guest_order["tracking_token"])["order_id"] == guest_order["order_id"]
 
 
+def test_spacing_or_case_does_not_give_a_guesser_a_fresh_counter(db, guest_order):
+    number = guest_order["order_number"]
+    spellings = [number, f" {number}", f"{number}  ", number.lower(), f"  {number.lower()} "]
+    for n in range(10):
+        assert lookup(db, spellings[n % len(spellings)], f"guess-{n:02d}-" + "0" * 40) is None
+    for spelling in spellings:
+        with pytest.raises(psycopg.Error) as refused:
+            lookup(db, spelling, guest_order["tracking_token"])
+        assert refused.value.sqlstate == "PT429", spelling
+    assert db.value("select count(*) from private.order_lookup_failures where order_number ilike %s",
+                    (f"%{number[3:]}%",)) == 1
+
+
+def test_a_malformed_number_matches_nothing_and_leaves_no_trace(db, guest_order):
+    before = db.value("select count(*) from private.order_lookup_failures")
+    for junk in ("", "x" * 500, "BW-", "BW-%%%%%%%%", "DROP TABLE orders"):
+        assert lookup(db, junk, guest_order["tracking_token"]) is None
+    assert db.value("select count(*) from private.order_lookup_failures") == before
+
+
 def test_a_paid_guest_order_shows_its_tickets_with_their_codes(stack, db, guest_order):
     session_id = db.value("select checkout_session_id from public.orders where id = %s", (guest_order["order_id"],))
     stack.stripe.pay(session_id)
