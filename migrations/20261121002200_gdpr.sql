@@ -157,10 +157,14 @@ insert into private.gdpr_tables (table_name, position, org_column, match, note) 
    $m$t.contact_id::text in (select jsonb_array_elements_text($4 -> 'contacts'))$m$, null),
   ('notification_outbox', 110, 'org_id',
    $m$lower(t.recipient) = $2
-      or t.payload ->> 'order_id' in (select jsonb_array_elements_text($4 -> 'orders'))
-      or t.payload ->> 'appointment_id' in (select jsonb_array_elements_text($4 -> 'appointments'))
-      or t.payload ->> 'request_id' in (select jsonb_array_elements_text($4 -> 'appointment_change_requests'))$m$,
-   'Messages to the subject, and messages to staff about the subject''s orders and appointments.'),
+      or ($1 is not null
+          and (t.payload ->> 'order_id' in (select jsonb_array_elements_text($4 -> 'orders'))
+               or t.payload ->> 'appointment_id' in (select jsonb_array_elements_text($4 -> 'appointments'))
+               or t.payload ->> 'request_id' in (select jsonb_array_elements_text($4 -> 'appointment_change_requests'))
+               or t.payload ->> 'subscription_id'
+                  in (select jsonb_array_elements_text($4 -> 'appointment_subscriptions'))))$m$,
+   'Messages to the subject (email or SMS), and, for the org, messages to staff about the subject''s orders, '
+   'appointments and subscriptions. A self-export (no org) shows only what was addressed to the subject.'),
   ('webhook_events', 120, null,
    $m$coalesce(t.payload #>> '{data,object,metadata,order_id}', t.payload #>> '{data,object,client_reference_id}')
       in (select jsonb_array_elements_text($4 -> 'orders'))$m$,
@@ -229,7 +233,8 @@ insert into private.gdpr_columns (table_name, column_name, erase_to, exported, r
   ('interactions', 'summary', $e$'Erased'$e$, true, null),
   -- messages
   ('notification_outbox', 'recipient',
-   $e$case when lower(t.recipient) = $2 then private.erased_email(t.id::text) else t.recipient end$e$, true, null),
+   $e$case when lower(t.recipient) = $2 or t.channel = 'sms'
+           then private.erased_email(t.id::text) else t.recipient end$e$, true, null),
   ('notification_outbox', 'payload',
    $e$t.payload - array['reason', 'note', 'buyer_name', 'buyer_email', 'customer_name', 'customer_email', 'phone']$e$,
    true, null),
@@ -456,6 +461,11 @@ declare
 begin
   -- One erasure per org at a time (a second waits and then finds nothing left).
   perform 1 from public.organizations where id = p_org_id for update;
+  -- A member is not a customer to erase: it would unlink their audit trail.
+  if exists (select 1 from public.memberships m where m.org_id = p_org_id and m.user_id = any (users)) then
+    raise exception using errcode = 'PT409', detail = 'subject_is_member',
+      message = 'This address belongs to a member of the organization; remove them from it first';
+  end if;
   picked := private.gdpr_pick(p_org_id, email, users);
 
   -- Stop what is live. Unpaid orders close (their triggers free seats and held slots).
@@ -484,7 +494,7 @@ begin
   -- Messages to them that are not out yet are never sent.
   update public.notification_outbox set status = 'dead', locked_until = null
   where id::text in (select jsonb_array_elements_text(picked -> 'notification_outbox'))
-    and lower(recipient) = email and status in ('pending', 'sending');
+    and (lower(recipient) = email or channel = 'sms') and status in ('pending', 'sending');
   get diagnostics dropped_messages = row_count;
 
   -- Photos of their home go altogether; the caller deletes the stored objects after commit.

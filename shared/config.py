@@ -72,6 +72,8 @@ class Settings(BaseSettings):
     twilio_from: str = Field(default="+447700900000", alias="TWILIO_FROM")
     sms_enabled: bool = Field(default=True, alias="SMS_ENABLED")
     sms_region: str = Field(default="GB", pattern=r"^[A-Z]{2}$", alias="SMS_DEFAULT_REGION")
+    # Countries we text (comma-separated ISO codes); empty: the default region only.
+    sms_countries: str = Field(default="", pattern=r"^([A-Z]{2}(,[A-Z]{2})*)?$", alias="SMS_ALLOWED_COUNTRIES")
 
     # AI (any OpenAI-compatible chat completions endpoint). Unset: chat answers 503.
     ai_base_url: str | None = Field(default=None, alias="AI_BASE_URL")
@@ -120,6 +122,10 @@ class Settings(BaseSettings):
         if self.resend_api_base:
             return self.resend_api_base.rstrip("/")
         return self.local_base("resend") if self.resend_api_key == LOCAL_RESEND_KEY else None
+
+    @property
+    def sms_allowed_regions(self) -> frozenset[str]:
+        return frozenset(self.sms_countries.split(",")) if self.sms_countries else frozenset({self.sms_region})
 
     @property
     def twilio_base(self) -> str | None:

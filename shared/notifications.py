@@ -28,7 +28,7 @@ import psycopg
 
 from shared import db, log
 from shared.mail import Email, Mailer
-from shared.sms import Sms, Texter, to_e164
+from shared.sms import Sms, Texter, may_text, to_e164
 
 Renderer = Callable[[psycopg.Cursor, dict], Email]
 SmsRenderer = Callable[[psycopg.Cursor, dict], str]
@@ -69,6 +69,8 @@ def _render(cur: psycopg.Cursor, row: dict, texter: Texter | None) -> Email | Sm
         to = to_e164(row["recipient"], texter.settings.sms_region)
         if to is None:
             raise Skip("invalid_phone_number")
+        if not may_text(to, texter.settings.sms_allowed_regions):
+            raise Skip("country_not_allowed")
         render_sms = SMS_RENDERERS.get(row["template"])
         if render_sms is None:
             raise LookupError(f"no SMS renderer for template {row['template']!r}")

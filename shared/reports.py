@@ -106,6 +106,11 @@ def to_csv(result: dict[str, Any]) -> str:
     return out.getvalue()
 
 
+# A text cell a spreadsheet would run as a formula (OWASP "CSV injection"): service and staff names
+# are typed by members, and the export is opened by owners.
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
 def _cell(value: Any, column: str, row: dict) -> Any:
     if value is None:
         return ""
@@ -113,6 +118,8 @@ def _cell(value: Any, column: str, row: dict) -> Any:
         return decimal_amount(value, row["currency"])
     if isinstance(value, date):
         return value.isoformat()
+    if isinstance(value, str) and value.startswith(_FORMULA_START):
+        return "'" + value
     return value
 
 

@@ -52,6 +52,25 @@ def to_e164(raw: str | None, region: str = DEFAULT_REGION) -> str | None:
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
+def country_of(e164: str) -> str | None:
+    """The ISO region of an E.164 number ('GB'), or None for non-geographic ones (+881 satellite...).
+
+    An allocated number is placed exactly (+1 876... is Jamaica, not the US); one that is only
+    "possible" (Ofcom's 07700 900xxx drama range) gets its calling code's main country."""
+    number = phonenumbers.parse(e164)
+    exact = phonenumbers.region_code_for_number(number)
+    if exact and exact != phonenumbers.UNKNOWN_REGION:
+        return exact
+    main = phonenumbers.region_code_for_country_code(number.country_code)
+    return None if main in (None, phonenumbers.UNKNOWN_REGION, "001") else main
+
+
+def may_text(e164: str, allowed_regions: frozenset[str]) -> bool:
+    """Whether we text this number at all. Customers type any number into a booking form, so without a
+    list an attacker could make us pay for texts to premium or satellite ranges (SMS pumping)."""
+    return country_of(e164) in allowed_regions
+
+
 class _RebasedHttpClient(TwilioHttpClient):
     """The SDK's HTTP client, with https://api.twilio.com replaced by another base URL."""
 

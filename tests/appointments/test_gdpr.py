@@ -321,9 +321,21 @@ def test_erasure_stops_a_subscription_and_anonymises_it(db, world):
     visits = db.value("select count(*) from public.appointments where subscription_id = %s and status = 'booked'",
                       (sub["subscription_id"],))
     assert visits >= 3
+    # A flag to the admins names her (the generator's needs-attention email) and a reminder texts her.
+    db.sql("select private.enqueue_notification(%s, 'email', 'subscription_needs_attention', 'boss@example.com',"
+           " jsonb_build_object('subscription_id', %s::text, 'customer_name', %s::text), 'test-flag')",
+           (where["org"]["id"], sub["subscription_id"], sue["name"]))
+    db.sql("update public.appointments set period = tstzrange(now() + interval '5 hours', now() + interval '6 hours')"
+           " where id = (select id from public.appointments where subscription_id = %s"
+           " order by lower(period) limit 1)", (sub["subscription_id"],))
+    assert db.value("select private.queue_appointment_reminders()") >= 1
+    assert db.value("select count(*) from public.notification_outbox where channel = 'sms'"
+                    " and recipient = '07700 900778' and status = 'pending'") == 1
     owner = where["org"]["owner"]
     result = call(db, owner.caller, "select public.erase_customer(%s, %s)", where["org"]["id"], sue["email"])
     assert result["rows"]["appointment_subscriptions"] == 1 and result["cancelled_appointments"] == visits
+    assert db.value("select count(*) from public.notification_outbox where channel = 'sms' and status = 'pending'"
+                    " and org_id = %s", (where["org"]["id"],)) == 0
     row = db.one("select status::text, customer_name, customer_email, customer_phone, address, notes"
                  " from public.appointment_subscriptions where id = %s", (sub["subscription_id"],))
     assert row["status"] == "cancelled" and row["customer_name"] == "Erased customer"
@@ -378,6 +390,33 @@ def test_erasure_deletes_the_photos_of_their_jobs_rows_and_files(db, world, tmp_
     assert store.get(paths[olga_job]) == b"\x89PNG"  # someone else's job keeps its photo
     assert db.value("select count(*) from public.job_photos where appointment_id = %s", (olga_job,)) == 1
     assert traces(db, outside=world["rival_id"], needles=("pia.photo", "Pia Photo", "Camera Close")) == []
+
+
+def test_a_member_of_the_org_is_not_erased_as_a_customer(db, world):
+    """Erasing a member would unlink their audit trail: an admin could wipe the owner's."""
+    admin, owner = world["people"]["admin"], world["people"]["owner"]
+    entries = db.value("select count(*) from public.audit_log where org_id = %s and actor_id = %s",
+                       (world["org_id"], owner.id))
+    result = call(db, admin.caller, "select public.erase_customer(%s, %s)", world["org_id"], owner.email)
+    assert isinstance(result, psycopg.Error) and result.diag.message_detail == "subject_is_member", result
+    assert db.value("select count(*) from public.audit_log where org_id = %s and actor_id = %s",
+                    (world["org_id"], owner.id)) == entries
+
+
+def test_a_self_export_shows_only_messages_addressed_to_the_customer(db, world):
+    order = world["olga"]
+    request = call(db, Caller.anon(), "select public.request_appointment_change_as_guest(%s, %s, %s, 'cancel', null,"
+                   " 'Olga cannot make it')", order["number"], order["tracking_token"], order["appointments"][0]["id"])
+    assert request["status"] == "pending", request
+    told = db.sql("select recipient from public.notification_outbox where template = 'change_request_received'"
+                  " and payload ->> 'request_id' = %s", (request["id"],))
+    assert told  # the managers were emailed about her appointment
+    olga = db.user(OLGA["email"])
+    db.sql("update auth.users set email_confirmed_at = now() where id = %s", (olga.id,))
+    doc = call(db, olga.caller, "select public.export_my_data()")
+    messages = doc["data"]["notification_outbox"]
+    assert messages, doc
+    assert {m["recipient"].lower() for m in messages} == {OLGA["email"]}  # not the managers' emails
 
 
 def test_erasing_again_changes_nothing(db, world):

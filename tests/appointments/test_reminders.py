@@ -23,6 +23,7 @@ import psycopg
 import pytest
 
 from shared.db import Caller
+from tests.conftest import override_env
 from tests.support import factories
 from tests.support.http import anon_headers, service_headers
 from tests.tenancy import ArrangingDb
@@ -233,7 +234,8 @@ def test_the_time_is_written_in_the_orgs_timezone(db, world, stack):
     ny = book(db, world["new_york"], start, phone="+1 415 555 2671")
     ldn = book(db, world["london"], start, phone="07700 900777")
     queue(db, now=start - dt.timedelta(hours=12))
-    send(stack)
+    with override_env(SMS_ALLOWED_COUNTRIES="GB,US"):  # a business texting both countries
+        send(stack)
     [ny_email] = stack.resend.emails_to(ny["customer_email"])
     [ny_text] = stack.twilio.messages_to("+14155552671")
     for text in (ny_email["subject"], ny_email["text"], ny_text["body"]):
@@ -372,3 +374,16 @@ def test_the_cron_job_runs_send_reminders_every_five_minutes():
     job = config.project().cron["send-reminders"]
     assert (job.function, job.schedule) == ("send-reminders", "*/5 * * * *")
     assert config.project().function("send-reminders").verify_jwt
+
+
+def test_a_number_outside_the_allowed_countries_is_not_texted_but_still_emailed(db, world, stack):
+    """Customers type any number into a booking form: texting premium or foreign ranges would be SMS pumping."""
+    drain(stack)
+    start = dt.datetime(2031, 2, 12, 15, 0, tzinfo=dt.timezone.utc)
+    appt = book(db, world["london"], start, phone="+234 803 123 4567")
+    queue(db, now=start - dt.timedelta(hours=12))
+    send(stack)
+    rows = {r["channel"]: r for r in reminders(db, appt["id"])}
+    assert rows["sms"]["status"] == "skipped" and "country_not_allowed" in (rows["sms"]["last_error"] or ""), rows
+    assert rows["email"]["status"] == "sent"
+    assert stack.twilio.messages_to("+2348031234567") == []

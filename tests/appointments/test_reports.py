@@ -727,3 +727,17 @@ def test_decimal_amounts_follow_the_currency_exponent():
     assert reports.decimal_amount(1200, "JPY") == "1200"
     assert reports.decimal_amount(1234, "KWD") == "1.234"
     assert reports.decimal_amount(-150, "USD") == "-1.50"
+
+
+def test_csv_cells_a_spreadsheet_would_run_as_formulas_are_defused():
+    """Names are typed by members; the export is opened by owners (OWASP CSV injection)."""
+    from shared import reports
+
+    result = {"columns": ["staff_name", "bookings", "collected_minor", "currency"],
+              "rows": [{"staff_name": '=HYPERLINK("http://evil.example","x")', "bookings": 3,
+                        "collected_minor": -500, "currency": "GBP"},
+                       {"staff_name": "@SUM(A1)", "bookings": 1, "collected_minor": 100, "currency": "GBP"},
+                       {"staff_name": "Ann-Marie", "bookings": 2, "collected_minor": 0, "currency": "GBP"}]}
+    rows = list(csv.reader(io.StringIO(reports.to_csv(result))))
+    assert rows[1] == ["'=HYPERLINK(\"http://evil.example\",\"x\")", "3", "-5.00", "GBP"]
+    assert rows[2][0] == "'@SUM(A1)" and rows[3][0] == "Ann-Marie"

@@ -150,3 +150,16 @@ def test_production_refuses_the_local_twilio_credentials():
     Settings(**real, SMS_ENABLED="false").check()
     assert Settings(**real, TWILIO_AUTH_TOKEN="real", TWILIO_ACCOUNT_SID=SID).twilio_base is None
     assert Settings().twilio_base.endswith("/twilio")
+
+
+@pytest.mark.parametrize("e164, countries, allowed", [
+    ("+447700900123", "", True),  # the default region, GB
+    ("+14155552671", "", False),
+    ("+2348031234567", "", False),  # a typed Nigerian number: not ours to pay for
+    ("+8816xxx".replace("x", "1"), "GB,US", False),  # satellite: no country at all
+    ("+14155552671", "GB,US", True),
+    ("+18765550123", "GB,US", False),  # +1 876 is Jamaica, not the US
+])
+def test_only_numbers_of_the_allowed_countries_are_texted(e164, countries, allowed):
+    cfg = Settings(SMS_ALLOWED_COUNTRIES=countries)
+    assert sms.may_text(e164, cfg.sms_allowed_regions) is allowed
