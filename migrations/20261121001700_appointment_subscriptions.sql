@@ -63,7 +63,7 @@
 -- Types and tables
 -- ===========================================================================
 create type public.subscription_frequency as enum ('weekly', 'biweekly', 'monthly');
-create type public.subscription_status as enum ('active', 'cancelled');
+create type public.subscription_status as enum ('pending', 'active', 'cancelled');
 create type public.subscription_occurrence_status as enum ('generated', 'moved', 'needs_attention');
 
 create table public.appointment_subscriptions (
@@ -395,6 +395,7 @@ declare
   token text := private.random_token();
   sub public.appointment_subscriptions;
   attempt integer := 0;
+  vouched boolean;
 begin
   -- Inputs first.
   if p_service_id is null then
@@ -433,6 +434,19 @@ begin
     raise exception using errcode = 'PT404', message = 'Service not found', detail = 'service_not_found';
   end if;
   select * into org from public.organizations where id = svc.org_id;
+
+  -- Who vouches for the address: a signed-in customer whose confirmed email it is books at once.
+  -- Anyone else confirms through the code emailed to that address (confirm_subscription), so
+  -- nobody can fill a business's calendar with unpaid visits, or mail strangers, from a script.
+  vouched := exists (select 1 from auth.users u
+                     where u.id = customer and u.email_confirmed_at is not null
+                       and lower(u.email) = lower(btrim(p_customer_email)));
+  if not vouched and (select count(*) from public.appointment_subscriptions s
+                      where s.org_id = org.id and s.customer_email = lower(btrim(p_customer_email))
+                        and s.status = 'pending' and s.created_at > now() - interval '1 day') >= 3 then
+    raise exception using errcode = 'PT429', detail = 'too_many_pending',
+      message = 'Three subscriptions for this address are already waiting for confirmation; check your email';
+  end if;
   if p_first_date < (now() at time zone org.timezone)::date then
     raise exception using errcode = 'PT422', message = 'The first visit cannot be in the past', detail = 'invalid_start';
   end if;
@@ -475,11 +489,12 @@ begin
     begin
       insert into public.appointment_subscriptions (
         org_id, number, service_id, staff_id, customer_user_id, customer_name, customer_email, customer_phone,
-        postcode, address, notes, frequency, first_date, start_time, months, tracking_token_hash)
+        postcode, address, notes, frequency, first_date, start_time, months, tracking_token_hash, status)
       values (
         org.id, 'SUB-' || substr(private.new_order_number(), 4), svc.id, chosen, customer, btrim(p_customer_name),
         lower(btrim(p_customer_email)), p_customer_phone, district ->> 'normalized', p_address, p_notes,
-        frequency, p_first_date, date_trunc('minute', p_start_time)::time, p_months, private.token_hash(token))
+        frequency, p_first_date, date_trunc('minute', p_start_time)::time, p_months, private.token_hash(token),
+        case when vouched then 'active' else 'pending' end::public.subscription_status)
       returning * into sub;
       exit;
     exception when unique_violation then
@@ -490,17 +505,67 @@ begin
     end;
   end loop;
 
-  -- Book what falls inside the horizon now (the first visit included: it was just checked).
-  perform private.generate_for_subscription(sub.id, interval '4 weeks');
-
-  perform private.enqueue_notification(org.id, 'email', 'subscription_created', sub.customer_email,
-    jsonb_build_object('subscription_id', sub.id, 'number', sub.number, 'service_id', sub.service_id,
-                       'frequency', sub.frequency, 'months', sub.months,
-                       'first_start', private.local_iso(first_start, org.timezone), 'ends_on', sub.ends_on),
-    'subscription_created:' || sub.id);
+  if not vouched then
+    -- The code goes to the address only; the caller learns the number, not the code.
+    perform private.enqueue_notification(org.id, 'email', 'subscription_confirm', sub.customer_email,
+      jsonb_build_object('subscription_id', sub.id, 'number', sub.number, 'service_id', sub.service_id,
+                         'frequency', sub.frequency, 'months', sub.months, 'tracking_token', token,
+                         'first_start', private.local_iso(first_start, org.timezone)),
+      'subscription_confirm:' || sub.id);
+    return private.subscription_json(sub.id) || jsonb_build_object('confirmation_sent_to', sub.customer_email);
+  end if;
+  perform private.start_subscription(sub.id);
   return private.subscription_json(sub.id) || jsonb_build_object('tracking_token', token);
 end;
 $$;
+
+-- An active subscription's first weeks are booked and the customer is told.
+create function private.start_subscription(p_subscription_id uuid) returns void
+  language plpgsql
+  security definer
+  set search_path = ''
+as $$
+declare
+  sub public.appointment_subscriptions;
+  tz text;
+begin
+  select * into sub from public.appointment_subscriptions where id = p_subscription_id;
+  select o.timezone into tz from public.organizations o where o.id = sub.org_id;
+  -- Book what falls inside the horizon now (the first visit included: it was just checked).
+  perform private.generate_for_subscription(sub.id, interval '4 weeks');
+  perform private.enqueue_notification(sub.org_id, 'email', 'subscription_created', sub.customer_email,
+    jsonb_build_object('subscription_id', sub.id, 'number', sub.number, 'service_id', sub.service_id,
+                       'frequency', sub.frequency, 'months', sub.months,
+                       'first_start', private.local_iso((sub.first_date + sub.start_time) at time zone tz, tz),
+                       'ends_on', sub.ends_on),
+    'subscription_created:' || sub.id);
+end;
+$$;
+
+-- The guest confirms with the code from the email: the subscription starts (idempotent).
+create function private.confirm_subscription(p_number text, p_token text) returns jsonb
+  language plpgsql
+  security definer
+  set search_path = ''
+as $$
+declare
+  sub_id uuid := private.authorize_subscription_guest(p_number, p_token);
+  started integer;
+begin
+  if sub_id is null then
+    return null;
+  end if;
+  update public.appointment_subscriptions set status = 'active' where id = sub_id and status = 'pending';
+  get diagnostics started = row_count;
+  if started = 1 then
+    perform private.start_subscription(sub_id);
+  end if;
+  return private.subscription_json(sub_id);
+end;
+$$;
+comment on function private.confirm_subscription(text, text) is
+  'A guest''s subscription starts when they enter the code emailed to them (number + tracking token): its first '
+  'weeks are booked. Null for a wrong pair (throttled like order links); a second call changes nothing.';
 comment on function private.create_appointment_subscription(uuid, text, text, date, time, integer, uuid, text, text, text, text, text) is
   'Creates a subscription (guest or signed in) after checking every input and that the first visit is bookable; '
   'books the occurrences inside the default horizon at once. Returns the subscription plus tracking_token (shown once).';
@@ -671,6 +736,7 @@ $$;
 grant execute on function
   private.create_appointment_subscription(uuid, text, text, date, time, integer, uuid, text, text, text, text, text),
   private.lookup_subscription(text, text),
+  private.confirm_subscription(text, text),
   private.cancel_subscription_as_guest(text, text, text)
   to anon, authenticated, service_role;
 grant execute on function private.cancel_subscription(uuid, text) to authenticated;
@@ -722,6 +788,16 @@ $$;
 comment on function public.lookup_subscription(text, text) is
   'A guest''s view of a subscription and its occurrences (number + tracking token); null for a wrong pair. Throttled.';
 grant execute on function public.lookup_subscription(text, text) to anon, authenticated;
+
+create function public.confirm_subscription(subscription_number text, confirmation_code text) returns jsonb
+  language sql
+  set search_path = ''
+as $$
+  select private.confirm_subscription(confirm_subscription.subscription_number, confirm_subscription.confirmation_code);
+$$;
+comment on function public.confirm_subscription(text, text) is
+  'A guest starts their subscription with the code emailed to them (it is also their tracking token). Throttled.';
+grant execute on function public.confirm_subscription(text, text) to anon, authenticated;
 
 create function public.cancel_subscription(subscription_id uuid, reason text default null) returns jsonb
   language plpgsql

@@ -236,7 +236,8 @@ insert into private.gdpr_columns (table_name, column_name, erase_to, exported, r
    $e$case when lower(t.recipient) = $2 or t.channel = 'sms'
            then private.erased_email(t.id::text) else t.recipient end$e$, true, null),
   ('notification_outbox', 'payload',
-   $e$t.payload - array['reason', 'note', 'buyer_name', 'buyer_email', 'customer_name', 'customer_email', 'phone']$e$,
+   $e$t.payload - array['reason', 'note', 'buyer_name', 'buyer_email', 'customer_name', 'customer_email', 'phone',
+                        'tracking_token']$e$,
    true, null),
   ('notification_outbox', 'last_error', 'null', true, null),
   ('webhook_events', 'payload',

@@ -96,6 +96,19 @@ def render_subscription_created(cur: psycopg.Cursor, row: dict) -> Email:
     return _email(row, f"Subscribed: {service}", lines)
 
 
+@renderer("subscription_confirm")
+def render_subscription_confirm(cur: psycopg.Cursor, row: dict) -> Email:
+    p = row["payload"]
+    service = _service(cur, p.get("service_id"))
+    lines = [f"Please confirm subscription {p['number']}: {service} "
+             f"{_EVERY.get(p.get('frequency'), p.get('frequency'))} for {p.get('months')} month(s), "
+             f"from {p['first_start']}.",
+             f"Your confirmation code: {p['tracking_token']}",
+             "Nothing is booked until you confirm. Keep the number and the code: they also let you see or "
+             "cancel the subscription later. If you did not ask for this, ignore this email."]
+    return _email(row, f"Confirm your subscription: {service}", lines)
+
+
 @renderer("subscription_occurrence_moved")
 def render_subscription_occurrence_moved(cur: psycopg.Cursor, row: dict) -> Email:
     p = row["payload"]

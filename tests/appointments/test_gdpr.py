@@ -317,7 +317,12 @@ def test_erasure_stops_a_subscription_and_anonymises_it(db, world):
     sub = call(db, Caller.anon(), "select public.create_appointment_subscription(%s, 'SW1A 1AA', 'weekly', %s,"
                " '10:00', 3, null, %s, %s, '07700 900778', '9 Quiet Street', 'Dog called Rex')",
                where["service"], monday, sue["name"], sue["email"])
-    assert sub["number"].startswith("SUB-"), sub
+    assert sub["number"].startswith("SUB-") and sub["status"] == "pending", sub
+    code = db.value("select payload ->> 'tracking_token' from public.notification_outbox"
+                    " where template = 'subscription_confirm' and payload ->> 'subscription_id' = %s",
+                    (sub["subscription_id"],))
+    assert call(db, Caller.anon(), "select public.confirm_subscription(%s, %s)", sub["number"], code)["status"] \
+        == "active"
     visits = db.value("select count(*) from public.appointments where subscription_id = %s and status = 'booked'",
                       (sub["subscription_id"],))
     assert visits >= 3

@@ -123,12 +123,27 @@ def monday(db, weeks: int = 1) -> dt.date:
 
 def subscribe(db, caller: Caller, shop: dict, first_date, start_time: str = "10:00", *, frequency="weekly",
               months=2, staff_id=None, name="Gus Guest", email="gus@example.com", postcode=POSTCODE,
-              service_id=None):
-    return call(db, caller,
-                "select public.create_appointment_subscription(%s, %s, %s, %s, %s, %s, %s, %s, %s, '07700 900123',"
-                " '1 Example Street', 'Key under the mat')",
-                service_id or shop["service"], postcode, frequency, first_date, start_time, months,
-                staff_id, name, email)
+              service_id=None, confirm: bool = True):
+    """Create a subscription; a guest's (pending until confirmed) is confirmed with the code from its email,
+    as the guest would, unless confirm=False. The answer carries the tracking token either way."""
+    answer = call(db, caller,
+                  "select public.create_appointment_subscription(%s, %s, %s, %s, %s, %s, %s, %s, %s, '07700 900123',"
+                  " '1 Example Street', 'Key under the mat')",
+                  service_id or shop["service"], postcode, frequency, first_date, start_time, months,
+                  staff_id, name, email)
+    if isinstance(answer, psycopg.Error) or answer["status"] != "pending":
+        return answer
+    token = emailed_code(db, answer["subscription_id"])
+    if confirm:
+        answer = call(db, Caller.anon(), "select public.confirm_subscription(%s, %s)", answer["number"], token)
+    return {**answer, "tracking_token": token}
+
+
+def emailed_code(db, subscription_id) -> str:
+    """The confirmation code, as the guest reads it in their mailbox (the outbox row)."""
+    return db.value("select payload ->> 'tracking_token' from public.notification_outbox"
+                    " where template = 'subscription_confirm' and payload ->> 'subscription_id' = %s",
+                    (str(subscription_id),))
 
 
 @pytest.fixture(scope="module")
@@ -586,3 +601,60 @@ def test_the_subscription_emails_render_from_what_the_database_queued(db, shop):
             email = notifications.RENDERERS[row["template"]](cur, row)
             assert email.to == row["recipient"] and "Regular clean" in email.subject + email.text, row["template"]
             assert row["payload"]["number"] in email.text and email.html.startswith("<!doctype html>")
+
+
+# ---------------------------------------------------------------------------
+# 7. A guest's address vouches for the subscription
+# ---------------------------------------------------------------------------
+def test_a_guest_subscription_books_nothing_until_the_emailed_code_confirms_it(db, shop):
+    answer = subscribe(db, Caller.anon(), shop, monday(db), "15:00", email="wait@example.com", confirm=False)
+    assert answer["status"] == "pending" and answer["tracking_token"], answer
+    created = call(db, Caller.anon(), "select public.lookup_subscription(%s, %s)", answer["number"],
+                   answer["tracking_token"])
+    assert created["status"] == "pending" and visits(db, answer["subscription_id"]) == []
+    [mail] = outbox(db, "subscription_confirm", number=answer["number"])
+    assert mail["recipient"] == "wait@example.com" and mail["payload"]["tracking_token"] == answer["tracking_token"]
+    # The generator leaves it alone.
+    generate_all(db)
+    assert visits(db, answer["subscription_id"]) == []
+    # A wrong code starts nothing (and is counted); the right one starts it, once.
+    assert call(db, Caller.anon(), "select public.confirm_subscription(%s, %s)", answer["number"], "wrong") is None
+    for _ in range(2):
+        started = call(db, Caller.anon(), "select public.confirm_subscription(%s, %s)", answer["number"],
+                       answer["tracking_token"])
+        assert started["status"] == "active"
+    assert len(visits(db, answer["subscription_id"])) >= 3
+    assert len(outbox(db, "subscription_created", number=answer["number"])) == 1
+
+
+def test_the_create_answer_never_carries_a_guests_code(db, shop):
+    raw = call(db, Caller.anon(),
+               "select public.create_appointment_subscription(%s, %s, 'weekly', %s, '16:00', 1, null, 'Nat',"
+               " 'nat@example.com', null, null, null)", shop["service"], POSTCODE, monday(db))
+    assert raw["status"] == "pending" and "tracking_token" not in raw and raw["confirmation_sent_to"] == \
+        "nat@example.com"
+
+
+def test_a_signed_in_customer_with_that_confirmed_address_starts_at_once(db, shop):
+    person = shop["people"]["customer"]
+    db.sql("update auth.users set email_confirmed_at = now() where id = %s", (person.id,))
+    answer = call(db, person.caller,
+                  "select public.create_appointment_subscription(%s, %s, 'weekly', %s, '15:30', 1, null, null,"
+                  " null, null, null, null)", shop["service"], POSTCODE, monday(db, 9))
+    assert answer["status"] == "active" and answer["tracking_token"], answer
+    assert generate_one(db, answer["subscription_id"], horizon="12 weeks")["generated"] >= 1  # nine weeks out
+    # ... but not for somebody else's address: that one is confirmed by its owner.
+    other = call(db, person.caller,
+                 "select public.create_appointment_subscription(%s, %s, 'weekly', %s, '13:00', 1, null, 'Mum',"
+                 " 'mum@example.com', null, null, null)", shop["service"], POSTCODE, monday(db, 9))
+    assert other["status"] == "pending", other
+
+
+def test_a_fourth_unconfirmed_subscription_for_one_address_in_a_day_is_refused(db, shop):
+    for hour in ("09:00", "09:30", "10:30"):
+        assert subscribe(db, Caller.anon(), shop, monday(db, 10), hour, email="spam@example.com",
+                         confirm=False)["status"] == "pending"
+    before = db.value("select count(*) from public.appointment_subscriptions")
+    refused(subscribe(db, Caller.anon(), shop, monday(db, 10), "11:30", email="SPAM@example.com", confirm=False),
+            "PT429", "too_many_pending")
+    assert db.value("select count(*) from public.appointment_subscriptions") == before

@@ -692,7 +692,8 @@ def test_the_only_private_functions_anon_may_execute_are_the_guest_ones(db):
                           "review_appointment_as_guest",  # tests/appointments/test_reports.py
                           "check_review"}  # pure input check the guest review calls
     # tests/appointments/test_subscriptions.py
-    subscription_guests = {"create_appointment_subscription", "lookup_subscription", "cancel_subscription_as_guest"}
+    subscription_guests = {"create_appointment_subscription", "lookup_subscription", "confirm_subscription",
+                           "cancel_subscription_as_guest"}
     guest_accounts = {"order_account_status"}  # tests/appointments/test_account_linking.py
     assert executable == (guest_checkout | postcode_lookup | booking_page | appointment_guests | subscription_guests
                           | guest_accounts)
