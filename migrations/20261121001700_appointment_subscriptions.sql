@@ -330,6 +330,18 @@ comment on function private.generate_for_subscription(uuid, interval, timestampt
   'nearest free start of the same staff member within 3 days (generated / moved), else needs_attention. '
   'p_now: the clock (tests inject one; the cron passes none).';
 
+-- The subscriptions a run visits: active and not yet over. One definition for the
+-- SQL run below and for the cron function, which visits them one transaction each.
+create function private.due_subscriptions(p_now timestamptz default now()) returns setof uuid
+  language sql stable
+  security definer
+  set search_path = ''
+as $$
+  select s.id from public.appointment_subscriptions s
+  where s.status = 'active' and s.ends_on >= (p_now at time zone 'UTC')::date - 1
+  order by s.id;
+$$;
+
 create function private.generate_subscription_appointments(p_horizon interval default null,
                                                             p_now timestamptz default null) returns jsonb
   language plpgsql
@@ -350,10 +362,7 @@ begin
     raise exception using errcode = 'PT422', message = 'The horizon is between 1 day and 26 weeks',
       detail = 'invalid_horizon';
   end if;
-  for sub in
-    select s.id from public.appointment_subscriptions s
-    where s.status = 'active' and s.ends_on >= (clock at time zone 'UTC')::date - 1
-    order by s.id
+  for sub in select d.id from private.due_subscriptions(clock) d (id)
   loop
     one := private.generate_for_subscription(sub.id, horizon, clock);
     subscriptions := subscriptions + 1;
@@ -742,6 +751,7 @@ grant execute on function
 grant execute on function private.cancel_subscription(uuid, text) to authenticated;
 grant execute on function
   private.generate_subscription_appointments(interval, timestamptz),
+  private.due_subscriptions(timestamptz),
   private.generate_for_subscription(uuid, interval, timestamptz),
   private.subscription_json(uuid),
   private.subscription_occurrence_date(date, public.subscription_frequency, integer),

@@ -33,10 +33,7 @@ def generate_subscription_appointments(*, horizon_weeks: int = DEFAULT_HORIZON_W
     subscription_occurrences).
     """
     with db.as_service() as cur:
-        cur.execute("select s.id from public.appointment_subscriptions s"
-                    " where s.status = 'active' and s.ends_on >= (now() at time zone 'UTC')::date - 1"
-                    " order by s.id")
-        ids = [row["id"] for row in cur.fetchall()]
+        ids = [row["id"] for row in cur.execute("select id from private.due_subscriptions() id").fetchall()]
     totals = {"subscriptions": 0, "generated": 0, "moved": 0, "needs_attention": 0,
               "horizon_days": horizon_weeks * 7}
     for subscription_id in ids:
