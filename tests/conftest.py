@@ -8,6 +8,7 @@ temporary directory and is removed at the end.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -17,6 +18,7 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from pathlib import Path
 
 import psycopg
@@ -50,6 +52,19 @@ def pg_server_url() -> Iterator[str]:
         shared_db.close_pools()
         server.destroy()
         shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def clock_probe(request) -> None:
+    """Under tests/foundation/test_any_date.py (BOOKWELL_CLOCK_PROBE names a file): record the clocks this
+    run sees, Python's and its Postgres's, so the parent can prove they were moved to the chosen instant."""
+    target = os.environ.get("BOOKWELL_CLOCK_PROBE")
+    if not target:
+        return
+    with psycopg.connect(request.getfixturevalue("pg_server_url")) as conn:
+        postgres = conn.execute("select now()").fetchone()[0]
+    Path(target).write_text(json.dumps({"python": datetime.now(timezone.utc).isoformat(),
+                                        "postgres": postgres.isoformat()}))
 
 
 @pytest.fixture(scope="session")

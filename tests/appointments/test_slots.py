@@ -214,6 +214,39 @@ def test_touching_schedule_intervals_join_up_and_a_gap_between_them_does_not(db)
     assert times(db, service, TUE) == every("09:00", "10:00")
 
 
+def test_a_job_may_run_past_midnight_into_the_next_days_shift_whichever_days_are_searched(db):
+    # A night shift split at midnight: Monday 20:00-24:00, then Tuesday 00:00-04:00. A job from 23:30 runs
+    # into Tuesday. Searching Monday alone (what is_bookable, and so every booking, does) used to refuse it.
+    org = make_org(db)
+    service, travel = make_service(db, org, 60), make_service(db, org, 60, before=30)
+    night = make_staff(db, org, [service, travel], hours={0: [("20:00", "24:00")], 1: [("00:00", "04:00")]})
+    assert times(db, service, MON) == every("20:00", "23:30")
+    assert times(db, service, TUE) == every("00:00", "03:00")
+    assert slots(db, service, MON, TUE) == {MON: slots(db, service, MON), TUE: slots(db, service, TUE)}
+    # The same holds for a buffer: a 00:00 start with 30 minutes' travel before it begins in Monday's shift.
+    assert times(db, travel, TUE)[0] == "00:00" and times(db, travel, MON)[0] == "20:30"
+    # A break at 00:00-00:30 on Tuesday keeps Monday's late starts clear of it.
+    db.sql("insert into public.staff_breaks (org_id, staff_id, weekday, starts_at, ends_at)"
+           " values (%s, %s, 1, '00:00', '00:30')", (org["id"], night))
+    assert times(db, service, MON) == every("20:00", "23:00")
+    # Not when Monday's shift ends at 23:00: then the hour before midnight is not working time.
+    early = make_org(db)
+    short = make_service(db, early, 60)
+    make_staff(db, early, [short], hours={0: [("20:00", "23:00")], 1: [("00:00", "04:00")]})
+    assert times(db, short, MON) == every("20:00", "22:00") and times(db, short, TUE) == every("00:00", "03:00")
+
+
+def test_is_bookable_takes_a_job_across_midnight_that_the_slot_search_offers(db):
+    org = make_org(db, tz="UTC")
+    service = make_service(db, org, 60)
+    always = make_staff(db, org, [service], hours={d: [("00:00", "24:00")] for d in range(7)})
+    day = db.value("select (now() at time zone 'UTC')::date + 3")
+    late = db.value("select (%s::date + time '23:30') at time zone 'UTC'", (day,))
+    offered = db.value("select private.slot_days(%s, null, %s::date, %s::date + 1, null, now())", (service, day, day))
+    assert db.value("select private.local_iso(%s, 'UTC')", (late,)) in {s["start"] for s in offered[0]["slots"]}
+    assert bookable(db, always, service, late) is True
+
+
 # ---------------------------------------------------------------------------
 # Notice and horizon
 # ---------------------------------------------------------------------------

@@ -21,11 +21,12 @@ import pytest
 
 from shared.db import Caller, act_as
 from tests.appointments.test_slots import make_service, make_staff
-from tests.appointments.test_subscriptions import ALL_WEEK, monday, raw_subscription
+from tests.appointments.test_subscriptions import (
+    ALL_WEEK, db_now, expected_visits, raw_subscription, visit_day)
 from tests.support import factories
 from tests.tenancy import ArrangingDb
 
-GENERATE = "select private.generate_subscription_appointments('4 weeks'::interval) as counts"
+GENERATE = "select private.generate_subscription_appointments('4 weeks'::interval, %s) as counts"
 
 
 @pytest.fixture(scope="module")
@@ -57,23 +58,23 @@ def duplicates(db, org_id) -> dict:
     }
 
 
-def run_generator(db) -> dict:
+def run_generator(db, now) -> dict:
     with db.connect() as conn, conn.transaction():
         cur = conn.cursor()
         act_as(cur, Caller.service())
-        cur.execute(GENERATE)
+        cur.execute(GENERATE, (now,))
         return cur.fetchone()["counts"]
 
 
-def interleaved(db, subscription_id) -> tuple[dict, dict, bool]:
+def interleaved(db, subscription_id, now) -> tuple[dict, dict, bool]:
     """Run A generates one subscription and keeps its transaction open; run B starts meanwhile; A commits.
-    Returns (A's counts, B's counts, whether B was still waiting when A committed)."""
-    statement = "select private.generate_for_subscription(%s, '4 weeks'::interval) as counts"
+    Both run with the clock `now`. Returns (A's counts, B's counts, whether B was still waiting when A committed)."""
+    statement = "select private.generate_for_subscription(%s, '4 weeks'::interval, %s) as counts"
     with db.connect() as conn_a:
         with conn_a.transaction():
             cur = conn_a.cursor()
             act_as(cur, Caller.service())
-            cur.execute(statement, (subscription_id,))
+            cur.execute(statement, (subscription_id, now))
             a = cur.fetchone()["counts"]
             result: dict = {}
 
@@ -81,7 +82,7 @@ def interleaved(db, subscription_id) -> tuple[dict, dict, bool]:
                 with db.connect() as conn_b, conn_b.transaction():
                     cur_b = conn_b.cursor()
                     act_as(cur_b, Caller.service())
-                    cur_b.execute(statement, (subscription_id,))
+                    cur_b.execute(statement, (subscription_id, now))
                     result["b"] = cur_b.fetchone()["counts"]
 
             thread = threading.Thread(target=run_b)
@@ -94,19 +95,19 @@ def interleaved(db, subscription_id) -> tuple[dict, dict, bool]:
 
 def test_runs_released_together_book_each_occurrence_once(db):
     shop = new_shop(db)
-    first = monday(db)
-    subs = [raw_subscription(db, shop, first, f"{9 + k}:00", months=2) for k in range(6)]
+    now, first = db_now(db), visit_day(db)
+    subs = [raw_subscription(db, shop, first, f"{9 + k:02}:00", months=2) for k in range(6)]
     barrier = threading.Barrier(4)
 
     def contender(_):
         barrier.wait()
-        return run_generator(db)
+        return run_generator(db, now)
 
     with ThreadPoolExecutor(max_workers=4) as pool:
         results = list(pool.map(contender, range(4)))
     assert duplicates(db, shop["org"]["id"]) == {"appointments": 0, "ledger": 0}
     booked = db.value("select count(*) from public.appointments where org_id = %s", (shop["org"]["id"],))
-    assert booked >= 3 * len(subs)
+    assert booked == sum(len(expected_visits(first, f"{9 + k:02}:00", now=now, months=2)) for k in range(6)) == 18
     # Every occurrence was booked by exactly one of the runs, at its wanted time (nothing was "moved").
     assert sum(r["generated"] for r in results) >= booked and sum(r["moved"] for r in results) == 0
     assert db.value("select count(*) from public.subscription_occurrences where org_id = %s and status = 'generated'",
@@ -115,21 +116,21 @@ def test_runs_released_together_book_each_occurrence_once(db):
 
 def test_a_run_that_starts_while_another_is_booking_waits_and_skips(db):
     shop = new_shop(db)
-    sub = raw_subscription(db, shop, monday(db), "10:00", months=2)
-    a, b, waiting = interleaved(db, sub["id"])
+    sub = raw_subscription(db, shop, visit_day(db), "10:00", months=2)
+    a, b, waiting = interleaved(db, sub["id"], db_now(db))
     assert waiting, "run B should wait on run A's claim"
-    assert a["generated"] >= 3 and b == {"generated": 0, "moved": 0, "needs_attention": 0}
+    assert a["generated"] == 3 and b == {"generated": 0, "moved": 0, "needs_attention": 0}
     assert duplicates(db, shop["org"]["id"]) == {"appointments": 0, "ledger": 0}
 
 
 def test_canary_without_the_unique_claims_the_same_interleaving_books_twice(db):
     """Last in this module: it drops the keys for good (this module's own database)."""
     shop = new_shop(db)
-    sub = raw_subscription(db, shop, monday(db), "10:00", months=2)
+    sub = raw_subscription(db, shop, visit_day(db), "10:00", months=2)
     db.sql("alter table public.subscription_occurrences drop constraint subscription_occurrences_once")
     db.sql("alter table public.appointments drop constraint appointments_subscription_occurrence_key")
-    a, b, waiting = interleaved(db, sub["id"])
+    a, b, waiting = interleaved(db, sub["id"], db_now(db))
     assert waiting  # B waited on A's appointments (the exclusion constraint), not on a claim ...
-    assert a["generated"] >= 3 and b["moved"] == a["generated"], (a, b)  # ... and then booked them all again
+    assert a["generated"] == 3 and b["moved"] == a["generated"], (a, b)  # ... and then booked them all again
     dupes = duplicates(db, shop["org"]["id"])
     assert dupes["appointments"] == a["generated"] and dupes["ledger"] == a["generated"], dupes

@@ -16,7 +16,7 @@ import pytest
 
 from shared.db import Caller
 from tests.appointments.test_subscriptions import (
-    call, db, generate_one, ledger, monday, outbox, raw_subscription, refused, shop, subscribe, visits)
+    call, db, generate_one, ledger, visit_day, outbox, raw_subscription, refused, shop, subscribe, visits)
 from tests.support import factories
 
 __all__ = ["db", "shop"]  # module-scoped fixtures, re-created for this module
@@ -24,7 +24,7 @@ __all__ = ["db", "shop"]  # module-scoped fixtures, re-created for this module
 
 def guest_subscription(db, shop, start_time: str) -> dict:
     """A guest's weekly subscription from next week at `start_time` (each test its own hour)."""
-    answer = subscribe(db, Caller.anon(), shop, monday(db), start_time, months=1, name="Gina Guest",
+    answer = subscribe(db, Caller.anon(), shop, visit_day(db), start_time, months=1, name="Gina Guest",
                        email="gina@example.com")
     assert not isinstance(answer, psycopg.Error), answer
     return answer
@@ -97,7 +97,7 @@ WEEKS_APART = itertools.count(8, 10)
 def flagged(db, shop) -> dict:
     """A subscription whose third visit found Val off for a week: needs_attention, nothing booked.
     Each use lies 10 weeks after the last, so their weeks off never meet."""
-    first = monday(db, next(WEEKS_APART))
+    first = visit_day(db, next(WEEKS_APART))
     sub = raw_subscription(db, shop, first, "12:00", months=2, staff_id=shop["val"])
     blocked = first + dt.timedelta(days=14)
     db.sql("insert into public.staff_time_off (org_id, staff_id, period) values (%s, %s,"
