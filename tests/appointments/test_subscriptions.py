@@ -33,6 +33,7 @@ import psycopg
 import pytest
 from psycopg.rows import dict_row
 
+from shared import subscriptions
 from shared.db import Caller
 from tests.appointments.test_slots import make_org, make_service, make_staff
 from tests.support import factories
@@ -446,6 +447,19 @@ def test_inactive_staff_flags_every_occurrence(db, shop):
     db.sql("update public.staff set active = false where id = %s", (gone,))
     counts = generate_one(db, sub["id"], now=db_now(db))
     assert counts["generated"] == 0 and counts["needs_attention"] >= 1 and visits(db, sub["id"]) == []
+
+
+def test_the_cron_generator_books_by_the_clock_it_is_given(db, shop):
+    # shared.subscriptions (the generate-subscriptions function) with an explicit clock in 2032: the
+    # visits from then on are booked, whatever today is, and a second run at that clock books nothing.
+    sub = raw_subscription(db, shop, "2032-06-07", "10:30", months=1, staff_id=shop["val"])
+    now = dt.datetime(2032, 6, 1, 8, 0, tzinfo=dt.timezone.utc)
+    first = subscriptions.generate_subscription_appointments(horizon_weeks=2, now=now)
+    booked = [v["local"] for v in visits(db, sub["id"])]
+    assert booked == expected_visits(dt.date(2032, 6, 7), "10:30", now=now, months=1, horizon=dt.timedelta(weeks=2))
+    assert booked == ["2032-06-07 10:30", "2032-06-14 10:30"] and first["generated"] >= 2
+    again = subscriptions.generate_subscription_appointments(horizon_weeks=2, now=now)
+    assert (again["generated"], again["moved"]) == (0, 0) and len(visits(db, sub["id"])) == 2
 
 
 def test_the_horizon_is_bounded(db):
