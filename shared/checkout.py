@@ -31,10 +31,15 @@ from uuid import UUID
 from psycopg.types.json import Jsonb
 import pydantic
 import stripe
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Discriminator, Field, RootModel, Tag
+from pydantic import (AwareDatetime, BaseModel, ConfigDict, Discriminator, Field, RootModel, StringConstraints, Tag,
+                      TypeAdapter)
 
 from shared import db, errors, payments
 from shared.config import Settings
+
+
+# A key is not a credential, but a short one can be guessed and replayed: a random UUID (36) is the norm.
+IdempotencyKey = Annotated[str, StringConstraints(min_length=32, max_length=200)]
 
 
 class CheckoutItem(BaseModel):
@@ -55,7 +60,7 @@ class CheckoutRequest(BaseModel):
     promo_code: str | None = Field(default=None, max_length=40)
     success_url: str = Field(max_length=2000)
     cancel_url: str = Field(max_length=2000)
-    idempotency_key: str | None = Field(default=None, min_length=8, max_length=200)
+    idempotency_key: IdempotencyKey | None = None
 
 
 TicketCheckoutRequest = CheckoutRequest
@@ -83,7 +88,7 @@ class AppointmentCheckoutRequest(BaseModel):
     promo_code: str | None = Field(default=None, max_length=40)
     success_url: str = Field(max_length=2000)
     cancel_url: str = Field(max_length=2000)
-    idempotency_key: str | None = Field(default=None, min_length=8, max_length=200)
+    idempotency_key: IdempotencyKey | None = None
 
 
 AnyCheckoutRequest = CheckoutRequest | AppointmentCheckoutRequest
@@ -108,9 +113,12 @@ class RawBody(RootModel[Any]):
     """Any JSON value: call.json(RawBody) only parses (400 invalid_json); parse_request validates."""
 
 
-def parse_request(data: Any) -> AnyCheckoutRequest:
+def parse_request(data: Any, *, idempotency_header: str | None = None) -> AnyCheckoutRequest:
     """The request model for a JSON body; 422 invalid_request with field errors named as in
-    the chosen model (items.0.quantity, not tickets.items.0.quantity)."""
+    the chosen model (items.0.quantity, not tickets.items.0.quantity). An Idempotency-Key
+    header stands for the body's idempotency_key and is checked the same way."""
+    if idempotency_header is not None and isinstance(data, dict):
+        data = {**data, "idempotency_key": idempotency_header}
     try:
         return CheckoutBody.model_validate(data).root
     except pydantic.ValidationError as exc:
@@ -184,12 +192,14 @@ PLACERS: dict[str, tuple[Callable[..., dict], tuple[str, ...]]] = {
 }
 
 
-def create_checkout_session(caller: db.Caller, req: AnyCheckoutRequest, *, idempotency_key: str | None,
-                            settings: Settings, client: stripe.StripeClient) -> dict:
+def create_checkout_session(caller: db.Caller, req: AnyCheckoutRequest, *, settings: Settings,
+                            client: stripe.StripeClient) -> dict:
+    """Place the order and open its Checkout Session. A replayed idempotency key answers the
+    order as it stands, with "replayed": true and no tracking token (it was shown once)."""
     check_return_url(req.success_url, settings, "success_url")
     check_return_url(req.cancel_url, settings, "cancel_url")
     place, extra = PLACERS[req.kind]
-    order = place(caller, req, idempotency_key or req.idempotency_key, settings)
+    order = place(caller, req, req.idempotency_key, settings)
     answer = {
         "order_id": order["order_id"],
         "order_number": order["number"],

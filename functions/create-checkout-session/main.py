@@ -6,8 +6,10 @@ quantity}]) or "appointments" (org_id, items [{service_id, start, staff_id?}],
 postcode, buyer_phone, address); both take buyer_email, buyer_name,
 promo_code, success_url, cancel_url and idempotency_key (shared/checkout.py).
 Guests send buyer_email and buyer_name; signed-in buyers may omit them. An
-`Idempotency-Key` header (or body field) makes retries safe. Answers the
-checkout URL, order number, tracking token (shown once) and the hold's expiry;
+`Idempotency-Key` header (or body field; 32-200 characters, a random UUID)
+makes retries safe: a retry answers the same order with "replayed": true and
+no tracking token. Answers the checkout URL, order number, tracking token
+(shown once) and the hold's expiry;
 502 if Stripe is down (nothing stays reserved). A free order is fulfilled at
 once (no checkout URL).
 """
@@ -20,10 +22,10 @@ from shared import checkout, http, payments
 @functions_framework.http
 @http.function()
 def main(call: http.Call):
-    req = checkout.parse_request(call.json(checkout.RawBody).root)
+    req = checkout.parse_request(call.json(checkout.RawBody).root,
+                                 idempotency_header=call.request.headers.get("idempotency-key"))
     return checkout.create_checkout_session(
         call.caller, req,
-        idempotency_key=call.request.headers.get("idempotency-key"),
         settings=call.settings,
         client=payments.stripe_client(call.settings),
     )

@@ -116,15 +116,20 @@ def test_the_guest_link_tells_whether_the_buyers_email_has_an_account_and_nothin
                     " and proname ~ 'account' and pg_get_function_identity_arguments(oid) ~ 'email'") == 0
 
 
-def test_guessing_tokens_is_throttled_like_the_guest_lookup(db, shop):
+def test_guessing_tokens_is_throttled_like_the_guest_lookup_and_the_holder_still_links(db, shop):
     order = guest_appointments(db, shop, "throttle@example.com", paid=False)
     for _ in range(10):
         assert call(db, Caller.anon(), "select public.order_account_status(%s, %s)", order["number"], "guess") is None
-    refused(call(db, Caller.anon(), "select public.order_account_status(%s, %s)",
-                 order["number"], order["tracking_token"]), "PT429", "throttled")
+    refused(call(db, Caller.anon(), "select public.order_account_status(%s, %s)", order["number"], "guess"),
+            "PT429", "throttled")
     person = customer(db, "throttle@example.com")
-    refused(link(db, person, order), "PT429", "throttled")
+    refused(link(db, person, order, "guess"), "PT429", "throttled")
     assert links(db, order)["order"] is None
+    # The guesses cost the holder nothing.
+    assert call(db, Caller.anon(), "select public.order_account_status(%s, %s)",
+                order["number"], order["tracking_token"]) is not None
+    assert not isinstance(link(db, person, order), psycopg.Error)
+    assert links(db, order)["order"] is not None
 
 
 # ---------------------------------------------------------------------------

@@ -470,12 +470,50 @@ def test_the_same_idempotency_key_replays_the_order_and_a_different_body_is_refu
     assert again.status_code == 200, again.text
     a, b = first.json(), again.json()
     assert b["replayed"] and b["order_id"] == a["order_id"] and b["checkout_url"] == a["checkout_url"]
-    assert b["tracking_token"] != a["tracking_token"]
+    assert b["tracking_token"] is None  # a key is not a credential: the token was shown once, to the first answer
     assert written(db, shop)["orders"] == 1 and written(db, shop)["appointments"] == 1
 
     other = body(db, shop, [(shop["regular"], "13:00")])
     refused(post(stack, other, key=key), 422, "idempotency_key_reused")
     assert written(db, shop)["orders"] == 1
+
+
+def test_replaying_a_paid_orders_key_never_mints_rotates_or_reveals_a_guest_link(stack, db, shop):
+    """Issue 10: anyone who sent the same body with the same key again got `replayed: true` and a new
+    tracking token; the buyer's own token stopped working and the new one cancelled the paid booking."""
+    payload = body(db, shop, [(shop["regular"], "09:00")])
+    key = f"cart-{uuid.uuid4()}"
+    first = post(stack, payload, key=key).json()
+    stored = db.value("select tracking_token_hash from public.orders where id = %s", (first["order_id"],))
+    stack.stripe.pay(db.value("select checkout_session_id from public.orders where id = %s", (first["order_id"],)))
+    assert db.value("select status from public.orders where id = %s", (first["order_id"],)) == "paid"
+
+    again = post(stack, payload, key=key)
+    assert again.status_code == 200, again.text
+    replay = again.json()
+    assert replay["replayed"] is True and replay["order_id"] == first["order_id"] and replay["status"] == "paid"
+    assert replay["tracking_token"] is None
+    assert db.value("select tracking_token_hash from public.orders where id = %s", (first["order_id"],)) == stored
+    # The buyer's own link still works, and it is still the only one.
+    with db.as_anon() as cur:
+        cur.execute("select public.lookup_order(%s, %s) as o", (first["order_number"], first["tracking_token"]))
+        assert cur.fetchone()["o"]["status"] == "paid"
+    assert [a["status"] for a in db.sql("select status from public.appointments where order_id = %s",
+                                        (first["order_id"],))] == ["booked"]
+
+
+@pytest.mark.parametrize("where", ["header", "body"])
+def test_a_guessable_idempotency_key_is_refused_and_nothing_is_held(stack, db, shop, where):
+    payload = body(db, shop, [(shop["regular"], "09:00")])
+    headers = dict(anon_headers())
+    if where == "header":
+        headers["idempotency-key"] = "cart-00000042"
+    else:
+        payload["idempotency_key"] = "cart-00000042"
+    r = httpx.post(f"{stack.functions_url}/create-checkout-session", json=payload, headers=headers, timeout=30)
+    error = refused(r, 422, "invalid_request")
+    assert [d["field"] for d in error["details"]] == ["idempotency_key"], error
+    assert written(db, shop) == NOTHING
 
 
 def test_when_stripe_is_down_the_slot_is_freed_at_once(stack, db, shop):
