@@ -6,6 +6,13 @@ rolls back both, answers 5xx, and Stripe retries. Handlers are written
 against the order's current state, so any order of delivery is safe; an
 event that needs something not yet recorded (a refund before its payment)
 answers 503 not_ready and comes back later.
+
+A Checkout Session acts only on the order it was opened for (the order's
+recorded checkout_session_id), never on the order its metadata names: a
+Payment Link on the same account can set that. Money from any other session,
+or for another amount or currency, fulfils nothing and is refunded in full
+(private.record_checkout_payment). An event for no order of ours is recorded
+and acknowledged (unknown_order) so Stripe does not retry it for days.
 """
 
 from __future__ import annotations
@@ -13,11 +20,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import uuid
+
 import psycopg
 from psycopg.types.json import Jsonb
 import stripe
 
-from shared import db, errors, payments
+from shared import db, errors, log, payments
 from shared.config import Settings
 
 
@@ -29,38 +38,48 @@ class Outcome:
     order_id: str | None = None
 
 
-def _order_id(obj: dict) -> str:
-    order_id = (obj.get("metadata") or {}).get("order_id") or obj.get("client_reference_id")
-    if not order_id:
-        raise errors.bad_request("unknown_order", "The event names no Bookwell order")
-    return order_id
+def _named_order_id(session: dict) -> str | None:
+    """The order a session's metadata names: only a hint, for money that must be given back."""
+    named = (session.get("metadata") or {}).get("order_id") or session.get("client_reference_id")
+    try:
+        return str(uuid.UUID(str(named))) if named else None
+    except ValueError:
+        return None
 
 
-def _session_completed(cur: psycopg.Cursor, session: dict) -> tuple[str, str]:
-    order_id = _order_id(session)
+def _session_order(cur: psycopg.Cursor, session: dict) -> str | None:
+    """The order this Checkout Session was opened for, or None."""
+    cur.execute("select private.order_of_checkout_session(%s) as order_id", (session.get("id"),))
+    order_id = cur.fetchone()["order_id"]
+    return str(order_id) if order_id else None
+
+
+def _session_completed(cur: psycopg.Cursor, session: dict) -> tuple[str | None, str]:
     if session.get("payment_status") in ("paid", "no_payment_required"):
-        return order_id, _record_payment(cur, order_id, session)
+        return _record_payment(cur, session)
+    order_id = _session_order(cur, session)
+    if order_id is None:
+        return None, "unknown_order"
     cur.execute("select private.mark_order_processing(%s, %s) as changed", (order_id, session.get("payment_intent")))
     return order_id, "processing" if cur.fetchone()["changed"] else "unchanged"
 
 
-def _record_payment(cur: psycopg.Cursor, order_id: str, session: dict) -> str:
+def _record_payment(cur: psycopg.Cursor, session: dict) -> tuple[str | None, str]:
     payment_id = session.get("payment_intent") or f"session:{session['id']}"
     cur.execute(
-        "select private.record_payment(%s, 'stripe', %s, %s, %s) as result",
-        (order_id, payment_id, session.get("amount_total") or 0, session.get("currency") or "gbp"),
+        "select private.record_checkout_payment(%s, %s, %s, %s, %s) as outcome",
+        (session.get("id"), _named_order_id(session), payment_id, session.get("amount_total") or 0,
+         session.get("currency") or ""),
     )
-    return cur.fetchone()["result"]
+    outcome = cur.fetchone()["outcome"]
+    return (str(outcome["order_id"]) if outcome["order_id"] else None), outcome["result"]
 
 
-def _async_succeeded(cur: psycopg.Cursor, session: dict) -> tuple[str, str]:
-    order_id = _order_id(session)
-    return order_id, _record_payment(cur, order_id, session)
-
-
-def _close(status: str, reason: str) -> Callable[[psycopg.Cursor, dict], tuple[str, str]]:
-    def handler(cur: psycopg.Cursor, session: dict) -> tuple[str, str]:
-        order_id = _order_id(session)
+def _close(status: str, reason: str) -> Callable[[psycopg.Cursor, dict], tuple[str | None, str]]:
+    def handler(cur: psycopg.Cursor, session: dict) -> tuple[str | None, str]:
+        order_id = _session_order(cur, session)
+        if order_id is None:
+            return None, "unknown_order"
         cur.execute("select private.close_unpaid_order(%s, %s, %s) as changed", (order_id, status, reason))
         return order_id, status if cur.fetchone()["changed"] else "unchanged"
 
@@ -100,7 +119,7 @@ def _dispute_created(cur: psycopg.Cursor, dispute: dict) -> tuple[str | None, st
 
 HANDLERS: dict[str, Callable[..., tuple[str | None, str]]] = {
     "checkout.session.completed": _session_completed,
-    "checkout.session.async_payment_succeeded": _async_succeeded,
+    "checkout.session.async_payment_succeeded": _record_payment,
     "checkout.session.async_payment_failed": _close("cancelled", "payment_failed"),
     "checkout.session.expired": _close("expired", "checkout_expired"),
     "charge.refunded": _charge_refunded,
@@ -133,4 +152,7 @@ def handle(payload: bytes, signature: str | None, settings: Settings, client: st
             return Outcome(event.id, event.type, "duplicate")
         order_id, result = handler(cur, data, *extra)
         cur.execute("select private.set_webhook_outcome(%s, %s)", (event.id, result))
+    if result in ("unknown_order", "mismatch_refunded"):
+        log.event("stripe_event_not_ours" if result == "unknown_order" else "stripe_payment_mismatch",
+                  event_id=event.id, type=event.type, object_id=data.get("id"), order_id=order_id)
     return Outcome(event.id, event.type, result, order_id)

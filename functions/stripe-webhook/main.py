@@ -2,6 +2,9 @@
 
 Stripe's events, verified by signature on the raw body (no JWT). Each event is
 recorded by id with its effects in one transaction; a replay is a 200 no-op.
+A session pays only the order it was opened for, in full: other money is
+refunded automatically (mismatch_refunded); an event for no order of ours is
+recorded and answered 200 (unknown_order).
 After a payment the ticket email goes out at once (cron retries if it fails);
 after a late payment that found no seats, the automatic refund is executed.
 """
@@ -20,7 +23,7 @@ def main(call: http.Call):
         if outcome.order_id and outcome.result in (
                 "fulfilled", "late_fulfilled", "late_refunded", "flagged", "fully_refunded", "partially_refunded"):
             notifications.send_due(mail.Mailer(call.settings), limit=10, order_id=outcome.order_id)
-        if outcome.result == "late_refunded":
+        if outcome.result in ("late_refunded", "mismatch_refunded"):
             refunds.execute_pending(client, limit=5)
     except Exception as exc:  # the event is recorded; cron finishes the follow-up work
         log.event("webhook_follow_up_failed", event_id=outcome.event_id, error=type(exc).__name__)
