@@ -2,16 +2,21 @@
 
 Rendered at send time by the outbox worker from the row's payload (written by
 the appointment migrations) and, for confirmations, the order's current
-appointments. Same layout as every Bookwell email, with a plain-text part.
+appointments. Times are written in the org's timezone as people read them
+("Tue 8 Dec 2026, 09:30 GMT"), money by locale (shared/formatting.py). Same
+layout as every Bookwell email, with a plain-text part.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import html
 
 import psycopg
+from babel.dates import format_date
 
-from shared.mail import Email, layout, money
+from shared.formatting import DEFAULT_LOCALE, money, span, when
+from shared.mail import Email, layout
 from shared.notifications import renderer
 
 
@@ -21,6 +26,13 @@ def _service(cur: psycopg.Cursor, service_id: str | None) -> str:
     cur.execute("select name from public.services where id = %s", (service_id,))
     row = cur.fetchone()
     return row["name"] if row else "Your appointment"
+
+
+def _zone(cur: psycopg.Cursor, row: dict) -> str | None:
+    """The org's timezone, in which every time in the message is written."""
+    cur.execute("select timezone from public.organizations where id = %s", (row.get("org_id"),))
+    found = cur.fetchone()
+    return found["timezone"] if found else None
 
 
 def _email(row: dict, title: str, lines: list[str]) -> Email:
@@ -33,9 +45,10 @@ def _email(row: dict, title: str, lines: list[str]) -> Email:
 def render_confirmed(cur: psycopg.Cursor, row: dict) -> Email:
     cur.execute("select private.appointment_order_summary(%s) as s", (row["payload"]["order_id"],))
     order = cur.fetchone()["s"]
+    zone = _zone(cur, row)
     lines = [f"Thank you, {order['buyer_name']}. Order {order['number']} is confirmed "
              f"({money(order['total_minor'], order['currency'])})."]
-    lines += [f"{a['service']} with {a['staff_name']}: {a['start']} to {a['end']}"
+    lines += [f"{a['service']} with {a['staff_name']}: {span(a['start'], a['end'], zone)}"
               for a in order.get("appointments") or [] if a["status"] == "booked"]
     return _email(row, f"Booked: order {order['number']}", lines)
 
@@ -44,7 +57,7 @@ def render_confirmed(cur: psycopg.Cursor, row: dict) -> Email:
 def render_cancelled(cur: psycopg.Cursor, row: dict) -> Email:
     p = row["payload"]
     service = _service(cur, p.get("service_id"))
-    lines = [f"{service} on {p['start']} has been cancelled."]
+    lines = [f"{service} on {when(p['start'], _zone(cur, row))} has been cancelled."]
     if p.get("reason"):
         lines.append(f"Reason: {p['reason']}")
     return _email(row, f"Cancelled: {service}", lines)
@@ -54,7 +67,9 @@ def render_cancelled(cur: psycopg.Cursor, row: dict) -> Email:
 def render_rescheduled(cur: psycopg.Cursor, row: dict) -> Email:
     p = row["payload"]
     service = _service(cur, p.get("service_id"))
-    lines = [f"{service} has moved from {p.get('previous_start')} to {p['start']} (ends {p['end']})."]
+    zone = _zone(cur, row)
+    before = f" from {when(p['previous_start'], zone)}" if p.get("previous_start") else ""
+    lines = [f"{service} has moved{before} to {span(p['start'], p['end'], zone)}."]
     if p.get("reason"):
         lines.append(f"Reason: {p['reason']}")
     return _email(row, f"New time: {service}", lines)
@@ -64,8 +79,9 @@ def render_rescheduled(cur: psycopg.Cursor, row: dict) -> Email:
 def render_request_received(cur: psycopg.Cursor, row: dict) -> Email:
     p = row["payload"]
     service = _service(cur, p.get("service_id"))
-    wish = "cancel it" if p.get("kind") == "cancel" else f"move it to {p.get('proposed_start')}"
-    lines = [f"A customer asks to {wish}: {service} on {p['start']}.",
+    zone = _zone(cur, row)
+    wish = "cancel it" if p.get("kind") == "cancel" else f"move it to {when(p['proposed_start'], zone)}"
+    lines = [f"A customer asks to {wish}: {service} on {when(p['start'], zone)}.",
              f"Reason: {p.get('reason') or 'not given'}", "Approve or reject it in Bookwell."]
     return _email(row, f"Change request: {service}", lines)
 
@@ -75,7 +91,7 @@ def render_request_decided(cur: psycopg.Cursor, row: dict) -> Email:
     p = row["payload"]
     service = _service(cur, p.get("service_id"))
     outcome = "approved" if p.get("decision") == "approved" else "declined"
-    lines = [f"Your request about {service} on {p['start']} was {outcome}."]
+    lines = [f"Your request about {service} on {when(p['start'], _zone(cur, row))} was {outcome}."]
     if p.get("note"):
         lines.append(f"Note: {p['note']}")
     return _email(row, f"Your change request was {outcome}", lines)
@@ -90,7 +106,8 @@ def render_subscription_created(cur: psycopg.Cursor, row: dict) -> Email:
     p = row["payload"]
     service = _service(cur, p.get("service_id"))
     lines = [f"Subscription {p['number']}: {service} {_EVERY.get(p.get('frequency'), p.get('frequency'))} "
-             f"for {p.get('months')} month(s), from {p['first_start']} until {p.get('ends_on')}.",
+             f"for {p.get('months')} month(s), from {when(p['first_start'], _zone(cur, row))}"
+             f" until {format_date(dt.date.fromisoformat(p['ends_on']), 'EEE d MMM y', locale=DEFAULT_LOCALE)}.",
              "Each visit is paid when it happens. Keep your subscription number and tracking link to "
              "see or cancel it."]
     return _email(row, f"Subscribed: {service}", lines)
@@ -102,7 +119,7 @@ def render_subscription_confirm(cur: psycopg.Cursor, row: dict) -> Email:
     service = _service(cur, p.get("service_id"))
     lines = [f"Please confirm subscription {p['number']}: {service} "
              f"{_EVERY.get(p.get('frequency'), p.get('frequency'))} for {p.get('months')} month(s), "
-             f"from {p['first_start']}.",
+             f"from {when(p['first_start'], _zone(cur, row))}.",
              f"Your confirmation code: {p['tracking_token']}",
              "Nothing is booked until you confirm. Keep the number and the code: they also let you see or "
              "cancel the subscription later. If you did not ask for this, ignore this email."]
@@ -113,8 +130,9 @@ def render_subscription_confirm(cur: psycopg.Cursor, row: dict) -> Email:
 def render_subscription_occurrence_moved(cur: psycopg.Cursor, row: dict) -> Email:
     p = row["payload"]
     service = _service(cur, p.get("service_id"))
-    lines = [f"Your visit due {p.get('wanted_start')} (subscription {p.get('number')}) could not take place then; "
-             f"it is booked for {p['start']} instead, with the same person."]
+    zone = _zone(cur, row)
+    lines = [f"Your visit due {when(p['wanted_start'], zone)} (subscription {p.get('number')}) could not take "
+             f"place then; it is booked for {when(p['start'], zone)} instead, with the same person."]
     return _email(row, f"New time: {service}", lines)
 
 
@@ -122,7 +140,8 @@ def render_subscription_occurrence_moved(cur: psycopg.Cursor, row: dict) -> Emai
 def render_subscription_needs_attention(cur: psycopg.Cursor, row: dict) -> Email:
     p = row["payload"]
     service = _service(cur, p.get("service_id"))
-    lines = [f"Subscription {p.get('number')} ({p.get('customer_name')}): the visit due {p['wanted_start']} "
+    lines = [f"Subscription {p.get('number')} ({p.get('customer_name')}): the visit due "
+             f"{when(p['wanted_start'], _zone(cur, row))} "
              "could not be booked: its staff member has no free slot within 3 days.",
              "Nothing was booked. Arrange the visit with the customer in Bookwell."]
     return _email(row, f"Needs attention: {service}", lines)
@@ -134,7 +153,7 @@ def render_subscription_cancelled(cur: psycopg.Cursor, row: dict) -> Email:
     service = _service(cur, p.get("service_id"))
     lines = [f"Subscription {p.get('number')} for {service} is cancelled; "
              f"{len(p.get('cancelled') or [])} upcoming visit(s) were cancelled."]
-    kept = [k["start"] for k in p.get("kept") or []]
+    kept = [when(k["start"], _zone(cur, row)) for k in p.get("kept") or []]
     if kept:
         lines.append("Within the cancellation cut-off, so still booked: " + ", ".join(kept) + ".")
     if p.get("reason"):

@@ -35,6 +35,7 @@ from pydantic import (AwareDatetime, BaseModel, ConfigDict, Discriminator, Field
                       TypeAdapter)
 
 from shared import db, errors, payments
+from shared.formatting import when
 from shared.config import Settings
 
 
@@ -74,11 +75,12 @@ class AppointmentItem(BaseModel):
 
 
 class AppointmentCheckoutRequest(BaseModel):
-    """An appointment order (kind "appointments"): services at start times, at a postcode."""
+    """An appointment order (kind "appointments"): services at start times, at a postcode. org_id may
+    be left out: it is then the org of the first item's service (every item must be that org's)."""
 
     model_config = ConfigDict(extra="forbid")
     kind: Literal["appointments"]
-    org_id: UUID
+    org_id: UUID | None = None
     items: list[AppointmentItem] = Field(min_length=1, max_length=10)
     postcode: str = Field(min_length=2, max_length=20)
     buyer_email: str | None = Field(default=None, max_length=320)
@@ -175,9 +177,15 @@ def place_appointment_order(caller: db.Caller, req: AppointmentCheckoutRequest, 
               **({"staff_id": str(i.staff_id)} if i.staff_id else {})} for i in req.items]
 
     def place(cur) -> dict:
+        # The service's org when none is named (a definer helper: anon cannot read services directly).
+        org_id = req.org_id or cur.execute("select private.org_of_service(%s) as org_id",
+                                           (req.items[0].service_id,)).fetchone()["org_id"]
+        if org_id is None:
+            raise errors.unprocessable("unknown_service", "This service is not offered",
+                                       {"field": "items.0.service_id"})
         cur.execute(
             "select private.place_appointment_order(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, null) as summary",
-            (req.org_id, Jsonb(items), req.postcode, req.buyer_email, req.buyer_name, req.buyer_phone,
+            (org_id, Jsonb(items), req.postcode, req.buyer_email, req.buyer_name, req.buyer_phone,
              req.address, req.promo_code, idempotency_key, _request_hash(req)),
         )
         return cur.fetchone()["summary"]
@@ -190,6 +198,15 @@ PLACERS: dict[str, tuple[Callable[..., dict], tuple[str, ...]]] = {
     "tickets": (place_ticket_order, ()),
     "appointments": (place_appointment_order, ("appointments",)),
 }
+
+
+def hold_note(order: dict) -> str:
+    """What the buyer reads beside Stripe's pay button: when the hold ends, in the org's timezone."""
+    with db.as_service() as cur:
+        cur.execute("select o.timezone from public.orders x join public.organizations o on o.id = x.org_id"
+                    " where x.id = %s", (order["order_id"],))
+        zone = cur.fetchone()["timezone"]
+    return f"Your order is held until {when(order['hold_expires_at'], zone)}. Pay before then to keep it."
 
 
 def create_checkout_session(caller: db.Caller, req: AnyCheckoutRequest, *, settings: Settings,
@@ -218,7 +235,7 @@ def create_checkout_session(caller: db.Caller, req: AnyCheckoutRequest, *, setti
         return answer
     try:
         session = payments.create_checkout_session(
-            client, order, success_url=req.success_url, cancel_url=req.cancel_url)
+            client, order, success_url=req.success_url, cancel_url=req.cancel_url, hold_note=hold_note(order))
     except stripe.StripeError as exc:
         with db.as_service() as cur:
             cur.execute("select private.close_unpaid_order(%s, 'cancelled', 'payment_provider_unavailable')",

@@ -54,12 +54,6 @@ class Mailer:
         return sent["id"]
 
 
-def money(minor: int, currency: str) -> str:
-    symbol = {"GBP": "£", "EUR": "€", "USD": "$"}.get(currency.upper())
-    amount = f"{minor / 100:,.2f}"
-    return f"{symbol}{amount}" if symbol else f"{amount} {currency.upper()}"
-
-
 def layout(title: str, body_html: str) -> str:
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8">

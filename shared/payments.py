@@ -50,11 +50,13 @@ def checkout_line_items(order: dict) -> list[dict[str, Any]]:
 
 
 def create_checkout_session(client: stripe.StripeClient, order: dict, *, success_url: str, cancel_url: str,
-                            now: datetime | None = None) -> stripe.checkout.Session:
+                            now: datetime | None = None, hold_note: str | None = None) -> stripe.checkout.Session:
     """A Checkout Session for a pending order; the order id travels in metadata.
 
     Stripe needs at least 30 minutes: when the hold is shorter, the expiry job
-    expires the session at Stripe when the hold ends."""
+    expires the session at Stripe when the hold ends. `hold_note` (when the hold
+    ends, in words) is shown on Stripe's page beside the pay button, so the
+    buyer is told the hold's end rather than the page's."""
     now = now or datetime.now(timezone.utc)
     hold_end = datetime.fromisoformat(order["hold_expires_at"]) if isinstance(order["hold_expires_at"], str) \
         else order["hold_expires_at"]
@@ -71,6 +73,7 @@ def create_checkout_session(client: stripe.StripeClient, order: dict, *, success
             "success_url": success_url,
             "cancel_url": cancel_url,
             "expires_at": int(expires_at.timestamp()),
+            **({"custom_text": {"submit": {"message": hold_note[:1200]}}} if hold_note else {}),
         },
         options={"idempotency_key": f"checkout:{order['order_id']}"},
     )

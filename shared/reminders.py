@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import datetime as dt
 import html
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfoNotFoundError
 
 import psycopg
 
 from shared import db
+from shared.formatting import day_and_time
 from shared.mail import Email, layout
 from shared.notifications import Skip, renderer, sms_renderer
 
@@ -42,13 +43,10 @@ def _details(cur: psycopg.Cursor, row: dict) -> dict:
 
 def local_time(iso: str, timezone: str) -> tuple[str, str]:
     """("Tuesday 3 March 2026", "10:00 GMT") for an instant, in the org's timezone."""
-    at = dt.datetime.fromisoformat(iso)
     try:
-        at = at.astimezone(ZoneInfo(timezone))
+        return day_and_time(iso, timezone)
     except ZoneInfoNotFoundError:  # Postgres knows a zone this Python does not: its offset is in the text
-        pass
-    zone = at.tzname() or ""
-    return f"{at:%A} {at.day} {at:%B %Y}", f"{at:%H:%M} {zone}".strip()
+        return day_and_time(iso)
 
 
 def _where(d: dict) -> str | None:

@@ -94,7 +94,7 @@ def seed_appointments(conn: psycopg.Connection, demo: dict) -> None:
         for service in services:
             conn.execute("insert into public.staff_services (staff_id, service_id, org_id) values (%s, %s, %s)",
                          (staff, service["id"], org_id))
-        for weekday in range(1, 7):  # 0 = Sunday
+        for weekday in range(6):  # Monday (0) to Saturday (5): weekday is ISO day - 1
             conn.execute("insert into public.staff_schedules (org_id, staff_id, weekday, starts_at, ends_at)"
                          " values (%s, %s, %s, '09:00', '17:00')", (org_id, staff, weekday))
             conn.execute("insert into public.staff_breaks (org_id, staff_id, weekday, starts_at, ends_at)"

@@ -10,13 +10,22 @@ import html
 import psycopg
 
 from shared import qr
-from shared.mail import Email, InlineImage, layout, money
+from shared.formatting import money, when
+from shared.mail import Email, InlineImage, layout
 from shared.notifications import renderer
 
 
 def _order(cur: psycopg.Cursor, order_id: str) -> dict:
     cur.execute("select private.ticket_order_summary(%s) as s", (order_id,))
     return cur.fetchone()["s"]
+
+
+def _starts(cur: psycopg.Cursor, order: dict) -> str:
+    """When the event starts, in its organizer's timezone: "Sat 9 Jan 2027, 19:00 GMT"."""
+    cur.execute("select o.timezone from public.events e join public.organizations o on o.id = e.org_id"
+                " where e.id = %s", (order["event_id"],))
+    found = cur.fetchone()
+    return when(order["event_starts_at"], found["timezone"] if found else None)
 
 
 @renderer("tickets")
@@ -38,10 +47,10 @@ def render_tickets(cur: psycopg.Cursor, row: dict) -> Email:
 <p style="margin:8px 0 0;font-family:monospace;font-size:11px;color:#71717a;word-break:break-all">{html.escape(ticket['secret'])}</p>
 </td></tr></table>""")
         lines.append(f"- {ticket['tier']} for {ticket['attendee_name']}: {ticket['secret']}")
-    starts = order["event_starts_at"]
+    starts = _starts(cur, order)
     body = f"""
 <h1 style="margin:0 0 8px;font-size:22px">{html.escape(order['event_title'])}</h1>
-<p style="margin:0 0 16px;color:#52525b">{html.escape(str(starts))}</p>
+<p style="margin:0 0 16px;color:#52525b">{html.escape(starts)}</p>
 <p style="margin:0 0 8px">Hello {html.escape(order['buyer_name'])}, here are your tickets for order
 <strong>{html.escape(order['number'])}</strong> ({money(order['total_minor'], order['currency'])}).
 Show one code per person at the door.</p>

@@ -191,6 +191,27 @@ _REFUND_PARAMS = frozenset("payment_intent charge amount reason metadata expand 
 _REFUND_REASONS = frozenset({"duplicate", "fraudulent", "requested_by_customer"})
 
 
+_CUSTOM_TEXT_FIELDS = ("after_submit", "shipping_address", "submit", "terms_of_service_acceptance")
+
+
+def _custom_text(value: Any) -> dict:
+    """custom_text as Stripe stores it: each field null or {"message": up to 1200 characters}."""
+    given = value if isinstance(value, dict) else {}
+    unknown = set(given) - set(_CUSTOM_TEXT_FIELDS)
+    if value not in (None, "") and not isinstance(value, dict) or unknown:
+        raise StripeError(400, f"Received unknown parameter: custom_text[{sorted(unknown)[0] if unknown else ''}]",
+                          param="custom_text")
+    out: dict[str, dict | None] = {}
+    for name in _CUSTOM_TEXT_FIELDS:
+        field_value = given.get(name)
+        message = field_value.get("message") if isinstance(field_value, dict) else None
+        if message is not None and (not isinstance(message, str) or len(message) > 1200):
+            raise StripeError(400, "Invalid string: custom_text messages are at most 1200 characters.",
+                              param=f"custom_text[{name}][message]")
+        out[name] = {"message": message} if message else None
+    return out
+
+
 class StripeStandin:
     """An in-memory Stripe. One instance per app; every method is thread-safe.
 
@@ -933,8 +954,7 @@ class StripeStandin:
             "created": now,
             "currency": currency,
             "custom_fields": [],
-            "custom_text": {"after_submit": None, "shipping_address": None, "submit": None,
-                            "terms_of_service_acceptance": None},
+            "custom_text": _custom_text(params.get("custom_text")),
             "customer": None,
             "customer_creation": params.get("customer_creation", "if_required"),
             "customer_details": None,
@@ -1253,6 +1273,10 @@ class StripeStandin:
         email = session["customer_email"] or "(customer enters it at checkout)"
         status = html.escape(session["status"])
         expires = datetime.fromtimestamp(session["expires_at"], timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+        # Shown by Stripe beside the pay button: Bookwell says there when the order's hold ends.
+        submit = (session.get("custom_text") or {}).get("submit") or {}
+        submit_message = (f'<p id="submit-message" class="note">{html.escape(submit["message"])}</p>\n'
+                          if submit.get("message") else "")
         return f"""<h1>Checkout</h1>
 <p>Session <code id="session-id">{html.escape(session['id'])}</code></p>
 <p>Status: <span id="status" class="status" data-status="{status}">{status}</span>
@@ -1263,7 +1287,7 @@ class StripeStandin:
 {rows}
 <tr><th colspan="3">Total</th><td class="num" id="total">{total}</td></tr>
 </table>
-<p>Expires at {expires}</p>
+{submit_message}<p>This checkout page closes at <span id="expires-at">{expires}</span>.</p>
 {actions}"""
 
     def _page_pay(self, request: Request, session_id: str, late: bool = False) -> Response:

@@ -478,6 +478,27 @@ def test_the_same_idempotency_key_replays_the_order_and_a_different_body_is_refu
     assert written(db, shop)["orders"] == 1
 
 
+def test_a_guest_books_with_nothing_but_what_the_postcode_answer_gives(stack, db, shop):
+    """Issue 10: checkout needed org_id, which services_for_postcode did not return and anon cannot read."""
+    with db.as_anon() as cur:
+        cur.execute("select public.services_for_postcode(%s, %s) as a", (shop["org"]["slug"], POSTCODE))
+        answer = cur.fetchone()["a"]
+    assert answer["org"]["id"] == str(shop["org"]["id"]) and answer["org"]["slug"] == shop["org"]["slug"]
+    service = next(s for s in answer["services"] if s["name"] == "Regular clean")
+    with db.as_anon() as cur:
+        cur.execute("select public.available_slots(%s, %s, %s, %s) as d",
+                    (service["id"], POSTCODE, shop["day"], shop["day"]))
+        first = cur.fetchone()["d"][0]["slots"][0]
+    payload = body(db, shop, []) | {"items": [{"service_id": service["id"], "start": first["start"]}]}
+    with_org = dict(payload, org_id=answer["org"]["id"])
+    without_org = {k: v for k, v in payload.items() if k != "org_id"}
+    r = post(stack, without_org)
+    assert r.status_code == 200, r.text
+    assert r.json()["appointments"][0]["start"] == first["start"] and with_org["org_id"] == str(shop["org"]["id"])
+    refused(post(stack, without_org | {"items": [{"service_id": str(uuid.uuid4()), "start": first["start"]}]}),
+            422, "unknown_service")
+
+
 def test_replaying_a_paid_orders_key_never_mints_rotates_or_reveals_a_guest_link(stack, db, shop):
     """Issue 10: anyone who sent the same body with the same key again got `replayed: true` and a new
     tracking token; the buyer's own token stopped working and the new one cancelled the paid booking."""

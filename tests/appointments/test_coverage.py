@@ -58,7 +58,8 @@ def counts(answer: dict) -> dict[str, int]:
 def test_services_are_listed_with_the_number_of_staff_who_cover_the_postcode(db, world):
     answer = coverage(db, Caller.anon(), world["org"]["slug"], "sw1a1aa")
     assert answer["postcode"] == "SW1A 1AA" and answer["outward"] == "SW1A"
-    assert answer["org"] == {"slug": world["org"]["slug"], "name": world["org"]["name"], "timezone": "Europe/London"}
+    assert answer["org"] == {"id": str(world["org"]["id"]), "slug": world["org"]["slug"], "name": world["org"]["name"],
+                             "timezone": "Europe/London"}
     # Regular: Ann (same district, radius 0) and Bob (4.67 km <= 4.7). Oven: Ann; Cat's 4.6 km falls short.
     # Carpets: Dan is in Manchester. Windows: Eve is inactive. Retired: inactive service.
     assert counts(answer) == {"Regular clean": 2, "Oven clean": 1}

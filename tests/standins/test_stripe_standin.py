@@ -161,6 +161,17 @@ def test_expires_at_follows_the_standins_clock(client, standin, receiver):
     assert receiver.types() == ["checkout.session.expired"]
 
 
+def test_custom_text_is_kept_as_stripe_keeps_it_and_a_long_message_is_refused(client, standin):
+    session = client.v1.checkout.sessions.create(session_params(custom_text={"submit": {"message": "Held until 10:15"}}))
+    assert session.custom_text.submit.message == "Held until 10:15"
+    assert session.custom_text.after_submit is None and session.custom_text.terms_of_service_acceptance is None
+    with pytest.raises(stripe.InvalidRequestError) as refused:
+        client.v1.checkout.sessions.create(session_params(custom_text={"submit": {"message": "x" * 1201}}))
+    assert refused.value.param == "custom_text[submit][message]"
+    with pytest.raises(stripe.InvalidRequestError):
+        client.v1.checkout.sessions.create(session_params(custom_text={"footer": {"message": "hi"}}))
+
+
 def test_the_same_idempotency_key_and_params_create_one_session(client, api, standin):
     params = session_params()
     first = client.v1.checkout.sessions.create(params, {"idempotency_key": "order-123-attempt-1"})

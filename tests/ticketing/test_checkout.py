@@ -18,6 +18,7 @@ import time
 import uuid
 from datetime import datetime, timedelta, timezone
 from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo
 
 import httpx
 import jwt as pyjwt
@@ -558,6 +559,13 @@ def test_the_checkout_session_matches_the_order_and_outlives_the_hold(stack, db,
     assert hold == timedelta(minutes=settings().checkout_hold_minutes) == timedelta(minutes=15)
     assert session["expires_at"] - session["created"] >= 30 * 60
     assert session["expires_at"] > row["hold_expires_at"].timestamp()
+    # ... so the page tells the buyer when the hold ends, in the org's zone, not only when the page closes.
+    zone = ZoneInfo(db.value("select timezone from public.organizations where id = %s", (row["org_id"],)))
+    hold_end = row["hold_expires_at"].astimezone(zone)
+    said = f"Your order is held until {hold_end:%a} {hold_end.day} {hold_end:%b %Y, %H:%M} {hold_end.tzname()}."
+    assert session["custom_text"]["submit"]["message"].startswith(said), session["custom_text"]
+    page = httpx.get(session["url"], timeout=10)
+    assert page.status_code == 200 and said in page.text.replace("&#x27;", "'"), page.text
 
 
 def test_when_stripe_is_down_the_buyer_gets_502_and_nothing_stays_reserved(stack, db, event, general):

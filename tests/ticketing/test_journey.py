@@ -4,6 +4,7 @@ the email, scan its QR code at the door, refund."""
 from __future__ import annotations
 
 import io
+from zoneinfo import ZoneInfo
 
 import httpx
 import zxingcpp
@@ -51,6 +52,10 @@ def test_a_guest_buys_pays_gets_a_scannable_email_checks_in_once_and_a_refund_vo
     assert len(emails) == 1
     email = emails[0]
     assert "Spring Gala" in email["subject"] and email["text"]
+    # When it starts, in the organizer's zone as people write it (the org is UTC), not an ISO instant.
+    starts = event["starts_at"].astimezone(ZoneInfo(organization["timezone"]))
+    assert f"Starts: {starts:%a} {starts.day} {starts:%b %Y, %H:%M} {starts.tzname()}" in email["text"], email["text"]
+    assert "£50.00" in email["text"] and starts.isoformat() not in email["text"] + email["html"]
     codes = decode_qr_codes(email)
     secrets = {row["secret"] for row in db.sql("select secret from public.tickets where order_id = %s",
                                                 (order["order_id"],))}

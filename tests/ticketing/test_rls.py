@@ -686,7 +686,8 @@ def test_the_only_private_functions_anon_may_execute_are_the_guest_ones(db):
         " and has_function_privilege('anon', oid, 'execute')")}
     guest_checkout = {"place_ticket_order", "lookup_order", "event_by_slug", "authorize_guest"}
     postcode_lookup = {"parse_uk_postcode", "haversine_km"}  # pure functions behind public.lookup_postcode
-    booking_page = {"covered_postcode", "service_coverage", "available_slots"}  # services_for_postcode, slots
+    booking_page = {"covered_postcode", "service_coverage", "available_slots",  # services_for_postcode, slots
+                    "org_of_service"}  # a checkout body without org_id (tests/appointments/test_booking.py)
     appointment_guests = {"place_appointment_order", "cancel_appointment_as_guest",
                           "reschedule_appointment_as_guest", "request_appointment_change_as_guest",
                           "review_appointment_as_guest",  # tests/appointments/test_reports.py
