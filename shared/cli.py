@@ -113,7 +113,7 @@ def serve(port: int, *, with_cron: bool) -> None:
 
     from shared import devserver
 
-    standins = devserver.Standins.for_settings(config.settings())
+    standins = devserver.Standins.for_settings(config.settings(), keep_in=config.settings().home)
     app = devserver.build_app(standins=standins)
     server = make_server("127.0.0.1", port, app, threaded=True)
     stop = threading.Event()

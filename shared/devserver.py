@@ -37,19 +37,23 @@ class Standins:
     twilio: TwilioStandin | None = None
 
     @classmethod
-    def for_settings(cls, settings: Settings, *, webhook_url: str | None = None) -> "Standins":
-        """Stand-ins for whichever providers have no real key configured."""
+    def for_settings(cls, settings: Settings, *, webhook_url: str | None = None,
+                     keep_in: Path | None = None) -> "Standins":
+        """Stand-ins for whichever providers have no real key configured. With `keep_in` (dev mode:
+        .bookwell/), the mailbox and the SMS list are kept there across restarts."""
         stripe = resend = None
         if settings.stripe_base and settings.stripe_base.startswith("http://127.0.0.1"):
             stripe = StripeStandin(
                 webhook_url or settings.local_base("functions/v1/stripe-webhook"),
                 settings.stripe_webhook_secret, api_key=settings.stripe_secret_key)
         if settings.resend_base and settings.resend_base.startswith("http://127.0.0.1"):
-            resend = ResendStandin(api_key=settings.resend_api_key)
+            resend = ResendStandin(api_key=settings.resend_api_key,
+                                   journal=keep_in / "mailbox.jsonl" if keep_in else None)
         # Always served, never the default: AI_BASE_URL=http://127.0.0.1:54321/llm/v1 opts in.
         twilio = None
         if settings.twilio_base and settings.twilio_base.startswith("http://127.0.0.1"):
-            twilio = TwilioStandin(settings.twilio_account_sid, settings.twilio_auth_token)
+            twilio = TwilioStandin(settings.twilio_account_sid, settings.twilio_auth_token,
+                                   journal=keep_in / "sms.jsonl" if keep_in else None)
         return cls(stripe, resend, LlmStandin(model=settings.ai_model or "bookwell-local"), twilio)
 
     def mounts(self) -> dict[str, Callable]:

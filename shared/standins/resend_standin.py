@@ -37,11 +37,14 @@ import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from pathlib import Path
 from typing import Any
 
 from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
 from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Request, Response
+
+from shared.standins.journal import Journal
 
 IDEMPOTENCY_TTL = 24 * 60 * 60
 MAX_RECIPIENTS = 50
@@ -92,13 +95,14 @@ class ResendStandin:
     Driving: `fail_next`, `clear`, `set_clock`, `advance`.
     """
 
-    def __init__(self, api_key: str | None = None):
+    def __init__(self, api_key: str | None = None, *, journal: Path | None = None):
         self.api_key = api_key
+        self._journal = Journal(journal)  # dev mode: the mailbox survives a restart
         self._lock = threading.RLock()
         self._clock: Callable[[], float] = time.time
         self._offset = 0.0
         self._failures: list[_Failure] = []
-        self._emails: dict[str, dict] = {}
+        self._emails: dict[str, dict] = {e["id"]: e for e in self._journal.load()}
         self._idempotency: dict[tuple[str, str], dict] = {}
         self._routes = Map([
             Rule("/emails", endpoint="api_send", methods=["POST"]),
@@ -151,6 +155,7 @@ class ResendStandin:
         with self._lock:
             self._emails.clear()
             self._idempotency.clear()
+            self._journal.clear()
 
     def fail_next(self, n: int = 1, status: int = 500, *, after: bool = False) -> None:
         """Make the next `n` API calls fail with `status` (500 application_error, 429 rate limit, ...).
@@ -296,6 +301,7 @@ class ResendStandin:
         email["last_event"] = "delivered"
         email["_seq"] = len(self._emails)
         self._emails[email["id"]] = email
+        self._journal.append(email)
         return email["id"]
 
     # ------------------------------------------------------------ mailbox

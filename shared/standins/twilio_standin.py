@@ -34,10 +34,13 @@ import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from email.utils import formatdate
+from pathlib import Path
 
 from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
 from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Request, Response
+
+from shared.standins.journal import Journal
 
 E164 = re.compile(r"^\+[1-9]\d{1,14}$")
 ALPHANUMERIC_SENDER = re.compile(r"^(?=.*[A-Za-z])[A-Za-z0-9 ]{1,11}$")
@@ -68,12 +71,13 @@ class TwilioStandin:
     Driving: `fail_next`, `clear`.
     """
 
-    def __init__(self, account_sid: str, auth_token: str):
+    def __init__(self, account_sid: str, auth_token: str, *, journal: Path | None = None):
         self.account_sid = account_sid
         self.auth_token = auth_token
+        self._journal = Journal(journal)  # dev mode: the SMS list survives a restart
         self._lock = threading.RLock()
         self._failures: list[_Failure] = []
-        self._messages: dict[str, dict] = {}
+        self._messages: dict[str, dict] = {m["sid"]: m for m in self._journal.load()}
         self._routes = Map([
             Rule(f"{API}/Messages.json", endpoint="api_send", methods=["POST"]),
             Rule(f"{API}/Messages.json", endpoint="api_list", methods=["GET"]),
@@ -101,6 +105,7 @@ class TwilioStandin:
         with self._lock:
             self._messages.clear()
             self._failures.clear()
+            self._journal.clear()
 
     def fail_next(self, n: int = 1, status: int = 500) -> None:
         """Make the next `n` API calls fail with `status` (500: Twilio down; 429: too many requests)."""
@@ -187,6 +192,7 @@ class TwilioStandin:
         with self._lock:
             message["_seq"] = len(self._messages)
             self._messages[sid] = message
+            self._journal.append(message)
         return 201, _public(message)
 
     def _api_list(self, request: Request) -> tuple[int, dict]:

@@ -178,3 +178,24 @@ def test_a_batch_is_stored_whole(base, standin):
     assert [e["subject"] for e in standin.emails] == ["One", "Two"]
     assert [d["id"] for d in sent["data"]] == [e["id"] for e in standin.emails]
     assert [e["subject"] for e in standin.emails_to("Y@example.com")] == ["Two"]
+
+
+def test_with_a_journal_the_mailbox_survives_a_restart_and_clear_empties_it(tmp_path, monkeypatch):
+    """Issue 10: the dev mailbox emptied on every restart; `bookwell dev` keeps it in .bookwell/."""
+    journal = tmp_path / "mailbox.jsonl"
+    before = ResendStandin(API_KEY, journal=journal)
+    with serve(before.wsgi, "/resend") as url:
+        monkeypatch.setattr(resend, "api_url", url)
+        monkeypatch.setattr(resend, "api_key", API_KEY)
+        sent = resend.Emails.send(ticket_email())
+    after = ResendStandin(API_KEY, journal=journal)  # the process restarted
+    [email] = after.emails
+    assert email["id"] == sent["id"] and email == before.emails[0]
+    assert email["attachments"][0]["content"] == qr_png("ticket-123")
+    with serve(after.wsgi, "/resend") as url:
+        assert sent["id"] in httpx.get(f"{url}/mailbox").text
+        monkeypatch.setattr(resend, "api_url", url)
+        resend.Emails.send(ticket_email(subject="Second"))
+    assert [e["subject"] for e in ResendStandin(API_KEY, journal=journal).emails] == ["Your tickets", "Second"]
+    after.clear()
+    assert ResendStandin(API_KEY, journal=journal).emails == [] and not journal.exists()

@@ -163,3 +163,17 @@ def test_production_refuses_the_local_twilio_credentials():
 def test_only_numbers_of_the_allowed_countries_are_texted(e164, countries, allowed):
     cfg = Settings(SMS_ALLOWED_COUNTRIES=countries)
     assert sms.may_text(e164, cfg.sms_allowed_regions) is allowed
+
+
+def test_with_a_journal_the_sms_list_survives_a_restart(tmp_path):
+    journal = tmp_path / "sms.jsonl"
+    before = TwilioStandin(SID, TOKEN, journal=journal)
+    with serve(before.wsgi, "/twilio") as url:
+        sid = sms.twilio_client(settings_for(url)).messages.create(
+            to="+447700900123", from_="+447700900000", body="Kept").sid
+    after = TwilioStandin(SID, TOKEN, journal=journal)
+    assert [(m["sid"], m["body"]) for m in after.messages] == [(sid, "Kept")]
+    with serve(after.wsgi, "/twilio") as url:
+        assert "Kept" in httpx.get(f"{url}/messages").text
+    after.clear()
+    assert TwilioStandin(SID, TOKEN, journal=journal).messages == []
