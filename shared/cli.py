@@ -1,11 +1,13 @@
 """`bookwell`: the local stack and operations in one command.
 
-    bookwell dev                      database + migrations + demo data + functions + cron
+    bookwell dev [--port N]           database + migrations + demo data + functions + cron
     bookwell db start|stop|url        the embedded Postgres under .bookwell/
     bookwell migrate [--database-url URL] [--status]
     bookwell seed                     demo organization and users (idempotent)
     bookwell serve [--port N]         every function at /functions/v1/<name>
-    bookwell token --email E          a Supabase-shaped JWT for a local user
+    bookwell token --email E | --anon a Supabase-shaped JWT for a local user, or the anon key
+    bookwell rpc NAME [k=v ...] [--as WHO] [--json J]   call public.NAME as PostgREST would
+    bookwell sql "STATEMENT" [--as WHO]                 one statement as that caller, under RLS
     bookwell cron list | run NAME     the schedules in supabase.toml
 
 Failures exit non-zero with a one-line reason.
@@ -14,6 +16,7 @@ Failures exit non-zero with a one-line reason.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import signal
 import sys
@@ -21,8 +24,8 @@ import threading
 
 import psycopg
 
-from shared import auth, config, cron, migrate, seed
-from shared.localdb import LocalDbError, LocalServer
+from shared import auth, config, cron, migrate, rpc, seed
+from shared.localdb import LocalDbError, LocalServer, port_free
 
 
 class CliError(Exception):
@@ -44,6 +47,20 @@ def database_url(explicit: str | None = None, *, start: bool = False) -> str:
     elif not server.running():
         raise CliError("the local database is not running: run `bookwell db start` or `bookwell dev`")
     return server.url
+
+
+def use_api_port(explicit: int | None, command: str) -> int:
+    """The port the functions will listen on (--port, BOOKWELL_API_PORT or supabase.toml [api] port),
+    checked free before anything else happens, and made the one every local URL uses."""
+    port = explicit or config.settings().api_port or config.project().api_port
+    if not port_free(port):
+        source = ("--port" if explicit else "BOOKWELL_API_PORT" if config.settings().api_port
+                  else "[api] port in supabase.toml")
+        raise CliError(f"port {port} is already in use (set by {source}); stop what is using it "
+                       f"or run `bookwell {command} --port N`")
+    os.environ["BOOKWELL_API_PORT"] = str(port)
+    config.settings.cache_clear()
+    return port
 
 
 def _use(url: str) -> None:
@@ -87,10 +104,37 @@ def cmd_seed(args: argparse.Namespace) -> None:
 
 
 def cmd_token(args: argparse.Namespace) -> None:
+    if args.anon:
+        print(auth.api_keys(config.settings())["anon"])
+        return
+    if not args.email:
+        raise CliError("say whose token: --email ADDRESS, or --anon for the anon key")
     url = database_url(start=True)
     user_id = seed.ensure_user(url, args.email, args.name)
     print(auth.mint(config.settings(), role="authenticated", sub=user_id, email=args.email.lower(),
                     ttl_seconds=args.ttl))
+
+
+def _print_json(value: object) -> None:
+    print(json.dumps(value, indent=2, ensure_ascii=False, default=str))
+
+
+def cmd_rpc(args: argparse.Namespace) -> None:
+    url = database_url(start=True)
+    try:
+        _print_json(rpc.call(url, args.as_, args.name, rpc.parse_args(args.args, args.json)))
+    except rpc.RpcError as exc:
+        _print_json(exc.body())
+        raise CliError(f"{args.name} was refused as PostgREST would answer it: {exc.status} {exc.code}") from None
+
+
+def cmd_sql(args: argparse.Namespace) -> None:
+    url = database_url(start=True)
+    try:
+        _print_json(rpc.run_sql(url, args.as_, args.statement))
+    except rpc.RpcError as exc:
+        _print_json(exc.body())
+        raise CliError(f"the statement was refused: {exc.code} {exc.message}") from None
 
 
 def cmd_cron(args: argparse.Namespace) -> None:
@@ -134,8 +178,8 @@ def serve(port: int, *, with_cron: bool) -> None:
 
 
 def cmd_serve(args: argparse.Namespace) -> None:
+    port = use_api_port(args.port, "serve")
     _use(database_url())
-    port = args.port or config.project().api_port
     print(f"functions at http://127.0.0.1:{port}/functions/v1/<name>", flush=True)
     serve(port, with_cron=args.cron)
 
@@ -143,6 +187,7 @@ def cmd_serve(args: argparse.Namespace) -> None:
 def cmd_dev(args: argparse.Namespace) -> None:
     from shared import devserver
 
+    port = use_api_port(args.port, "dev")
     started_here = False
     url = config.settings().database_url
     if not url:
@@ -154,7 +199,6 @@ def cmd_dev(args: argparse.Namespace) -> None:
     try:
         done = migrate.migrate(url)
         demo = seed.seed(url)
-        port = config.project().api_port
         cfg = config.settings()
         keys = auth.api_keys(cfg)
         base = f"http://127.0.0.1:{port}"
@@ -189,7 +233,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="bookwell", description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    sub.add_parser("dev", help="run the whole local stack with demo data").set_defaults(run=cmd_dev)
+    p = sub.add_parser("dev", help="run the whole local stack with demo data")
+    p.add_argument("--port", type=int, help="the functions' port (default: [api] port in supabase.toml)")
+    p.set_defaults(run=cmd_dev)
 
     p = sub.add_parser("db", help="start, stop or locate the embedded Postgres")
     p.add_argument("action", choices=["start", "stop", "url"])
@@ -207,11 +253,26 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--cron", action="store_true", help="also run the cron schedules")
     p.set_defaults(run=cmd_serve)
 
-    p = sub.add_parser("token", help="mint a JWT for a local user (created if missing)")
-    p.add_argument("--email", required=True)
+    p = sub.add_parser("token", help="mint a JWT for a local user (created if missing), or print the anon key")
+    who = p.add_mutually_exclusive_group()
+    who.add_argument("--email")
+    who.add_argument("--anon", action="store_true", help="print the anon key (what a browser sends)")
     p.add_argument("--name", help="full name for a new user")
     p.add_argument("--ttl", type=int, default=24 * 3600, help="lifetime in seconds (default: a day)")
     p.set_defaults(run=cmd_token)
+
+    caller_help = "anon (default), service_role, or a user's email"
+    p = sub.add_parser("rpc", help="call public.NAME as PostgREST would, as a guest, user or the service role")
+    p.add_argument("name")
+    p.add_argument("args", nargs="*", metavar="NAME=VALUE", help="named arguments; NAME:=JSON for numbers, lists…")
+    p.add_argument("--json", help="the arguments as one JSON object")
+    p.add_argument("--as", dest="as_", default="anon", metavar="WHO", help=caller_help)
+    p.set_defaults(run=cmd_rpc)
+
+    p = sub.add_parser("sql", help="run one statement as a caller, under RLS, and print the rows as JSON")
+    p.add_argument("statement")
+    p.add_argument("--as", dest="as_", default="anon", metavar="WHO", help=caller_help)
+    p.set_defaults(run=cmd_sql)
 
     p = sub.add_parser("cron", help="list or run the cron schedules from supabase.toml")
     p.add_argument("action", choices=["list", "run"])

@@ -35,6 +35,8 @@ class Settings(BaseSettings):
 
     database_url: str | None = Field(default=None, alias="DATABASE_URL")
     home: Path = Field(default=PROJECT_ROOT / ".bookwell", alias="BOOKWELL_HOME")
+    # The local stack's port when not supabase.toml's [api] port (`bookwell dev --port N` sets it).
+    api_port: int | None = Field(default=None, alias="BOOKWELL_API_PORT", ge=1, le=65535)
     env: str = Field(default="development", alias="BOOKWELL_ENV")
 
     jwt_secret: str = Field(default=LOCAL_JWT_SECRET, alias="SUPABASE_JWT_SECRET")
@@ -108,7 +110,7 @@ class Settings(BaseSettings):
         return self.env == "production"
 
     def local_base(self, path: str) -> str:
-        return f"http://127.0.0.1:{project().api_port}/{path}"
+        return f"http://127.0.0.1:{self.api_port or project().api_port}/{path}"
 
     @property
     def stripe_base(self) -> str | None:

@@ -98,7 +98,7 @@ class LocalServer:
         self.init()
         if self.running():
             return
-        if not _port_free(self.port):
+        if not port_free(self.port):
             raise LocalDbError(f"port {self.port} is in use; set another port in supabase.toml [db]")
         options = [
             f"-p {self.port}",
@@ -152,7 +152,8 @@ def _ensure_binaries_readable() -> None:
             p.chmod(wanted)
 
 
-def _port_free(port: int) -> bool:
+def port_free(port: int) -> bool:
+    """Whether a server could listen on 127.0.0.1:port now."""
     with socket.socket() as s:
         s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:

@@ -134,3 +134,20 @@ def test_migrate_unreachable_database_fails_with_one_line(bookwell) -> None:
     line = one_line_failure(result)
     assert "cannot reach the database" in line
     assert result.stdout == ""
+
+
+@pytest.mark.parametrize("command", ["dev", "serve"])
+def test_a_port_in_use_is_found_first_and_said_in_one_line(bookwell, command) -> None:
+    """Issue 10: a taken port was found only after migrating and printing "running". Now it is checked
+    before anything else (here the database does not even exist) and the message says where it is set."""
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        nowhere = {"DATABASE_URL": "postgresql://nobody@127.0.0.1:1/nothing"}
+        line = one_line_failure(bookwell(command, "--port", str(port), env=nowhere))
+        assert f"port {port} is already in use (set by --port)" in line and f"bookwell {command} --port N" in line
+        line = one_line_failure(bookwell(command, env=nowhere | {"BOOKWELL_API_PORT": str(port)}))
+        assert f"port {port} is already in use (set by BOOKWELL_API_PORT)" in line
