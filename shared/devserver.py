@@ -20,6 +20,7 @@ import functions_framework
 from werkzeug.middleware.dispatcher import DispatcherMiddleware
 from werkzeug.wrappers import Request, Response
 
+from shared import wizard_demo
 from shared.config import PROJECT_ROOT, Settings
 from shared.standins import LlmStandin, ResendStandin, StripeStandin, TwilioStandin
 
@@ -54,7 +55,9 @@ class Standins:
         if settings.twilio_base and settings.twilio_base.startswith("http://127.0.0.1"):
             twilio = TwilioStandin(settings.twilio_account_sid, settings.twilio_auth_token,
                                    journal=keep_in / "sms.jsonl" if keep_in else None)
-        return cls(stripe, resend, LlmStandin(model=settings.ai_model or "bookwell-local"), twilio)
+        # Unscripted, the local model drafts events through the wizard's real tools (shared/wizard_demo.py).
+        llm = LlmStandin(model=settings.ai_model or "bookwell-local", improvise=wizard_demo.improvise)
+        return cls(stripe, resend, llm, twilio)
 
     def mounts(self) -> dict[str, Callable]:
         found = {"/stripe": self.stripe.wsgi if self.stripe else None,

@@ -44,7 +44,8 @@ class ChatRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
     message: str = Field(min_length=1, max_length=4000)
     session_id: UUID | None = None
-    org_id: UUID | None = Field(default=None, description="required when opening a new session")
+    org_id: UUID | None = Field(default=None, description="the organization of a new session; may be left out "
+                                                          "by someone who manages events in exactly one")
 
 
 class ToolRequest(BaseModel):
@@ -97,6 +98,23 @@ def _open(cur, caller: db.Caller, org_id: UUID, title: str) -> dict:
     return cur.fetchone()
 
 
+def _only_org(cur, caller: db.Caller) -> UUID:
+    """The one organization the caller manages events in (owner, admin or manager), for a new session
+    opened without org_id; 403 when there is none, 422 listing them when there are several."""
+    cur.execute("select m.org_id, o.name from public.memberships m join public.organizations o on o.id = m.org_id"
+                " where m.user_id = %s and m.role in ('owner', 'admin', 'manager') order by o.name",
+                (caller.user_id,))
+    orgs = cur.fetchall()
+    if not orgs:
+        raise errors.forbidden("Only event managers of an organization use the wizard", "not_an_event_manager")
+    if len(orgs) > 1:
+        raise errors.unprocessable(
+            "invalid_request", "You manage events in several organizations: say which with org_id",
+            [{"field": "org_id", "message": "choose one", "choices": [
+                {"org_id": str(o["org_id"]), "name": o["name"]} for o in orgs]}])
+    return orgs[0]["org_id"]
+
+
 def _system_prompt(cur, session: dict, now: datetime) -> str:
     cur.execute("select name, timezone, currency from public.organizations where id = %s", (session["org_id"],))
     org = cur.fetchone() or {"name": "your organization", "timezone": "UTC", "currency": "GBP"}
@@ -118,10 +136,7 @@ def chat(caller: db.Caller, req: ChatRequest, *, settings: Settings, client: ope
             if session["status"] != "active":
                 raise errors.conflict("session_closed", f"This session is {session['status']}")
         else:
-            if req.org_id is None:
-                raise errors.unprocessable("invalid_request", "org_id is required to open a session",
-                                           [{"field": "org_id", "message": "required for a new session"}])
-            session = _open(cur, caller, req.org_id, req.message)
+            session = _open(cur, caller, req.org_id or _only_org(cur, caller), req.message)
         system = _system_prompt(cur, session, now)
     # Opening the session is committed first: a failed turn leaves an empty session, never half a turn.
 

@@ -29,7 +29,9 @@ Each HTTP request (SDK retries included) consumes one turn, first in first
 out. Conversations are keyed by the request's `user` field (what
 `shared.ai.run_turn(..., user=...)` sends): a request whose `user` has turns
 queued under `conversation=that value` takes the next of those; otherwise it
-takes the next unkeyed turn; otherwise it gets the default answer:
+takes the next unkeyed turn; otherwise the `improvise` hook, when given,
+may answer (dev mode gives it the event wizard's demo agent,
+shared/wizard_demo.py); otherwise it gets the default answer:
 
 - the last message is a tool result -> one sentence summarising it;
 - anything else -> `DEFAULT_REPLY` (no tool calls).
@@ -256,10 +258,12 @@ class LlmStandin:
     `reset()` forgets requests and scripts. `latency` may be changed at any time.
     """
 
-    def __init__(self, api_key: str | None = None, model: str = DEFAULT_MODEL, *, latency: float = 0.0):
+    def __init__(self, api_key: str | None = None, model: str = DEFAULT_MODEL, *, latency: float = 0.0,
+                 improvise: Callable[[dict], "Turn | None"] | None = None):
         self.api_key = api_key
         self.model = model
         self.latency = latency
+        self.improvise = improvise  # the unscripted answer to a request body, or None for the default
         self.created = int(time.time())
         self._lock = threading.RLock()
         self._queue: deque[Turn] = deque()
@@ -392,6 +396,8 @@ class LlmStandin:
         stream = bool(body.get("stream"))
         key = body.get("user") if isinstance(body.get("user"), str) else None
         turn = self._next_turn(key)
+        if turn is None and self.improvise is not None:
+            turn = self.improvise(copy.deepcopy(body))
         delay = self.latency
         while isinstance(turn, Delay):
             delay += max(0.0, turn.seconds)

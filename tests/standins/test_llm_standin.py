@@ -413,3 +413,24 @@ def test_latency_is_added_to_every_answer(llm, client):
     started = time.monotonic()
     client.chat.completions.create(model=MODEL, messages=ask())
     assert time.monotonic() - started >= 0.15
+
+
+def test_an_improvise_hook_answers_what_is_not_scripted_and_scripts_still_come_first():
+    seen = []
+
+    def improvise(body):
+        seen.append(body["messages"][-1]["content"])
+        return ToolCalls([("find_slots", {"day": "tomorrow"})]) if "slot" in seen[-1] else None
+
+    llm = LlmStandin(API_KEY, MODEL, improvise=improvise)
+    with serve(llm.wsgi, "/llm") as url:
+        client = openai.OpenAI(base_url=f"{url}/v1", api_key=API_KEY, max_retries=0, timeout=10)
+        llm.script(Reply("scripted"))
+        assert client.chat.completions.create(model=MODEL, messages=ask("any slot?")).choices[0].message.content \
+            == "scripted"
+        improvised = client.chat.completions.create(model=MODEL, messages=ask("any slot?"), tools=TOOLS)
+        [call] = improvised.choices[0].message.tool_calls
+        assert (call.function.name, json.loads(call.function.arguments)) == ("find_slots", {"day": "tomorrow"})
+        assert client.chat.completions.create(model=MODEL, messages=ask("hello")).choices[0].message.content \
+            == DEFAULT_REPLY  # the hook passed (None): the default answer
+    assert seen == ["any slot?", "hello"]
