@@ -212,7 +212,9 @@ def cmd_dev(args: argparse.Namespace) -> None:
         if cfg.stripe_base and cfg.stripe_base.startswith("http://127.0.0.1"):
             lines.append(f"  stripe (local)  {base}/stripe/  (dev checkout pages)")
         if cfg.resend_base and cfg.resend_base.startswith("http://127.0.0.1"):
-            lines.append(f"  mailbox         {base}/resend/mailbox")
+            lines.append(f"  mailbox         {base}/resend/mailbox  (kept in {cfg.home}/mailbox.jsonl)")
+        if cfg.twilio_base and cfg.twilio_base.startswith("http://127.0.0.1"):
+            lines.append(f"  SMS             {base}/twilio/messages")
         if cfg.ai_base_url:
             lines.append(f"  AI provider     {cfg.ai_base_url} (model {cfg.ai_model})")
         else:
@@ -220,7 +222,8 @@ def cmd_dev(args: argparse.Namespace) -> None:
                          "AI_MODEL=bookwell-local make dev")
         lines += ["", f"  anon key        {keys['anon']}", f"  service key     {keys['service_role']}", ""]
         lines += seed.describe(demo, with_tokens=True)
-        lines += ["", "  try: curl " + base + "/functions/v1/health", ""]
+        lines += ["", "  try: curl " + base + "/functions/v1/health",
+                  "  then README.md, \"Walkthrough\": a paid ticket and a booked appointment from a terminal", ""]
         print("\n".join(lines), flush=True)
         serve(port, with_cron=True)
     finally:
