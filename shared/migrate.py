@@ -8,6 +8,10 @@
   a `checksum` column: an applied file whose content changed stops the run.
 - `policies/*.sql`, every file, re-applied together in one transaction: they
   are declarative (revoke/grant, enable RLS, drop policy if exists/create).
+
+Each migration runs in its own transaction, followed in it by FUNCTION_FLOOR
+(PUBLIC executes none of our functions). A failure stops the run with one
+line naming the file, the line and the statement that failed.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import psycopg
+import sqlparse
 
 from shared.config import PROJECT_ROOT
 
@@ -25,6 +30,19 @@ MIGRATIONS_DIR = PROJECT_ROOT / "migrations"
 POLICIES_DIR = PROJECT_ROOT / "policies"
 BOOTSTRAP = Path(__file__).parent / "sql" / "bootstrap.sql"
 FILENAME = re.compile(r"^(?P<version>\d{14})_(?P<name>[a-z0-9_]+)\.sql$")
+
+# After every migration, in its transaction: no function in the schemas the product owns is
+# executable by PUBLIC; every role's EXECUTE is granted by name (migrations/*_privileges_by_role.sql).
+FUNCTION_FLOOR = """
+do $$
+begin
+  revoke execute on all functions in schema public from public;
+  if to_regnamespace('private') is not null then
+    revoke execute on all functions in schema private from public;
+  end if;
+end
+$$;
+"""
 
 LEDGER = """
 create schema if not exists supabase_migrations;
@@ -82,9 +100,56 @@ def status(conn: psycopg.Connection, directory: Path = MIGRATIONS_DIR) -> list[S
     return [Status(m, m.version in applied) for m in discover(directory)]
 
 
+def _statements(sql_text: str) -> list[tuple[int, str]]:
+    """(first line number, text) of each statement in a file."""
+    out, offset = [], 0
+    for statement in sqlparse.split(sql_text):
+        start = sql_text.find(statement, offset)
+        offset = start + len(statement)
+        body = sqlparse.format(statement, strip_comments=True).strip()
+        if body:
+            leading = len(statement) - len(statement.lstrip())
+            out.append((sql_text.count("\n", 0, start + leading) + 1, statement.strip()))
+    return out
+
+
+def _locate(conn: psycopg.Connection, sql_text: str) -> tuple[int, str, psycopg.Error] | None:
+    """After a file failed (and rolled back): run its statements one by one in a transaction that is
+    always rolled back, to find the first that fails. Costs nothing when migrations succeed."""
+    try:
+        with conn.transaction(force_rollback=True):
+            for line_no, statement in _statements(sql_text):
+                try:
+                    with conn.transaction():
+                        conn.execute(statement)
+                except psycopg.Error as exc:
+                    return line_no, statement, exc
+    except psycopg.Error:
+        return None
+    return None
+
+
+def failure(label: str, sql_text: str, exc: psycopg.Error, conn: psycopg.Connection) -> MigrationError:
+    """One line: which file, which line and statement, and what Postgres said."""
+    located = _locate(conn, sql_text)
+    where = ""
+    if located:
+        line_no, statement, exc = located
+        if exc.diag.statement_position:  # a syntax error: the line inside the statement
+            line_no += statement.count("\n", 0, int(exc.diag.statement_position) - 1)
+        head = " ".join(statement.splitlines()[0].split())
+        where = f" line {line_no} ({head[:80]}{'…' if len(head) > 80 else ''})"
+    message = (exc.diag.message_primary or str(exc)).strip().splitlines()[0]
+    return MigrationError(f"{label}{where}: {message} [{exc.sqlstate}]")
+
+
 def apply_bootstrap(conn: psycopg.Connection) -> None:
-    with conn.transaction():
-        conn.execute(BOOTSTRAP.read_text())
+    sql_text = BOOTSTRAP.read_text()
+    try:
+        with conn.transaction():
+            conn.execute(sql_text)
+    except psycopg.Error as exc:
+        raise failure("shared/sql/bootstrap.sql", sql_text, exc, conn) from exc
 
 
 def apply_migrations(conn: psycopg.Connection, directory: Path = MIGRATIONS_DIR) -> list[Migration]:
@@ -107,25 +172,27 @@ def apply_migrations(conn: psycopg.Connection, directory: Path = MIGRATIONS_DIR)
         try:
             with conn.transaction():
                 conn.execute(m.sql)
+                conn.execute(FUNCTION_FLOOR)
                 conn.execute(
                     "insert into supabase_migrations.schema_migrations (version, name, statements, checksum)"
                     " values (%s, %s, %s, %s)",
                     (m.version, m.name, [m.sql], m.checksum),
                 )
         except psycopg.Error as exc:
-            raise MigrationError(f"{m.path.name}: {exc.diag.message_primary or exc}") from exc
+            raise failure(f"migrations/{m.path.name}", m.sql, exc, conn) from exc
         done.append(m)
     return done
 
 
 def apply_policies(conn: psycopg.Connection, directory: Path = POLICIES_DIR) -> list[Path]:
     files = sorted(directory.glob("*.sql"))
-    with conn.transaction():
-        for path in files:
-            try:
-                conn.execute(path.read_text())
-            except psycopg.Error as exc:
-                raise MigrationError(f"policies/{path.name}: {exc.diag.message_primary or exc}") from exc
+    current = files[0] if files else None
+    try:
+        with conn.transaction():
+            for current in files:
+                conn.execute(current.read_text())
+    except psycopg.Error as exc:  # rolled back as a whole; then say which file and statement
+        raise failure(f"policies/{current.name}", current.read_text(), exc, conn) from exc
     return files
 
 

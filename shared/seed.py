@@ -11,9 +11,8 @@ from collections.abc import Callable
 
 import psycopg
 from psycopg.rows import dict_row
-from psycopg.types.json import Jsonb
 
-from shared import auth, config
+from shared import auth, config, users
 
 DEMO_ORG = {"name": "Bookwell Demo", "slug": "demo", "timezone": "Europe/London", "currency": "GBP"}
 DEMO_USERS = [
@@ -107,27 +106,15 @@ def seed_appointments(conn: psycopg.Connection, demo: dict) -> None:
 SEEDERS.append(seed_appointments)
 
 
-def _ensure_user(conn: psycopg.Connection, email: str, name: str | None) -> str:
-    row = conn.execute("select id from auth.users where lower(email) = lower(%s)", (email,)).fetchone()
-    if row:
-        return str(row["id"])
-    row = conn.execute(
-        "insert into auth.users (email, email_confirmed_at, raw_user_meta_data)"
-        " values (lower(%s), now(), %s) returning id",
-        (email, Jsonb({"full_name": name} if name else {})),
-    ).fetchone()
-    return str(row["id"])
-
-
 def ensure_user(database_url: str, email: str, name: str | None = None) -> str:
-    with psycopg.connect(database_url, autocommit=True, row_factory=dict_row) as conn:
-        return _ensure_user(conn, email, name)
+    """The user with this email, created if missing as Supabase Auth creates users (shared/users.py)."""
+    return users.ensure(database_url, email, full_name=name, settings=config.settings())
 
 
 def seed(database_url: str) -> dict:
+    ids = {email: ensure_user(database_url, email, name) for email, name, _ in DEMO_USERS}
     with psycopg.connect(database_url, autocommit=True, row_factory=dict_row) as conn, conn.transaction():
-        users = {email: _ensure_user(conn, email, name) for email, name, _ in DEMO_USERS}
-        owner = users[DEMO_USERS[0][0]]
+        owner = ids[DEMO_USERS[0][0]]
         org = conn.execute(
             """
             insert into public.organizations (name, slug, timezone, currency, created_by)
@@ -142,9 +129,9 @@ def seed(database_url: str) -> dict:
                 conn.execute(
                     "insert into public.memberships (org_id, user_id, role) values (%s, %s, %s)"
                     " on conflict (org_id, user_id) do nothing",
-                    (org["id"], users[email], role),
+                    (org["id"], ids[email], role),
                 )
-        demo = {"org": org, "users": [(email, users[email], role) for email, _, role in DEMO_USERS]}
+        demo = {"org": org, "users": [(email, ids[email], role) for email, _, role in DEMO_USERS]}
         for seeder in SEEDERS:
             seeder(conn, demo)
         return demo

@@ -17,7 +17,7 @@ from typing import Any
 import psycopg
 from psycopg.rows import dict_row
 
-from shared import auth
+from shared import auth, users
 from shared.config import settings
 from shared.db import Caller, act_as
 
@@ -61,13 +61,12 @@ class Db:
         row = self.one(query, params)
         return next(iter(row.values())) if row else None
 
-    def user(self, email: str | None = None, full_name: str | None = None) -> User:
+    def user(self, email: str | None = None, full_name: str | None = None, *, confirmed: bool = False) -> User:
+        """A new user as Supabase Auth creates one (shared/users.py); its email unconfirmed unless asked."""
         email = email or f"user-{uuid.uuid4().hex[:10]}@example.com"
-        row = self.one(
-            "insert into auth.users (email, raw_user_meta_data) values (%s, %s) returning id",
-            (email, psycopg.types.json.Jsonb({"full_name": full_name} if full_name else {})),
-        )
-        return User(str(row["id"]), email)
+        with self.connect() as conn, conn.transaction():
+            user_id = users.create_in_database(conn, email, full_name=full_name, confirmed=confirmed)
+        return User(user_id, email.lower())
 
     # -- acting as someone ---------------------------------------------------
     @contextmanager
