@@ -231,8 +231,13 @@ def create_checkout_session(caller: db.Caller, req: AnyCheckoutRequest, *, setti
     } | {key: order.get(key) for key in extra}
     if order["status"] == "paid":  # free: fulfilled in the placing transaction
         return answer | {"checkout_url": None, "hold_expires_at": None}
-    if order["replayed"] and order.get("checkout_url"):
-        return answer
+    if order["replayed"]:
+        if order.get("checkout_url"):
+            return answer
+        # The first request with this key is still opening its session: a second call to Stripe now
+        # would carry other parameters under the same idempotency key, fail, and cancel a live order.
+        raise errors.conflict("idempotency_conflict",
+                              "The first request with this key is still being processed; try again in a moment")
     try:
         session = payments.create_checkout_session(
             client, order, success_url=req.success_url, cancel_url=req.cancel_url, hold_note=hold_note(order))

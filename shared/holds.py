@@ -3,7 +3,8 @@
 For each pending order whose hold has run out: first expire its Checkout
 Session at Stripe, so nobody can pay for a seat that goes back on sale; if
 Stripe says the session was already completed, the money is recorded instead
-(the late-payment rules apply). Only then is the order closed. No database
+(the late-payment rules apply; another amount or currency is refunded and the
+order closed). Only then is an order still unpaid closed. No database
 lock is held while Stripe is called: the webhook that Stripe sends for the
 same session may arrive meanwhile and is handled on its own.
 """
@@ -39,13 +40,15 @@ def expire_holds(client: stripe.StripeClient, *, limit: int = 200) -> dict:
                 counts["processing"] += 1
                 continue
             if session.status == "complete" and session.payment_status == "paid":
+                # The webhook's own path (private.record_checkout_payment): the full amount in the order's
+                # currency pays it; anything else is refunded and closes it.
                 with db.as_service() as cur:
-                    cur.execute(
-                        "select private.record_payment(%s, 'stripe', %s, %s, %s)",
-                        (order["id"], session.payment_intent, session.amount_total, session.currency),
-                    )
-                counts["paid"] += 1
-                continue
+                    cur.execute("select private.record_checkout_payment(%s, null, %s, %s, %s) as outcome",
+                                (session_id, session.payment_intent, session.amount_total, session.currency or ""))
+                    result = cur.fetchone()["outcome"]["result"]
+                if result in ("fulfilled", "late_fulfilled", "late_refunded", "already_paid", "duplicate_refunded"):
+                    counts["paid"] += 1
+                    continue
         with db.as_service() as cur:
             cur.execute("select private.close_unpaid_order(%s, 'expired', 'hold_expired') as changed", (order["id"],))
             counts["expired" if cur.fetchone()["changed"] else "skipped"] += 1

@@ -9,10 +9,14 @@ answers 503 not_ready and comes back later.
 
 A Checkout Session acts only on the order it was opened for (the order's
 recorded checkout_session_id), never on the order its metadata names: a
-Payment Link on the same account can set that. Money from any other session,
-or for another amount or currency, fulfils nothing and is refunded in full
-(private.record_checkout_payment). An event for no order of ours is recorded
-and acknowledged (unknown_order) so Stripe does not retry it for days.
+buyer can set that on a Payment Link of the same account. Another amount or
+currency on the order's own session fulfils nothing and is refunded in full;
+a session that is not ours is never attached to an order nor refunded
+(private.record_checkout_payment). Refunds and disputes of a payment we do not
+hold wait (503) only when the PaymentIntent was made by one of our sessions
+(its metadata names our order); any other is not ours. Whatever is not ours
+is recorded and acknowledged (unknown_order, foreign_session,
+unknown_payment) so Stripe does not retry it for days.
 """
 
 from __future__ import annotations
@@ -86,35 +90,83 @@ def _close(status: str, reason: str) -> Callable[[psycopg.Cursor, dict], tuple[s
     return handler
 
 
-def _charge_refunded(cur: psycopg.Cursor, charge: dict, refunds: list[dict]) -> tuple[str | None, str]:
+def _recorded_payment(cur: psycopg.Cursor, payment_intent: str | None) -> dict | None:
+    """Our record of a Stripe payment: its order, and whether it is what paid the order."""
+    cur.execute("select p.order_id, p.provider_payment_id = o.payment_intent_id as pays_the_order"
+                " from public.payments p join public.orders o on o.id = p.order_id"
+                " where p.provider = 'stripe' and p.provider_payment_id = %s", (payment_intent,))
+    return cur.fetchone()
+
+
+def _not_recorded(facts: dict) -> tuple[None, str]:
+    """A payment we do not hold: wait for it (503) when one of our sessions made it, else it is not ours."""
+    if facts.get("ours"):
+        raise errors.DomainError(503, "not_ready", "The payment is not recorded yet")
+    return None, "unknown_payment"
+
+
+def _charge_refunded(cur: psycopg.Cursor, charge: dict, facts: dict) -> tuple[str | None, str]:
+    if _recorded_payment(cur, charge.get("payment_intent")) is None:
+        return _not_recorded(facts)
     cur.execute(
         "select private.apply_provider_refunds('stripe', %s, %s) as result",
-        (charge.get("payment_intent"), Jsonb(refunds)),
+        (charge.get("payment_intent"), Jsonb(facts["refunds"])),
     )
     return (charge.get("metadata") or {}).get("order_id"), cur.fetchone()["result"]
 
 
-def _list_refunds(client: stripe.StripeClient, charge: dict) -> list[dict]:
-    """The charge's refunds as Stripe lists them, matched to ours by metadata.refund_id."""
+def _stripe(call: Callable[[], object], what: str) -> object:
     try:
-        page = client.v1.refunds.list(params={"payment_intent": charge.get("payment_intent"), "limit": 100})
+        return call()
     except stripe.StripeError as exc:
-        raise errors.bad_gateway("payment_provider_unavailable", "Stripe did not list the refunds") from exc
-    listed = [r.to_dict() for r in page.data]
-    return [{"id": r["id"], "amount": r["amount"], "status": r["status"],
-             "refund_id": (r.get("metadata") or {}).get("refund_id")} for r in listed]
+        raise errors.bad_gateway("payment_provider_unavailable", f"Stripe did not answer ({what})") from exc
 
 
-def _dispute_created(cur: psycopg.Cursor, dispute: dict) -> tuple[str | None, str]:
-    cur.execute(
-        "select order_id from public.payments where provider = 'stripe' and provider_payment_id = %s",
-        (dispute.get("payment_intent"),),
-    )
-    row = cur.fetchone()
-    if row is None:
-        raise errors.DomainError(503, "not_ready", "The disputed payment is not recorded yet")
-    cur.execute("select private.flag_dispute(%s, %s) as flagged", (row["order_id"], dispute.get("reason")))
-    return str(row["order_id"]), "flagged" if cur.fetchone()["flagged"] else "already_flagged"
+def _made_by_our_session(client: stripe.StripeClient, payment_intent: str | None) -> bool:
+    """Whether a PaymentIntent came from one of our Checkout Sessions: ours carry the order in their
+    metadata (payment_intent_data), which a buyer cannot set on a Payment Link."""
+    if not payment_intent:
+        return False
+    try:
+        intent = client.v1.payment_intents.retrieve(payment_intent).to_dict()
+    except stripe.InvalidRequestError:  # no such PaymentIntent on this account
+        return False
+    except stripe.StripeError as exc:
+        raise errors.bad_gateway("payment_provider_unavailable", "Stripe did not answer (payment intent)") from exc
+    named = (intent.get("metadata") or {}).get("order_id")
+    if not named:
+        return False
+    with db.as_service() as cur:
+        cur.execute("select exists (select 1 from public.orders where id::text = %s) as ours", (named,))
+        return cur.fetchone()["ours"]
+
+
+def _payment_facts(client: stripe.StripeClient, obj: dict) -> dict:
+    """Read before the transaction: whether a payment we do not hold yet is ours, and (for a refund)
+    the charge's refunds as Stripe lists them, matched to ours by metadata.refund_id."""
+    payment_intent = obj.get("payment_intent")
+    with db.as_service() as cur:
+        recorded = _recorded_payment(cur, payment_intent) is not None
+    facts: dict = {"ours": recorded or _made_by_our_session(client, payment_intent)}
+    if obj.get("object") == "charge" and recorded:
+        page = _stripe(lambda: client.v1.refunds.list(params={"payment_intent": payment_intent, "limit": 100}),
+                       "refunds")
+        facts["refunds"] = [{"id": r["id"], "amount": r["amount"], "status": r["status"],
+                             "refund_id": (r.get("metadata") or {}).get("refund_id")}
+                            for r in (x.to_dict() for x in page.data)]
+    return facts
+
+
+def _dispute_created(cur: psycopg.Cursor, dispute: dict, facts: dict) -> tuple[str | None, str]:
+    payment = _recorded_payment(cur, dispute.get("payment_intent"))
+    if payment is None:
+        return _not_recorded(facts)
+    if not payment["pays_the_order"]:
+        # A dispute of stray money (a duplicate, a mismatched payment, refunded automatically): it does not
+        # flag the order, so a later dispute of the order's own payment is still flagged and told.
+        return str(payment["order_id"]), "stray_payment_disputed"
+    cur.execute("select private.flag_dispute(%s, %s) as flagged", (payment["order_id"], dispute.get("reason")))
+    return str(payment["order_id"]), "flagged" if cur.fetchone()["flagged"] else "already_flagged"
 
 
 HANDLERS: dict[str, Callable[..., tuple[str | None, str]]] = {
@@ -128,7 +180,8 @@ HANDLERS: dict[str, Callable[..., tuple[str | None, str]]] = {
 
 # What a handler needs from Stripe, fetched before the transaction opens.
 PREFETCH: dict[str, Callable[[stripe.StripeClient, dict], object]] = {
-    "charge.refunded": _list_refunds,
+    "charge.refunded": _payment_facts,
+    "charge.dispute.created": _payment_facts,
 }
 
 
@@ -152,7 +205,7 @@ def handle(payload: bytes, signature: str | None, settings: Settings, client: st
             return Outcome(event.id, event.type, "duplicate")
         order_id, result = handler(cur, data, *extra)
         cur.execute("select private.set_webhook_outcome(%s, %s)", (event.id, result))
-    if result in ("unknown_order", "mismatch_refunded"):
-        log.event("stripe_event_not_ours" if result == "unknown_order" else "stripe_payment_mismatch",
-                  event_id=event.id, type=event.type, object_id=data.get("id"), order_id=order_id)
+    if result in ("unknown_order", "foreign_session", "unknown_payment", "mismatch_refunded"):
+        log.event("stripe_payment_mismatch" if result == "mismatch_refunded" else "stripe_event_not_ours",
+                  event_id=event.id, type=event.type, object_id=data.get("id"), order_id=order_id, result=result)
     return Outcome(event.id, event.type, result, order_id)

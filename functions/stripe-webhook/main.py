@@ -23,7 +23,7 @@ def main(call: http.Call):
         if outcome.order_id and outcome.result in (
                 "fulfilled", "late_fulfilled", "late_refunded", "flagged", "fully_refunded", "partially_refunded"):
             notifications.send_due(mail.Mailer(call.settings), limit=10, order_id=outcome.order_id)
-        if outcome.result in ("late_refunded", "mismatch_refunded"):
+        if outcome.result in ("late_refunded", "mismatch_refunded", "duplicate_refunded"):
             refunds.execute_pending(client, limit=5)
     except Exception as exc:  # the event is recorded; cron finishes the follow-up work
         log.event("webhook_follow_up_failed", event_id=outcome.event_id, error=type(exc).__name__)

@@ -783,6 +783,36 @@ def test_a_guessable_idempotency_key_is_refused(stack, db, event, general):
     refused(stack, db, body | {"idempotency_key": "x" * 31}, status=422, code="invalid_request", send_key=False)
 
 
+def test_a_retry_while_the_first_request_is_still_opening_its_session_waits_and_cancels_nothing(
+        stack, db, event, general):
+    """A retry that arrived before the first request attached its Checkout Session called Stripe again with other
+    parameters under the same idempotency key, failed, and cancelled the order the first request was finishing."""
+    from shared import checkout, db as shared_db
+
+    body = checkout_body(event, [(general, 1)], buyer_email=unique_email("inflight"))
+    key = f"inflight-{uuid.uuid4()}"
+    request = checkout.parse_request(body, idempotency_header=key)
+    first = checkout.place_order(shared_db.Caller.anon(), request, request.idempotency_key, settings())
+    sessions = len(stack.stripe.sessions)
+    r = post(stack, body, key=key)
+    assert r.status_code == 409 and r.json()["error"]["code"] == "idempotency_conflict", r.text
+    assert order_row(db, first["order_id"])["status"] == "pending" and len(stack.stripe.sessions) == sessions
+
+
+def test_through_the_rpc_a_replayed_key_matches_only_the_very_same_request_buyer_included(db, event, general):
+    items = json.dumps([{"tier_id": str(general["id"]), "quantity": 1}])
+    key = f"rpc-{uuid.uuid4()}"
+    place = "select public.place_ticket_order(%s, %s::jsonb, %s, 'Kim', null, %s) as o"
+    with db.as_anon() as cur:
+        first = cur.execute(place, (event["id"], items, "kim@example.com", key)).fetchone()["o"]
+    with db.as_anon() as cur:
+        again = cur.execute(place, (event["id"], items, "kim@example.com", key)).fetchone()["o"]
+    assert again["replayed"] and again["order_id"] == first["order_id"] and again["tracking_token"] is None
+    with pytest.raises(psycopg.Error) as refused, db.as_anon() as cur:
+        cur.execute(place, (event["id"], items, "someone-else@example.com", key))
+    assert refused.value.diag.message_detail == "idempotency_key_reused"
+
+
 def test_an_idempotency_key_reused_for_another_request_is_refused(stack, db, event, general):
     key = f"reuse-{uuid.uuid4()}"
     accepted_with_key(stack, checkout_body(event, [(general, 1)], buyer_email=unique_email()), key)
