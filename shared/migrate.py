@@ -101,15 +101,18 @@ def status(conn: psycopg.Connection, directory: Path = MIGRATIONS_DIR) -> list[S
 
 
 def _statements(sql_text: str) -> list[tuple[int, str]]:
-    """(first line number, text) of each statement in a file."""
+    """(line number where its code starts, its text without leading comments) of each statement."""
     out, offset = [], 0
     for statement in sqlparse.split(sql_text):
         start = sql_text.find(statement, offset)
         offset = start + len(statement)
-        body = sqlparse.format(statement, strip_comments=True).strip()
-        if body:
-            leading = len(statement) - len(statement.lstrip())
-            out.append((sql_text.count("\n", 0, start + leading) + 1, statement.strip()))
+        lines = statement.splitlines()
+        skipped = 0
+        while skipped < len(lines) and (not lines[skipped].strip() or lines[skipped].lstrip().startswith("--")):
+            skipped += 1
+        code = "\n".join(lines[skipped:]).strip()
+        if code:
+            out.append((sql_text.count("\n", 0, start) + skipped + 1, code))
     return out
 
 

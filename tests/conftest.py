@@ -3,7 +3,10 @@ everything applied, and a fresh clone of it per test module.
 
 Set TEST_DATABASE_URL (a server URL whose user may create databases) to use
 an existing server; otherwise an embedded PostgreSQL 18 starts in a
-temporary directory and is removed at the end.
+temporary directory and is removed at the end. TEST_TEMPLATE_SOURCE names a
+database of that server to copy the template from (the Supabase-shaped
+`postgres` database of tests/foundation/test_supabase_shape.py) instead of
+starting from an empty one.
 """
 
 from __future__ import annotations
@@ -69,9 +72,12 @@ def clock_probe(request) -> None:
 
 @pytest.fixture(scope="session")
 def template_url(pg_server_url: str) -> Iterator[str]:
-    with psycopg.connect(pg_server_url, autocommit=True) as conn:
+    source = os.environ.get("TEST_TEMPLATE_SOURCE")
+    maintenance_url = _url_for(pg_server_url, "template1") if source else pg_server_url
+    with psycopg.connect(maintenance_url, autocommit=True) as conn:
         conn.execute(sql.SQL("drop database if exists {}").format(sql.Identifier(TEMPLATE)))
-        conn.execute(sql.SQL("create database {}").format(sql.Identifier(TEMPLATE)))
+        conn.execute(sql.SQL("create database {}").format(sql.Identifier(TEMPLATE)) if not source else
+                     sql.SQL("create database {} template {}").format(sql.Identifier(TEMPLATE), sql.Identifier(source)))
     url = _url_for(pg_server_url, TEMPLATE)
     migrate.migrate(url)
     yield url

@@ -427,6 +427,25 @@ def test_a_reschedule_to_an_unavailable_time_is_refused(db, world):
     assert appointment(db, appt["id"]) == {"status": "booked", "period": appt["period"], "sequence": 0}
 
 
+def test_a_maintenance_session_may_change_what_the_api_may_not_and_it_is_audited(db, world):
+    """The owner connected directly (migrations, psql, Supabase's SQL editor) is a maintenance session: no claims,
+    no API role. It exists on Supabase, where postgres is no superuser, and what it does past the rules is audited."""
+    customer = world["people"]["customer"]
+    appt = book(db, world["main"], next(world["inside"]), customer=customer)
+    later = appt["period"].lower + dt.timedelta(minutes=30)
+    refused(call(db, customer.caller, "select public.reschedule_appointment(%s, %s)", appt["id"], later),
+            "PT409", "cutoff_passed")
+    db.sql("update public.appointments set period = tstzrange(%s, %s + interval '30 minutes') where id = %s",
+           (later, later, appt["id"]))
+    db.sql("update public.appointments set status = 'completed' where id = %s", (appt["id"],))  # skips in_progress
+    audits = db.sql("select details from public.audit_log where action = 'maintenance.bypass' and row_id = %s"
+                    " order by id", (str(appt["id"]),))
+    assert [a["details"]["bypassed"] for a in audits] == ["cutoff_passed", "illegal_transition"]
+    assert audits[0]["details"]["to"]["period"].startswith(f'["{later:%Y-%m-%d %H:%M}')
+    assert audits[1]["details"]["from"] == "booked" and audits[1]["details"]["to"] == "completed"
+    assert all(a["details"]["session_user"] for a in audits)
+
+
 def test_a_reschedule_may_overlap_the_appointments_own_current_time(db, world):
     customer = world["people"]["customer"]
     appt = book(db, world["main"], next(world["outside"]), customer=customer)
