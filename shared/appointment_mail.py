@@ -18,6 +18,7 @@ from babel.dates import format_date
 from shared.formatting import DEFAULT_LOCALE, money, span, when
 from shared.mail import Email, layout
 from shared.notifications import renderer
+from shared.order_mail import OrderView, describer
 
 
 def _service(cur: psycopg.Cursor, service_id: str | None) -> str:
@@ -51,6 +52,20 @@ def render_confirmed(cur: psycopg.Cursor, row: dict) -> Email:
     lines += [f"{a['service']} with {a['staff_name']}: {span(a['start'], a['end'], zone)}"
               for a in order.get("appointments") or [] if a["status"] == "booked"]
     return _email(row, f"Booked: order {order['number']}", lines)
+
+
+@describer("appointments")
+def describe_appointment_order(cur: psycopg.Cursor, order_id: str) -> OrderView:
+    """How an appointment order reads in the refund, late-payment and dispute emails (shared/order_mail.py)."""
+    cur.execute("select private.appointment_order_summary(%s) as s, o.timezone from public.orders x"
+                " join public.organizations o on o.id = x.org_id where x.id = %s", (order_id, order_id))
+    found = cur.fetchone()
+    order, zone = found["s"], found["timezone"]
+    visits = "; ".join(f"{a['service']}, {span(a['start'], a['end'], zone)}" for a in order.get("appointments") or [])
+    return OrderView(order["number"], order["status"], order["total_minor"], order["currency"],
+                     what=visits or f"order {order['number']}", goods="appointments",
+                     void_note="The appointments in this order are cancelled.",
+                     kept_note="Your appointments stand.", lost_reason="the times you chose were taken")
 
 
 @renderer("appointment_cancelled")

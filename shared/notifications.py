@@ -35,7 +35,7 @@ SmsRenderer = Callable[[psycopg.Cursor, dict], str]
 RENDERERS: dict[str, Renderer] = {}
 SMS_RENDERERS: dict[str, SmsRenderer] = {}
 # Modules whose @renderer functions are loaded before the first send.
-AREA_MODULES = ("shared.ticketing", "shared.appointment_mail", "shared.reminders")
+AREA_MODULES = ("shared.order_mail", "shared.ticketing", "shared.appointment_mail", "shared.reminders")
 SEND_CONCURRENCY = 4
 
 

@@ -1,6 +1,7 @@
-"""Ticketing emails: the tickets (one inline QR per ticket), refunds, late
-payments and disputes. Rendered at send time from the database, so a resend
-shows the current truth. Mobile-friendly: one column, 600 px at most,
+"""Ticketing emails: the tickets (one inline QR per ticket), and how a ticket
+order reads in the refund, late-payment and dispute emails every order kind
+sends (shared/order_mail.py). Rendered at send time from the database, so a
+resend shows the current truth. Mobile-friendly: one column, 600 px at most,
 inline styles only, and a plain-text part."""
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from shared import qr
 from shared.formatting import money, when
 from shared.mail import Email, InlineImage, layout
 from shared.notifications import renderer
+from shared.order_mail import OrderView, describer
 
 
 def _order(cur: psycopg.Cursor, order_id: str) -> dict:
@@ -62,46 +64,10 @@ Show one code per person at the door.</p>
     return Email(row["recipient"], title, layout(title, body), text, images)
 
 
-@renderer("order_refunded")
-def render_refund(cur: psycopg.Cursor, row: dict) -> Email:
-    order = _order(cur, row["payload"]["order_id"])
-    cur.execute("select amount_minor, currency from public.refunds where id = %s", (row["payload"]["refund_id"],))
-    refund = cur.fetchone()
-    amount = money(refund["amount_minor"], refund["currency"])
-    title = f"Refund for order {order['number']}"
-    full = order["status"] == "refunded"
-    note = "Your tickets for this order are no longer valid." if full else "Your tickets remain valid."
-    body = f"""<h1 style="margin:0 0 12px;font-size:22px">{html.escape(title)}</h1>
-<p>We are refunding <strong>{amount}</strong> for {html.escape(order['event_title'] or 'your order')}.
-It usually reaches your account within 5-10 days.</p><p>{note}</p>"""
-    text = f"{title}\n\nWe are refunding {amount} for {order['event_title']}. {note}"
-    return Email(row["recipient"], title, layout(title, body), text)
-
-
-@renderer("late_payment_refunded")
-def render_late_payment(cur: psycopg.Cursor, row: dict) -> Email:
-    order = _order(cur, row["payload"]["order_id"])
-    amount = money(order["total_minor"], order["currency"])
-    title = f"Your payment for {order['event_title']} is being refunded"
-    cur.execute("select close_reason from public.orders where id = %s", (order["order_id"],))
-    lost = ("the promo code you used reached its limit"
-            if cur.fetchone()["close_reason"] == "late_payment_promo_exhausted" else "the tickets were sold")
-    why = (f"Your payment arrived after your reservation had run out, and {lost} in the meantime. "
-           "The full amount is on its way back to you.")
-    body = f"""<h1 style="margin:0 0 12px;font-size:22px">Sorry, those tickets are gone</h1>
-<p>{why}</p><p>Refund: <strong>{amount}</strong> for order {html.escape(order['number'])}.
-It usually reaches your account within 5-10 days.</p>"""
-    text = f"Sorry, those tickets are gone\n\n{why}\n\nRefund: {amount} for order {order['number']}."
-    return Email(row["recipient"], title, layout(title, body), text)
-
-
-@renderer("dispute_opened")
-def render_dispute(cur: psycopg.Cursor, row: dict) -> Email:
-    order = _order(cur, row["payload"]["order_id"])
-    title = f"Payment dispute on order {order['number']}"
-    reason = row["payload"].get("reason") or "not given"
-    body = f"""<h1 style="margin:0 0 12px;font-size:22px">{html.escape(title)}</h1>
-<p>The buyer's bank has opened a dispute ({html.escape(reason)}) on {money(order['total_minor'], order['currency'])}
-for {html.escape(order['event_title'] or '')}. Respond in your Stripe dashboard before the deadline.</p>"""
-    text = f"{title}\n\nReason: {reason}. Respond in your Stripe dashboard before the deadline."
-    return Email(row["recipient"], title, layout(title, body), text)
+@describer("tickets")
+def describe_ticket_order(cur: psycopg.Cursor, order_id: str) -> OrderView:
+    order = _order(cur, order_id)
+    return OrderView(order["number"], order["status"], order["total_minor"], order["currency"],
+                     what=order["event_title"] or f"order {order['number']}", goods="tickets",
+                     void_note="Your tickets for this order are no longer valid.",
+                     kept_note="Your tickets remain valid.", lost_reason="the tickets were sold")
