@@ -8,7 +8,7 @@ PostgreSQL 18, migrated; a watchdog that stops the run past --time-limit):
 
   - every function served as `bookwell serve` serves them (werkzeug, threaded,
     one process, the product's default pool of 10), with AI_BASE_URL pointing at
-  - the LLM stand-in (shared.standins.LlmStandin, served the same way) in a
+  - the LLM stand-in (shared.devstack.standins.LlmStandin, served the same way) in a
     process of its own, as the real provider is somebody else's machine. Its
     `latency` (a sleep before every answer) stands in for the model's time.
 
@@ -77,7 +77,8 @@ from common import ROOT, Bench, Served, cpu_delta, cpu_snapshot, say  # noqa: E4
 import httpx  # noqa: E402
 import openai  # noqa: E402
 
-from shared import auth, config  # noqa: E402
+from shared.platform import config  # noqa: E402
+from shared.platform import auth
 
 MODEL = "bookwell-local"
 LLM_KEY = "sk-bookwell-bench-local"
@@ -118,7 +119,7 @@ def user_message(k: int, nonce: str | None = None) -> str:
 
 
 def _turns(spec: list[dict]):
-    from shared.standins.llm_standin import Reply, ToolCalls
+    from shared.devstack.standins.llm_standin import Reply, ToolCalls
 
     return [ToolCalls([(t["tool"], t["args"])]) if "tool" in t else Reply(t["reply"]) for t in spec]
 
@@ -127,7 +128,7 @@ def serve_llm(port: int) -> None:
     from werkzeug.serving import make_server
     from werkzeug.wrappers import Request, Response
 
-    from shared.standins import LlmStandin
+    from shared.devstack.standins import LlmStandin
 
     llm = LlmStandin(api_key=LLM_KEY, model=MODEL)
     pending: dict[str, list] = {}  # nonce -> the session's scripted turns, until its first request
@@ -339,7 +340,7 @@ class Conversation:
 
 
 def sdk_client(llm_url: str) -> openai.OpenAI:
-    # As shared.ai.provider builds the product's client: no SDK retries.
+    # As shared.providers.ai.provider builds the product's client: no SDK retries.
     return openai.OpenAI(base_url=f"{llm_url}/v1", api_key=LLM_KEY, max_retries=0)
 
 

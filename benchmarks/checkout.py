@@ -11,7 +11,7 @@ sold out here), so no phase inherits another's rows:
   1. pgbench -N -c 16 -j 2 -T 20 after `pgbench -i -s 16`, on the same server:
      the yardstick TPS.
   (a) The hold-and-create-order transaction alone, 16 client threads calling
-      the product's own shared.checkout.place_order (shared.db pool sized 16,
+      the product's own shared.ticketing.checkout.place_ticket_order (shared.platform.db pool sized 16,
       i.e. one connection per client; per transaction `set_config('role',
       'anon')` + `request.jwt.claims`, lock_timeout, then `select
       private.place_ticket_order(...)`), 1 or 2 tickets per order, a unique
@@ -62,8 +62,10 @@ from common import Bench, cpu_delta, cpu_snapshot, say  # noqa: E402
 
 import httpx  # noqa: E402
 
-from shared import checkout, db  # noqa: E402
-from shared.config import settings  # noqa: E402
+from shared.platform import db  # noqa: E402
+import shared.areas  # noqa: F401,E402  every order kind
+from shared.ticketing import checkout as ticket_checkout  # noqa: E402
+from shared.platform.config import settings  # noqa: E402
 
 GOAL_TXN = 0.5
 GOAL_HTTP = 0.1
@@ -93,7 +95,7 @@ end;
 $$;
 """
 
-# The transaction as shared/checkout.py sends it, for pgbench: role and claims, then the call.
+# The transaction as shared/commerce/checkout.py sends it, for pgbench: role and claims, then the call.
 PGBENCH_SCRIPT = """\\set qty random(1, 2)
 BEGIN;
 select set_config('role', 'anon', true), set_config('request.jwt.claims', '{{"role": "anon"}}', true);
@@ -105,7 +107,7 @@ END;
 
 def install_variant(pg: common.Pg, kind: str) -> None:
     """Swap private.claim_seats IN THIS PHASE'S THROWAWAY DATABASE ONLY (the product's files
-    are untouched), so the rest - shared.checkout.place_order, private.place_ticket_order,
+    are untouched), so the rest - shared.ticketing.checkout.place_ticket_order, private.place_ticket_order,
     the order insert - stays exactly the product's:
       kind="counter": the canary, one counter row per tier (COUNTER_SQL);
       kind="ordered": the product's claim_seats with `order by seat_no` added to every pick
@@ -127,9 +129,9 @@ def install_variant(pg: common.Pg, kind: str) -> None:
             conn.execute(text)
 
 
-def product_place(caller: db.Caller, req: checkout.CheckoutRequest, idempotency_key: str | None) -> dict:
-    """The product's own call: shared.checkout.place_order."""
-    return checkout.place_order(caller, req, idempotency_key, settings())
+def product_place(caller: db.Caller, req: ticket_checkout.TicketCheckoutRequest, idempotency_key: str | None) -> dict:
+    """The product's own call: shared.ticketing.checkout.place_ticket_order."""
+    return ticket_checkout.place_ticket_order(caller, req, idempotency_key, settings())
 
 
 def counter_check(pg: common.Pg, tier_id, client_quantity: int | None) -> tuple[bool, str]:
@@ -150,9 +152,9 @@ def counter_check(pg: common.Pg, tier_id, client_quantity: int | None) -> tuple[
 def python_phase(bench: Bench, pg: common.Pg, ev: dict, tier: dict, place, clients: int, seconds: float,
                  warmup: float = 2.0):
     """`clients` threads calling `place` (the product's place_order or a variant) back to back,
-    through shared.db's pool (max size = clients: one connection per client)."""
+    through shared.platform.db's pool (max size = clients: one connection per client)."""
     bench.use(pg)
-    requests = [checkout.CheckoutRequest.model_validate(common.checkout_body(ev["id"], tier["id"], q))
+    requests = [ticket_checkout.TicketCheckoutRequest.model_validate(common.checkout_body(ev["id"], tier["id"], q))
                 for q in (1, 2)]
     sold = [0] * clients
 
@@ -277,7 +279,7 @@ def main() -> int:
 
         yards = [yardstick()]
 
-        # (a) the transaction alone, from Python, as shared/checkout.py runs it.
+        # (a) the transaction alone, from Python, as shared/commerce/checkout.py runs it.
         pg = dbs["a_seats"]
         if args.statements:
             pg.sql("create extension pg_stat_statements")

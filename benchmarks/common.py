@@ -4,7 +4,7 @@ What `Bench` gives a script, all on loopback and all removed at exit:
 
 - an embedded PostgreSQL 18 (shared/localdb.LocalServer) in a fresh temporary
   directory on a free port, with the database `bookwell` bootstrapped and
-  migrated exactly as `bookwell migrate` does (shared/migrate.py);
+  migrated exactly as `bookwell migrate` does (shared/platform/migrate.py);
 - optionally `pgbench -i -s <scale>` in a second database `pgbench` on the SAME
   server, and `pgbench` runs whose TPS the scripts divide by;
 - optionally the provider stand-ins (Stripe, Resend) served by one subprocess,
@@ -54,9 +54,10 @@ if str(ROOT) not in sys.path:
 import psycopg  # noqa: E402
 from psycopg.rows import dict_row  # noqa: E402
 
-from shared import config, migrate  # noqa: E402
-from shared import db as shared_db  # noqa: E402
-from shared.localdb import LocalServer, bin_dir, free_port  # noqa: E402
+from shared.platform import migrate  # noqa: E402
+from shared.platform import config
+from shared.platform import db as shared_db  # noqa: E402
+from shared.devstack.localdb import LocalServer, bin_dir, free_port  # noqa: E402
 
 DATE = "2026-11-21"
 APP_DB = "bookwell"
@@ -182,14 +183,14 @@ def serve(kind: str, port: int) -> None:
     from werkzeug.serving import make_server
 
     if kind == "functions":
-        from shared import devserver
+        from shared.devstack import devserver
 
         app = devserver.build_app()  # every function, mounted as `bookwell serve` mounts them
     elif kind == "standins":
         from werkzeug.middleware.dispatcher import DispatcherMiddleware
         from werkzeug.wrappers import Response
 
-        from shared.standins import ResendStandin, StripeStandin
+        from shared.devstack.standins import ResendStandin, StripeStandin
 
         cfg = config.settings()
         stripe = StripeStandin(None, cfg.stripe_webhook_secret, api_key=cfg.stripe_secret_key)
@@ -434,7 +435,7 @@ class Bench:
         return Pg(self.server.url_for(name), name)
 
     def use(self, pg: Pg) -> None:
-        """Point this process's shared.db pool (DATABASE_URL) at `pg`."""
+        """Point this process's shared.platform.db pool (DATABASE_URL) at `pg`."""
         shared_db.close_pools()
         self._set_env(DATABASE_URL=pg.url)
 
@@ -844,7 +845,7 @@ def checkout_body(event_id: Any, tier_id: Any, quantity: int) -> dict:
 
 
 def anon_key() -> str:
-    from shared import auth
+    from shared.platform import auth
 
     return auth.api_keys(config.settings())["anon"]
 

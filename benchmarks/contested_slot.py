@@ -40,7 +40,7 @@ import psycopg  # noqa: E402
 import common  # noqa: E402
 from common import Bench, cpu_delta, cpu_snapshot, say  # noqa: E402
 
-from shared.db import Caller, act_as  # noqa: E402
+from shared.platform.db import Caller, act_as  # noqa: E402
 
 LONDON = ZoneInfo("Europe/London")
 HOURS = range(6, 22)  # 60-minute slots 06:00 .. 21:00, every day of the week

@@ -37,8 +37,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from shared import migrate  # noqa: E402
-from shared.localdb import LocalServer, free_port  # noqa: E402
+from shared.platform import migrate  # noqa: E402
+from shared.devstack.localdb import LocalServer, free_port  # noqa: E402
 
 FUNCTIONS_FRAMEWORK = Path(sys.executable).parent / "functions-framework"
 HELLO = ROOT / "benchmarks" / "hello" / "main.py"

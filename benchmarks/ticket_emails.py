@@ -13,8 +13,8 @@ One run, loopback only, everything in a temporary directory removed at exit
      (private.record_payment), exactly as the webhook pays them, so the
      ticketing trigger issues the tickets and queues one `tickets` email each.
   2. Per round (timed, one after the other, order alternating by round):
-     - bare: shared.qr.png(secret) for the round's ticket secrets, in a loop;
-     - emails: shared.notifications.send_due(Mailer(settings), limit=25)
+     - bare: shared.providers.qr.png(secret) for the round's ticket secrets, in a loop;
+     - emails: shared.comms.notifications.send_due(Mailer(settings), limit=25)
        until the outbox is empty - claim (skip locked), render_tickets (order
        summary and passes from Postgres, one QR PNG per ticket, HTML and text),
        Mailer.send through the resend SDK to the stand-in, mark sent.
@@ -53,10 +53,12 @@ from common import Bench, say  # noqa: E402
 import httpx  # noqa: E402
 from psycopg.types.json import Jsonb  # noqa: E402
 
-from shared import mail, notifications, qr, ticketing  # noqa: E402,F401  (ticketing registers the renderer)
-from shared import db as shared_db  # noqa: E402
-from shared.config import settings  # noqa: E402
-from shared.db import Caller, act_as  # noqa: E402
+from shared.comms import notifications  # noqa: E402,F401  (ticketing registers the renderer)
+from shared.providers import mail, qr  # noqa: E402,F401  (ticketing registers the renderer)
+from shared.ticketing import emails as ticketing  # noqa: E402,F401  (ticketing registers the renderer)
+from shared.platform import db as shared_db  # noqa: E402
+from shared.platform.config import settings  # noqa: E402
+from shared.platform.db import Caller, act_as  # noqa: E402
 
 GOAL = 0.7
 
@@ -153,7 +155,7 @@ def instrumented(totals: dict[str, float]):
             if stack:
                 stack[-1][0] += elapsed
 
-    qr.png = measured(BUCKETS[0], qr_png)  # shared.ticketing calls qr.png through the module
+    qr.png = measured(BUCKETS[0], qr_png)  # shared.ticketing.emails calls qr.png through the module
     mail.Mailer.send = measured(BUCKETS[1], send)
     notifications.RENDERERS["tickets"] = measured(BUCKETS[2], render)
     shared_db.transaction = timed_transaction  # as_service() looks it up at call time
@@ -343,7 +345,7 @@ def main() -> int:
     print(f"other work on the machine during the timed parts: "
           + ", ".join(f"{o * 100:.0f}%" for o in others) + " of its cores")
     print()
-    print(f"{'bare QR PNG rendering (shared.qr.png)':<48}{codes_per_s:9.1f} codes/s   "
+    print(f"{'bare QR PNG rendering (shared.providers.qr.png)':<48}{codes_per_s:9.1f} codes/s   "
           f"({qr_s / emails_sent * 1000:.2f} ms per code)")
     print(f"{'ticket emails (send_due -> render -> Resend)':<48}{emails_per_s:9.1f} emails/s  "
           f"({email_s / emails_sent * 1000:.2f} ms per email)")

@@ -15,7 +15,7 @@ One run, loopback only, everything in a temporary directory removed at exit
      Session in the Stripe stand-in; then the stand-in's own `pay()` completes
      every session (it has no webhook URL here, so the events wait in its
      queue) and hands back its checkout.session.completed events.
-  3. Timed: the N events, each signed with shared.standins.sign (a real
+  3. Timed: the N events, each signed with shared.devstack.standins.sign (a real
      Stripe-Signature) just before, POSTed by `--clients` concurrent httpx
      clients to /functions/v1/stripe-webhook -> events/s and ratio to pgbench.
 
@@ -46,8 +46,8 @@ from common import Bench, cpu_delta, cpu_snapshot, say  # noqa: E402
 
 import httpx  # noqa: E402
 
-from shared.config import settings  # noqa: E402
-from shared.standins import sign  # noqa: E402
+from shared.platform.config import settings  # noqa: E402
+from shared.devstack.standins import sign  # noqa: E402
 
 
 def create_orders(bench: Bench, ev: dict, tier: dict, n: int, tickets: int, clients: int) -> list[dict]:

@@ -29,8 +29,9 @@ import pytest
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
-from shared import config, db as shared_db, migrate
-from shared.localdb import LocalServer, free_port
+import shared.areas  # noqa: F401  every area's order kinds, describers and message renderers
+from shared.platform import config, db as shared_db, migrate
+from shared.devstack.localdb import LocalServer, free_port
 from tests.support.pg import Db
 
 TEMPLATE = f"bookwell_template_{os.getpid()}"
@@ -173,7 +174,7 @@ def stack(database_url: str) -> Iterator[Stack]:
     stand-ins mounted beside them and the SDKs pointed at them."""
     from werkzeug.serving import make_server
 
-    from shared import devserver
+    from shared.devstack import devserver
 
     server = make_server("127.0.0.1", 0, lambda env, start: app(env, start), threaded=True)
     base = f"http://127.0.0.1:{server.server_port}"

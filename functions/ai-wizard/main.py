@@ -14,7 +14,8 @@ import re
 
 import functions_framework
 
-from shared import errors, http, wizard_sessions
+from shared.platform import errors, http
+from shared.ticketing import wizard_sessions
 
 SESSION = re.compile(r"^/sessions/(?P<id>[0-9a-fA-F-]{36})(?P<abandon>/abandon)?/?$")
 TOOL = re.compile(r"^/tools/(?P<name>[a-z_]+)/?$")

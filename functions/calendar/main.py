@@ -13,7 +13,8 @@ through the RPCs create_calendar_feed() / revoke_calendar_feed(id).
 
 import functions_framework
 
-from shared import calendar, db, errors, http
+from shared.appointments import calendar
+from shared.platform import db, errors, http
 
 
 @functions_framework.http

@@ -4,7 +4,7 @@ Hold what is being bought and open a Stripe Checkout Session. The body's
 `kind` says what: "tickets" (the default: event_id, items [{tier_id,
 quantity}]) or "appointments" (org_id, items [{service_id, start, staff_id?}],
 postcode, buyer_phone, address); both take buyer_email, buyer_name,
-promo_code, success_url, cancel_url and idempotency_key (shared/checkout.py).
+promo_code, success_url, cancel_url and idempotency_key (shared/commerce/checkout.py).
 Guests send buyer_email and buyer_name; signed-in buyers may omit them. An
 `Idempotency-Key` header (or body field; 32-200 characters, a random UUID)
 makes retries safe: a retry answers the same order with "replayed": true and
@@ -16,7 +16,11 @@ once (no checkout URL).
 
 import functions_framework
 
-from shared import checkout, http, payments
+
+import shared.areas  # noqa: F401  every area's order kinds, describers and message renderers
+from shared.commerce import checkout
+from shared.platform import http
+from shared.providers import payments
 
 
 @functions_framework.http

@@ -6,7 +6,9 @@ Stripe first, so nobody pays for a seat that goes back on sale.
 
 import functions_framework
 
-from shared import holds, http, payments
+from shared.commerce import holds
+from shared.platform import http
+from shared.providers import payments
 
 
 @functions_framework.http

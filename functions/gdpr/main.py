@@ -18,7 +18,8 @@ from uuid import UUID
 import functions_framework
 from pydantic import BaseModel, ConfigDict, Field
 
-from shared import errors, gdpr, http, storage
+from shared.platform import errors, http, storage
+from shared.privacy import gdpr
 
 
 class ExportQuery(BaseModel):

@@ -8,7 +8,8 @@ org's managers.
 
 import functions_framework
 
-from shared import http, subscriptions
+from shared.appointments import subscriptions
+from shared.platform import http
 
 
 @functions_framework.http

@@ -2,7 +2,7 @@
 
 import functions_framework
 
-from shared import http, tenancy
+from shared.platform import http, tenancy
 
 
 @functions_framework.http

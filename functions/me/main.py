@@ -2,7 +2,7 @@
 
 import functions_framework
 
-from shared import db, http, tenancy
+from shared.platform import db, http, tenancy
 
 
 @functions_framework.http

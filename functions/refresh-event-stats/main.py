@@ -6,7 +6,7 @@ dashboards read through the event_statistics RPC.
 
 import functions_framework
 
-from shared import db, http
+from shared.platform import db, http
 
 
 @functions_framework.http

@@ -11,9 +11,14 @@ pending refunds.
 from uuid import UUID
 
 import functions_framework
+
 from pydantic import BaseModel, ConfigDict, Field
 
-from shared import http, mail, notifications, payments, refunds
+import shared.areas  # noqa: F401  every area's order kinds, describers and message renderers
+from shared.commerce import refunds
+from shared.comms import notifications
+from shared.platform import http
+from shared.providers import mail, payments
 
 
 class RefundRequest(BaseModel):

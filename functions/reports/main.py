@@ -2,7 +2,7 @@
 
     GET /<report>?org_id=<uuid>&from=YYYY-MM-DD&to=YYYY-MM-DD[&group=…][&format=json|csv]
 
-Reports (shared/reports.py): revenue (group day|week|month|service|staff),
+Reports (shared/appointments/reports.py): revenue (group day|week|month|service|staff),
 bookings and cancellations (day|week|month), peak-hours, utilisation,
 ratings (staff|service). Dates are local dates in the org's timezone, at
 most 366 days. JSON by default: {report, org_id, from, to, group, columns,
@@ -25,7 +25,8 @@ from typing import Literal
 import functions_framework
 from pydantic import BaseModel, ConfigDict, Field
 
-from shared import db, errors, http, reports
+from shared.appointments import reports
+from shared.platform import db, errors, http
 
 REPORT_PATH = re.compile(r"^/([a-z-]{1,40})/?$")
 

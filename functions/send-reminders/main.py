@@ -9,7 +9,8 @@ worker's (send-tickets), which re-checks each reminder at send time.
 
 import functions_framework
 
-from shared import http, reminders
+from shared.appointments import reminders
+from shared.platform import http
 
 
 @functions_framework.http

@@ -7,9 +7,13 @@ concurrently: rows are claimed with `for update skip locked`.
 """
 
 import functions_framework
+
 from pydantic import BaseModel, Field
 
-from shared import http, mail, notifications, sms
+import shared.areas  # noqa: F401  every area's order kinds, describers and message renderers
+from shared.comms import notifications
+from shared.platform import http
+from shared.providers import mail, sms
 
 
 class SendRequest(BaseModel):

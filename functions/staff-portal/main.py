@@ -3,7 +3,7 @@
     GET  /jobs?day=YYYY-MM-DD[&staff_id=…]   the day (default today in the org's timezone): for each
                                              staff profile, the jobs by time, `time_order` legs with
                                              travel estimates, the suggested `route` and the totals
-                                             (shared/routing.py); staff_id: a manager's team member
+                                             (shared/appointments/routing.py); staff_id: a manager's team member
     POST /jobs/<id>/check-in                 booked -> in_progress (server time)
     POST /jobs/<id>/check-out                {"note"?} in_progress -> completed (server time)
     POST /jobs/<id>/status                   {"status": in_progress|completed|no_show, "note"?}
@@ -23,7 +23,8 @@ import re
 import functions_framework
 import pydantic
 
-from shared import db, errors, http, staff_portal, storage
+from shared.appointments import staff_portal
+from shared.platform import db, errors, http, storage
 
 UUID = r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
 JOB_ACTION = re.compile(rf"^/jobs/(?P<id>{UUID})/(?P<action>check-in|check-out|status|photos)$")

@@ -11,7 +11,12 @@ after a late payment that found no seats, the automatic refund is executed.
 
 import functions_framework
 
-from shared import http, log, mail, notifications, payments, refunds, stripe_events
+
+import shared.areas  # noqa: F401  every area's order kinds, describers and message renderers
+from shared.commerce import refunds, stripe_events
+from shared.comms import notifications
+from shared.platform import http, log
+from shared.providers import mail, payments
 
 
 @functions_framework.http

@@ -58,7 +58,7 @@ $$;
 -- auth.users and auth.identities as GoTrue's migrations leave them
 -- (github.com/supabase/auth, MIT), so local tests run against the table
 -- production has: no id default, a generated confirmed_at, the unique email
--- index that ignores SSO users. Users are created by shared/users.py the way
+-- index that ignores SSO users. Users are created by shared/platform/users.py the way
 -- GoTrue creates them.
 -- ---------------------------------------------------------------------------
 do $$

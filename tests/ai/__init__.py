@@ -1,1 +1,1 @@
-"""Tests for the AI event wizard: its tools (shared/wizard.py) and runtime."""
+"""Tests for the AI event wizard: its tools (shared/ticketing/wizard.py) and runtime."""

@@ -24,7 +24,7 @@ import pytest
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
-from shared.db import Caller, act_as
+from shared.platform.db import Caller, act_as
 from tests.support import factories, ticketing
 from tests.support.rls import OUTCOMES, assert_case, parse_matrix, probe, refusal
 from tests.tenancy import ArrangingDb

@@ -12,8 +12,8 @@ import httpx
 import pytest
 from werkzeug.serving import make_server
 
-from shared import devserver
-from shared.standins.llm_standin import Delay, Fail, Garbage, RawArguments, Reply, ToolCalls
+from shared.devstack import devserver
+from shared.devstack.standins.llm_standin import Delay, Fail, Garbage, RawArguments, Reply, ToolCalls
 from tests.conftest import override_env
 from tests.support import factories
 

@@ -1,4 +1,4 @@
-"""The offline wizard (shared/wizard_demo.py): with no language model, the local stand-in still drafts an
+"""The offline wizard (shared/devstack/wizard_demo.py): with no language model, the local stand-in still drafts an
 event from what the organiser types, through the wizard's real tools, acting as the organiser under RLS.
 
 Issue 10: "Chat with the AI wizard offline" always answered the same canned line.
@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 import httpx
 import pytest
 
-from shared import wizard_demo
+from shared.devstack import wizard_demo
 from tests.ai.test_wizard_chat import ai, chat, team  # noqa: F401  (fixtures)
 from tests.support import factories
 

@@ -1,4 +1,4 @@
-"""The AI event wizard's three tools (shared/wizard.py), called as the agent runtime
+"""The AI event wizard's three tools (shared/ticketing/wizard.py), called as the agent runtime
 calls them: with a transaction acting as a real user, on real Postgres, so RLS decides.
 
 Every test arranges its own organization (factories), so tests do not see each
@@ -19,9 +19,9 @@ import psycopg
 import pytest
 from pydantic import BaseModel, ValidationError
 
-from shared import db as shared_db, errors
-from shared.errors import DomainError
-from shared.wizard import (
+from shared.platform import db as shared_db, errors
+from shared.platform.errors import DomainError
+from shared.ticketing.wizard import (
     TOOLS, CalculateBudgetArgs, SaveEventDraftArgs, SuggestVenuesArgs, WizardContext, calculate_budget,
     run_tool, save_event_draft, slugify, suggest_venues,
 )
@@ -202,7 +202,7 @@ def test_members_who_do_not_manage_events_cannot_create_drafts(db, role):
 
 
 def test_the_db_layer_turns_the_rls_refusal_into_a_403(db):
-    """As the runtime runs it: shared.db.transaction(caller), the pool and all."""
+    """As the runtime runs it: shared.platform.db.transaction(caller), the pool and all."""
     org = factories.org(db)
     staff = factories.member(db, org, role="staff")
     with pytest.raises(DomainError) as caught:

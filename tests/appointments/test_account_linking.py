@@ -17,7 +17,7 @@ import psycopg
 import pytest
 from psycopg.types.json import Jsonb
 
-from shared.db import Caller
+from shared.platform.db import Caller
 from tests.appointments.test_slots import make_org, make_service, make_staff
 from tests.support import orders, ticketing
 from tests.tenancy import ArrangingDb

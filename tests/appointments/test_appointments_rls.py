@@ -27,7 +27,7 @@ import psycopg
 import pytest
 from psycopg.rows import dict_row
 
-from shared.db import Caller, act_as
+from shared.platform.db import Caller, act_as
 from tests.support import factories
 from tests.support.rls import assert_case, parse_matrix, probe, refusal
 from tests.tenancy import ArrangingDb

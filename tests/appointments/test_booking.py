@@ -1,5 +1,5 @@
 """Booking appointments over real HTTP (migrations/*_appointment_booking.sql,
-shared/checkout.py): a guest's multi-service order becomes held appointments,
+shared/commerce/checkout.py): a guest's multi-service order becomes held appointments,
 is paid through the same create-checkout-session + Stripe + webhook path as
 tickets, and the appointments are booked with one confirmation queued.
 
@@ -23,7 +23,7 @@ import psycopg
 import pytest
 from psycopg.rows import dict_row
 
-from shared.db import Caller, act_as, lock_objects
+from shared.platform.db import Caller, act_as, lock_objects
 from tests.appointments.test_double_booking import deadlocks, label, race, waiting_on_advisory
 from tests.appointments.test_slots import local, make_org, make_staff
 from tests.support import factories
@@ -364,7 +364,7 @@ def rpc_attempt(db, shop: dict, items: list[tuple], email: str, pids: list[int],
 
 
 def test_fifty_buyers_queued_for_one_slot_one_books_and_49_get_slot_taken(db, shop):
-    """All 50 plan Val for 14:00 while the test holds Val's booking lock (shared.db.lock_objects,
+    """All 50 plan Val for 14:00 while the test holds Val's booking lock (shared.platform.db.lock_objects,
     the same key); once all 50 wait on it, it is released: they book one at a time, the first
     wins and each of the others, re-checking under the lock, is told slot_taken. No deadlock."""
     pids: list[int] = []

@@ -1,5 +1,5 @@
 """Calendar feeds and .ics files (migrations/*_calendar_feeds.sql,
-policies/calendar_feeds.sql, shared/calendar.py, functions/calendar).
+policies/calendar_feeds.sql, shared/appointments/calendar.py, functions/calendar).
 
 Everything the calendar function answers is fetched over real HTTP from the
 `stack` fixture and parsed back with icalendar.Calendar.from_ical: a staff
@@ -23,8 +23,8 @@ import psycopg
 import pytest
 from psycopg.rows import dict_row
 
-from shared import config
-from shared.db import Caller
+from shared.platform import config
+from shared.platform.db import Caller
 from tests.appointments.test_appointments_rls import services_and_staff
 from tests.support import factories
 from tests.support.rls import assert_case, parse_matrix

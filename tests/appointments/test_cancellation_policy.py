@@ -27,7 +27,7 @@ import psycopg
 import pytest
 from psycopg.rows import dict_row
 
-from shared.db import Caller
+from shared.platform.db import Caller
 from tests.support import factories
 from tests.support.rls import assert_case, parse_matrix
 from tests.tenancy import ArrangingDb

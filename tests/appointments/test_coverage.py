@@ -14,7 +14,7 @@ from __future__ import annotations
 import psycopg
 import pytest
 
-from shared.db import Caller
+from shared.platform.db import Caller
 from tests.appointments.test_slots import make_org, make_service, make_staff
 from tests.tenancy import ArrangingDb
 

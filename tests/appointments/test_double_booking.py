@@ -41,7 +41,7 @@ from typing import Any
 import psycopg
 import pytest
 
-from shared.db import Caller, act_as, lock_objects
+from shared.platform.db import Caller, act_as, lock_objects
 from tests.support import factories
 from tests.tenancy import ArrangingDb
 
@@ -255,7 +255,7 @@ def test_fifty_concurrent_bookings_of_one_slot_make_exactly_one_appointment(db, 
 
 
 def test_the_lock_key_is_shared_db_lock_objects_staff_key(db, world, date):
-    """private.staff_lock_key is the key shared.db.lock_objects(cur, 'staff', [id]) takes: a
+    """private.staff_lock_key is the key shared.platform.db.lock_objects(cur, 'staff', [id]) takes: a
     booking waits while Python code holds that lock, and books once it is released."""
     period = slot(date, "10:00", "11:00")
     assert db.value("select private.staff_lock_key(%s)", (world["staff_id"],)) == \

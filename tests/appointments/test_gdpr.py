@@ -23,9 +23,9 @@ import psycopg
 import pytest
 from psycopg.types.json import Jsonb
 
-from shared import gdpr
-from shared.db import Caller
-from shared.storage import LocalStorage, ObjectNotFound
+from shared.privacy import gdpr
+from shared.platform.db import Caller
+from shared.platform.storage import LocalStorage, ObjectNotFound
 from tests.appointments.test_slots import make_org, make_service, make_staff
 from tests.support import factories, orders, ticketing
 from tests.support.http import anon_headers

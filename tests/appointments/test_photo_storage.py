@@ -1,5 +1,5 @@
-"""Photo storage backends (shared/storage.py): local files, and Supabase Storage over HTTP
-against the local stand-in (shared/standins/storage_standin.py). No database."""
+"""Photo storage backends (shared/platform/storage.py): local files, and Supabase Storage over HTTP
+against the local stand-in (shared/devstack/standins/storage_standin.py). No database."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ import time
 import httpx
 import pytest
 
-from shared import storage
-from shared.config import Settings
-from shared.standins import StorageStandin
+from shared.platform import storage
+from shared.platform.config import Settings
+from shared.devstack.standins import StorageStandin
 
 KEY = "service-key-for-tests"
 BASE = "http://storage.test/storage/v1"

@@ -1,5 +1,5 @@
 """UK postcodes (migrations/*_uk_postcodes.sql, policies/uk_postcodes.sql,
-shared/postcodes.py): a postcode is validated and normalised the same way in
+shared/appointments/postcodes.py): a postcode is validated and normalised the same way in
 SQL and Python; its district centroid comes from the shipped CSV, which the
 migration provably contains; the Channel Islands, the Isle of Man and unknown
 districts are "not covered"; the data is open to read and closed to writes.
@@ -22,9 +22,9 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from shared import postcodes
-from shared.config import PROJECT_ROOT
-from shared.db import Caller
+from shared.appointments import postcodes
+from shared.platform.config import PROJECT_ROOT
+from shared.platform.db import Caller
 
 DATA = PROJECT_ROOT / "shared" / "data"
 CSV_PATH = DATA / "uk_outcodes.csv"

@@ -1,4 +1,4 @@
-"""24-hour appointment reminders (migrations/*_appointment_reminders.sql, shared/reminders.py,
+"""24-hour appointment reminders (migrations/*_appointment_reminders.sql, shared/appointments/reminders.py,
 functions/send-reminders), sent by the outbox worker (functions/send-tickets) by email through
 the Resend stand-in and by SMS through the Twilio stand-in, both via the providers' real SDKs.
 
@@ -22,7 +22,7 @@ import httpx
 import psycopg
 import pytest
 
-from shared.db import Caller
+from shared.platform.db import Caller
 from tests.conftest import override_env
 from tests.support import factories
 from tests.support.http import anon_headers, service_headers
@@ -369,7 +369,7 @@ def test_send_reminders_queues_over_http_for_the_service_role_only(db, world, st
 
 
 def test_the_cron_job_runs_send_reminders_every_five_minutes():
-    from shared import config
+    from shared.platform import config
 
     job = config.project().cron["send-reminders"]
     assert (job.function, job.schedule) == ("send-reminders", "*/5 * * * *")

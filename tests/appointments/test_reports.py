@@ -1,5 +1,5 @@
 """Reports and ratings (migrations/*_appointment_reports.sql, policies/appointment_reports.sql,
-shared/reports.py, functions/reports).
+shared/appointments/reports.py, functions/reports).
 
 One hand-built org in Europe/London (two services, two cleaners, one idle
 cleaner) around the spring DST change (Sunday 29 March 2026, 01:00 GMT ->
@@ -38,8 +38,8 @@ import psycopg
 from psycopg.rows import dict_row
 import pytest
 
-from shared import reports
-from shared.db import Caller, act_as
+from shared.appointments import reports
+from shared.platform.db import Caller, act_as
 from tests.support import factories
 from tests.support.http import anon_headers
 from tests.support.rls import assert_case, probe
@@ -731,7 +731,7 @@ def test_decimal_amounts_follow_the_currency_exponent():
 
 def test_csv_cells_a_spreadsheet_would_run_as_formulas_are_defused():
     """Names are typed by members; the export is opened by owners (OWASP CSV injection)."""
-    from shared import reports
+    from shared.appointments import reports
 
     result = {"columns": ["staff_name", "bookings", "collected_minor", "currency"],
               "rows": [{"staff_name": '=HYPERLINK("http://evil.example","x")', "bookings": 3,

@@ -1,4 +1,4 @@
-"""Route order for a staff member's day (shared/routing.py): known geometry, no database."""
+"""Route order for a staff member's day (shared/appointments/routing.py): known geometry, no database."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import random
 
 import pytest
 
-from shared import routing
-from shared.routing import Point
+from shared.appointments import routing
+from shared.appointments.routing import Point
 
 
 def planar(points: list[tuple[float, float]]) -> list[list[float]]:

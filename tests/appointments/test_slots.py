@@ -21,7 +21,7 @@ import uuid
 import psycopg
 import pytest
 
-from shared.db import Caller
+from shared.platform.db import Caller
 from tests.support import factories
 from tests.tenancy import ArrangingDb
 

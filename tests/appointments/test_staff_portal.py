@@ -19,7 +19,7 @@ import httpx
 import psycopg
 import pytest
 
-from shared.db import Caller
+from shared.platform.db import Caller
 from tests.conftest import override_env
 from tests.support import factories
 from tests.support.http import anon_headers
@@ -445,7 +445,7 @@ def race_last_photo(db, world, appt) -> int:
     results: dict = {}
     with db.connect() as a:
         a.autocommit = False
-        from shared.db import act_as
+        from shared.platform.db import act_as
         cur = a.cursor()
         act_as(cur, ann)
         cur.execute(insert, (appt,))
@@ -638,7 +638,7 @@ def test_photos_in_supabase_storage_come_back_through_signed_urls(db, world, sta
     """The production backend, over HTTP against the local Storage stand-in."""
     from werkzeug.serving import make_server
 
-    from shared.standins import StorageStandin
+    from shared.devstack.standins import StorageStandin
 
     standin = StorageStandin("stand-in-service-key")
     server = make_server("127.0.0.1", 0, standin.served_at(), threaded=True)

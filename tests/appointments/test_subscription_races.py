@@ -19,7 +19,7 @@ from concurrent.futures import ThreadPoolExecutor
 import psycopg
 import pytest
 
-from shared.db import Caller, act_as
+from shared.platform.db import Caller, act_as
 from tests.appointments.test_slots import make_service, make_staff
 from tests.appointments.test_subscriptions import (
     ALL_WEEK, db_now, expected_visits, raw_subscription, visit_day)

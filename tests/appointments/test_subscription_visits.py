@@ -14,7 +14,7 @@ import itertools
 import psycopg
 import pytest
 
-from shared.db import Caller
+from shared.platform.db import Caller
 from tests.appointments.test_subscriptions import (
     call, db, generate_one, ledger, visit_day, outbox, raw_subscription, refused, shop, subscribe, visits)
 from tests.support import factories

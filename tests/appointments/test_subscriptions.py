@@ -33,8 +33,8 @@ import psycopg
 import pytest
 from psycopg.rows import dict_row
 
-from shared import subscriptions
-from shared.db import Caller
+from shared.appointments import subscriptions
+from shared.platform.db import Caller
 from tests.appointments.test_slots import make_org, make_service, make_staff
 from tests.support import factories
 from tests.support.http import anon_headers, service_headers
@@ -453,7 +453,7 @@ def test_inactive_staff_flags_every_occurrence(db, shop):
 
 
 def test_the_cron_generator_books_by_the_clock_it_is_given(db, shop):
-    # shared.subscriptions (the generate-subscriptions function) with an explicit clock in 2032: the
+    # shared.appointments.subscriptions (the generate-subscriptions function) with an explicit clock in 2032: the
     # visits from then on are booked, whatever today is, and a second run at that clock books nothing.
     sub = raw_subscription(db, shop, "2032-06-07", "10:30", months=1, staff_id=shop["val"])
     now = dt.datetime(2032, 6, 1, 8, 0, tzinfo=dt.timezone.utc)
@@ -655,7 +655,8 @@ def test_the_generate_function_runs_for_the_service_role_only(stack, db, shop):
 
 
 def test_the_subscription_emails_render_from_what_the_database_queued(db, shop):
-    from shared import appointment_mail, notifications  # noqa: F401  (registers the renderers)
+    from shared.appointments import emails as appointment_mail  # noqa: F401  (registers the renderers)
+    from shared.comms import notifications  # noqa: F401  (registers the renderers)
 
     templates = ("subscription_created", "subscription_occurrence_moved", "subscription_needs_attention",
                  "subscription_cancelled")

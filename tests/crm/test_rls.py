@@ -17,7 +17,7 @@ import psycopg
 import pytest
 from psycopg.rows import dict_row
 
-from shared.db import Caller
+from shared.platform.db import Caller
 from tests.support.rls import assert_case, parse_matrix, probe, refusal
 from tests.support import factories, orders, ticketing
 from tests.tenancy import ArrangingDb

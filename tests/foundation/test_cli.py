@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from shared import auth, config, migrate
-from shared.config import PROJECT_ROOT
-from shared.errors import DomainError
+from shared.platform import auth, config, migrate
+from shared.platform.config import PROJECT_ROOT
+from shared.platform.errors import DomainError
 
 BOOKWELL = Path(sys.executable).parent / "bookwell"
 if not BOOKWELL.exists():

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import importlib
 import re
 import uuid
 
-from shared import notifications
-from shared.config import PROJECT_ROOT
+from shared.comms import notifications
+from shared.platform.config import PROJECT_ROOT
 
 QUEUED = re.compile(r"'(?P<channel>email|sms)'(?:::public\.notification_channel)?,\s*"
                     r"(?:'(?P<one>[a-z_]+)'|case .*? then '(?P<a>[a-z_]+)' else '(?P<b>[a-z_]+)' end)")
@@ -30,8 +29,6 @@ def queued_templates() -> set[tuple[str, str]]:
 
 
 def test_every_template_the_migrations_queue_has_a_renderer():
-    for module in notifications.AREA_MODULES:
-        importlib.import_module(module)
     queued = queued_templates()
     emails = {t for channel, t in queued if channel == "email"}
     texts = {t for channel, t in queued if channel == "sms"}
@@ -43,7 +40,6 @@ def test_every_template_the_migrations_queue_has_a_renderer():
 
 
 def test_the_appointment_change_emails_render_from_their_payload(db):
-    importlib.import_module("shared.appointment_mail")
     org = db.one("insert into public.organizations (name, slug, timezone) values ('Mail Co', %s, 'Europe/London')"
                  " returning id",
                  (f"mail-{uuid.uuid4().hex[:8]}",))
@@ -70,7 +66,7 @@ def test_the_appointment_change_emails_render_from_their_payload(db):
 
 
 def test_times_and_money_are_written_as_people_read_them():
-    from shared.formatting import money, span, when
+    from shared.platform.formatting import money, span, when
     assert when("2026-12-08T09:30:00+00:00", "Europe/London") == "Tue 8 Dec 2026, 09:30 GMT"
     assert when("2026-07-08T08:30:00+00:00", "Europe/London") == "Wed 8 Jul 2026, 09:30 BST"
     assert when("2026-07-08T08:30:00+00:00", "Pacific/Auckland") == "Wed 8 Jul 2026, 20:30 NZST"
@@ -83,7 +79,7 @@ def test_times_and_money_are_written_as_people_read_them():
 
 
 # ---------------------------------------------------------------------------
-# The money emails every kind of order sends (shared/order_mail.py)
+# The money emails every kind of order sends (shared/commerce/order_mail.py)
 # ---------------------------------------------------------------------------
 ORDER_TEMPLATES = ("order_refunded", "late_payment_refunded", "dispute_opened")
 
@@ -122,8 +118,6 @@ def _orders_of_every_kind(db) -> dict[str, str]:
 def test_every_money_email_reads_right_for_every_kind_of_order(db):
     """Issue 11: late-payment and refund emails were rendered from a ticket summary whatever the order: an
     appointment buyer read "Your payment for None is being refunded … Sorry, those tickets are gone"."""
-    for module in notifications.AREA_MODULES:
-        importlib.import_module(module)
     queued = {t for _, t in queued_templates()}
     assert set(ORDER_TEMPLATES) <= queued
     orders = _orders_of_every_kind(db)
@@ -148,9 +142,8 @@ def test_every_money_email_reads_right_for_every_kind_of_order(db):
 
 
 def test_an_order_kind_no_area_describes_is_told_about_plainly(db):
-    from shared import order_mail
+    from shared.commerce import order_mail
 
-    importlib.import_module("shared.order_mail")
     orders = _orders_of_every_kind(db)
     db.sql("update public.orders set kind = 'parking', event_id = null where id = %s", (orders["tickets"],))
     with db.as_service() as cur:

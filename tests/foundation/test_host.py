@@ -1,4 +1,4 @@
-"""The function host (shared/http.py + shared/auth.py) over real HTTP.
+"""The function host (shared/platform/http.py + shared/platform/auth.py) over real HTTP.
 
 Real functions (`health`, `me`) are served by the conftest `functions_url`
 fixture; the host's error paths are driven through a test-only function,
@@ -31,9 +31,10 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from jwt.algorithms import ECAlgorithm, RSAAlgorithm
 from werkzeug.serving import make_server
 
-from shared import auth, config, devserver, errors, log
-from shared.config import LOCAL_JWT_SECRET
-from shared.localdb import free_port
+from shared.devstack import devserver
+from shared.platform import auth, config, errors, log
+from shared.platform.config import LOCAL_JWT_SECRET
+from shared.devstack.localdb import free_port
 from tests.foundation.test_standalone import function_source, standalone
 
 FIXTURE_FUNCTIONS = Path(__file__).resolve().parent.parent / "fixtures" / "functions"
@@ -703,7 +704,7 @@ def test_health_without_a_database_is_503_database_unavailable(database_url):
 
 
 def test_secret_looking_path_segments_never_reach_the_log():
-    from shared.http import loggable_path
+    from shared.platform.http import loggable_path
 
     token = "9f" * 48
     assert token not in loggable_path(f"/feeds/{token}.ics")

@@ -1,4 +1,4 @@
-"""The migration runner (shared/migrate.py): bootstrap, ledger, checksums,
+"""The migration runner (shared/platform/migrate.py): bootstrap, ledger, checksums,
 atomic migrations and re-applied policies.
 
 Every test that changes the schema gets its own database (a clone of the
@@ -19,8 +19,8 @@ import pytest
 from psycopg import sql
 from psycopg.conninfo import make_conninfo
 
-from shared import migrate
-from shared.migrate import MigrationError
+from shared.platform import migrate
+from shared.platform.migrate import MigrationError
 from tests.conftest import clone_database, drop_database
 
 PENDING_VERSION = "20990101000000"  # after any real migration

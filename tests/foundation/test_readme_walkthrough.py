@@ -17,8 +17,8 @@ import time
 import httpx
 import pytest
 
-from shared.config import PROJECT_ROOT
-from shared.localdb import free_port
+from shared.platform.config import PROJECT_ROOT
+from shared.devstack.localdb import free_port
 from tests.foundation.test_cli import BOOKWELL, ok
 
 SECTION = re.compile(r"^## Walkthrough.*?(?=^## )", re.MULTILINE | re.DOTALL)

@@ -75,7 +75,7 @@ def test_bad_input_is_one_clear_line(bookwell, demo, args, says):  # noqa: F811
 
 
 def test_token_anon_prints_the_anon_key(bookwell):  # noqa: F811
-    from shared import auth, config
+    from shared.platform import auth, config
 
     key = ok(bookwell("token", "--anon")).strip()
     assert auth.verify(key, config.settings()).role == "anon"

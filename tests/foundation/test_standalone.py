@@ -24,9 +24,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from shared import devserver
-from shared.config import PROJECT_ROOT
-from shared.localdb import free_port
+from shared.devstack import devserver
+from shared.platform.config import PROJECT_ROOT
+from shared.devstack.localdb import free_port
 
 FUNCTIONS_FRAMEWORK = Path(sys.executable).parent / "functions-framework"
 ALLOWED_ORIGIN = "http://localhost:3000"
@@ -176,7 +176,7 @@ def test_me_alone_still_refuses_a_request_without_a_token(alone):
 def test_body_limits_hold_under_the_production_server_too(database_url):
     """Cloud Run's server is gunicorn (via functions-framework), not werkzeug: its own
     chunked decoding and input streams must give the same 200 / 413 answers."""
-    from shared import auth, config
+    from shared.platform import auth, config
 
     echo = PROJECT_ROOT / "tests" / "fixtures" / "functions" / "echo" / "main.py"
     headers = {"authorization": f"Bearer {auth.api_keys(config.settings())['anon']}"}

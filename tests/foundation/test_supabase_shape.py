@@ -33,8 +33,8 @@ import pytest
 from psycopg.conninfo import make_conninfo
 from psycopg.rows import dict_row
 
-from shared import users
-from shared.config import PROJECT_ROOT
+from shared.platform import users
+from shared.platform.config import PROJECT_ROOT
 from tests.foundation.test_cli import BOOKWELL
 
 SHAPE = PROJECT_ROOT.parent / "shared" / "data" / "supabase-shape"
@@ -64,7 +64,7 @@ pytestmark = pytest.mark.skipif(not (SHAPE / "build.py").exists(),
 @pytest.fixture(scope="module")
 def shape():
     """A Supabase-shaped server (build.py), and a database `project` copied from its pristine `postgres`."""
-    # Under /tmp and traversable: run as root, the server runs as an unprivileged user (shared/localdb.py).
+    # Under /tmp and traversable: run as root, the server runs as an unprivileged user (shared/devstack/localdb.py).
     root = Path(tempfile.mkdtemp(prefix="bookwell-supabase-shape-"))
     root.chmod(0o755)
     built = subprocess.run([sys.executable, str(SHAPE / "build.py"), str(root / "data")], capture_output=True,

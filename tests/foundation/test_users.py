@@ -1,8 +1,8 @@
-"""Users as Supabase Auth creates them (shared/users.py).
+"""Users as Supabase Auth creates them (shared/platform/users.py).
 
 Locally the rows GoTrue writes (auth.users with its identity, every column GoTrue reads back set);
 against a hosted project, through the Auth admin API with the real supabase SDK, here answered by
-the GoTrue stand-in (shared/standins/auth_standin.py). Either way the profile follows.
+the GoTrue stand-in (shared/devstack/standins/auth_standin.py). Either way the profile follows.
 """
 
 from __future__ import annotations
@@ -12,9 +12,9 @@ import subprocess
 
 import pytest
 
-from shared import auth, config, users
-from shared.config import PROJECT_ROOT
-from shared.standins.auth_standin import AuthStandin
+from shared.platform import auth, config, users
+from shared.platform.config import PROJECT_ROOT
+from shared.devstack.standins.auth_standin import AuthStandin
 from tests.foundation.test_cli import BOOKWELL, ok
 from tests.standins import serve
 

@@ -12,8 +12,8 @@ import openai
 import pydantic
 import pytest
 
-from shared.standins import LlmStandin
-from shared.standins.llm_standin import (DEFAULT_REPLY, Delay, Fail, Garbage, RawArguments, Reply, ToolCalls,
+from shared.devstack.standins import LlmStandin
+from shared.devstack.standins.llm_standin import (DEFAULT_REPLY, Delay, Fail, Garbage, RawArguments, Reply, ToolCalls,
                                          count_tokens)
 from tests.standins import serve
 
@@ -52,7 +52,7 @@ def ask(text: str = "Book me a haircut tomorrow") -> list[dict]:
 
 
 def assistant_message(message) -> dict:
-    """The SDK's message as the product sends it back (see shared.ai.runtime)."""
+    """The SDK's message as the product sends it back (see shared.providers.ai.runtime)."""
     out: dict = {"role": "assistant", "content": message.content}
     if message.tool_calls:
         out["tool_calls"] = [{"id": c.id, "type": "function",
@@ -211,7 +211,7 @@ def test_garbage_makes_the_sdk_fail_fast_not_hang(llm, client, url):
     llm.script(Garbage(), Garbage("html"), Garbage("schema"), Garbage("html"), Garbage("schema"))
     started = time.monotonic()
     # The default (lenient) client: not openai errors, but the ValueError / TypeError /
-    # AttributeError family shared.ai.runtime catches.
+    # AttributeError family shared.providers.ai.runtime catches.
     with pytest.raises(json.JSONDecodeError):
         client.chat.completions.create(model=MODEL, messages=ask())
     html = client.chat.completions.create(model=MODEL, messages=ask())
@@ -335,7 +335,7 @@ def test_keyed_requests_fall_back_to_unkeyed_turns_then_the_default(llm, client)
 
 
 def test_the_product_tool_loop_runs_against_the_standin(llm, client):
-    from shared.ai import Tool, Toolset, run_turn
+    from shared.providers.ai import Tool, Toolset, run_turn
 
     class SlotArgs(pydantic.BaseModel):
         service: str

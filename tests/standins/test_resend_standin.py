@@ -13,7 +13,7 @@ import qrcode
 import resend
 from resend import exceptions
 
-from shared.standins import ResendStandin
+from shared.devstack.standins import ResendStandin
 from tests.standins import serve
 
 API_KEY = "re_test_standin_key"

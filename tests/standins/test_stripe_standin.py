@@ -16,8 +16,8 @@ import pytest
 import stripe
 from werkzeug.wrappers import Request, Response
 
-from shared.standins import forms
-from shared.standins.stripe_standin import StripeError, StripeStandin, sign
+from shared.devstack.standins import forms
+from shared.devstack.standins.stripe_standin import StripeError, StripeStandin, sign
 from tests.standins import serve
 
 SECRET = "whsec_test_standin_secret"

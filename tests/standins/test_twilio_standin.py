@@ -1,4 +1,4 @@
-"""The Twilio stand-in, driven over real HTTP by the real twilio SDK (through shared/sms.py's rebased client)."""
+"""The Twilio stand-in, driven over real HTTP by the real twilio SDK (through shared/providers/sms.py's rebased client)."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ import pytest
 from twilio.base.exceptions import TwilioRestException
 from twilio.rest import Client
 
-from shared import sms
-from shared.config import Settings
-from shared.standins import TwilioStandin
+from shared.providers import sms
+from shared.platform.config import Settings
+from shared.devstack.standins import TwilioStandin
 from tests.standins import serve
 
 SID = "AC" + "1234abcd" * 4

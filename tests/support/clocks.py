@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
-from shared.config import PROJECT_ROOT
+from shared.platform.config import PROJECT_ROOT
 
 
 @dataclass(frozen=True)

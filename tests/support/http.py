@@ -6,8 +6,8 @@ import uuid
 
 import httpx
 
-from shared import auth
-from shared.config import settings
+from shared.platform import auth
+from shared.platform.config import settings
 
 ORIGIN = "http://localhost:3000"
 

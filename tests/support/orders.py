@@ -14,7 +14,7 @@ import uuid
 
 from psycopg.types.json import Jsonb
 
-from shared.db import Caller
+from shared.platform.db import Caller
 from tests.support.pg import Db, User
 
 

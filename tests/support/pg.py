@@ -17,9 +17,9 @@ from typing import Any
 import psycopg
 from psycopg.rows import dict_row
 
-from shared import auth, users
-from shared.config import settings
-from shared.db import Caller, act_as
+from shared.platform import auth, users
+from shared.platform.config import settings
+from shared.platform.db import Caller, act_as
 
 
 @dataclass(frozen=True)
@@ -62,7 +62,7 @@ class Db:
         return next(iter(row.values())) if row else None
 
     def user(self, email: str | None = None, full_name: str | None = None, *, confirmed: bool = False) -> User:
-        """A new user as Supabase Auth creates one (shared/users.py); its email unconfirmed unless asked."""
+        """A new user as Supabase Auth creates one (shared/platform/users.py); its email unconfirmed unless asked."""
         email = email or f"user-{uuid.uuid4().hex[:10]}@example.com"
         with self.connect() as conn, conn.transaction():
             user_id = users.create_in_database(conn, email, full_name=full_name, confirmed=confirmed)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import psycopg
 
-from shared.db import Caller, act_as
+from shared.platform.db import Caller, act_as
 
 # Outcomes in a matrix: x = no grant (42501), p = refused by a policy's
 # `with check`, 0 = no row matched (RLS hid it), 1 = allowed.

@@ -15,7 +15,7 @@ import psycopg
 import pytest
 from psycopg.types.json import Jsonb
 
-from shared.db import Caller
+from shared.platform.db import Caller
 from tests.support import factories
 from tests.tenancy import ArrangingDb
 

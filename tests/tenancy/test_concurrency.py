@@ -19,7 +19,7 @@ from concurrent.futures import ThreadPoolExecutor
 import psycopg
 import pytest
 
-from shared.db import act_as
+from shared.platform.db import act_as
 from tests.support import factories
 from tests.tenancy import ArrangingDb
 

@@ -16,8 +16,8 @@ import psycopg
 import pytest
 from psycopg.types.json import Jsonb
 
-from shared import errors
-from shared.db import Caller
+from shared.platform import errors
+from shared.platform.db import Caller
 from tests.support import factories
 from tests.tenancy import ArrangingDb
 

@@ -19,7 +19,7 @@ import psycopg
 import pytest
 from psycopg.rows import dict_row
 
-from shared.db import Caller, act_as
+from shared.platform.db import Caller, act_as
 from tests.support import factories
 from tests.tenancy import ArrangingDb
 

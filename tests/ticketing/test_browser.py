@@ -26,7 +26,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from shared import config
+from shared.platform import config
 from tests.support import ticketing as tk
 from tests.support.http import ORIGIN, buy, checkout_body
 

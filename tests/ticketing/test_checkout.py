@@ -25,8 +25,8 @@ import jwt as pyjwt
 import psycopg
 import pytest
 
-from shared import auth
-from shared.config import settings
+from shared.platform import auth
+from shared.platform.config import settings
 from tests.support import factories, ticketing as tk
 from tests.support.http import ORIGIN, anon_headers, buy, checkout_body
 
@@ -159,7 +159,7 @@ def test_a_quantity_that_is_not_a_json_integer_is_refused(stack, db, event, gene
     assert r.status_code == 422, (
         f"BUG: quantity {quantity!r} (a JSON {type(quantity).__name__}) was coerced to an integer and the order "
         f"placed ({r.status_code}: {r.text[:300]}). Pydantic's lax mode turns \"2\" into 2 and true into 1. "
-        "Fix: shared/checkout.py CheckoutItem.quantity = Field(ge=1, le=100, strict=True) "
+        "Fix: shared/commerce/checkout.py CheckoutItem.quantity = Field(ge=1, le=100, strict=True) "
         "(field-level strict, so tier_id may stay a string in JSON).")
     assert r.json()["error"]["code"] == "invalid_request"
     assert world(db, stack) == before
@@ -299,7 +299,7 @@ def test_a_nul_character_in_a_text_field_is_a_422_not_a_crash(stack, db, event, 
     assert r.status_code == 422, (
         f"BUG: a NUL character in {field} crashes checkout with {r.status_code} ({r.text[:160]}) instead of a 422: "
         "psycopg raises DataError('PostgreSQL text fields cannot contain NUL (0x00) bytes') with sqlstate None, "
-        "which shared/errors.py from_database() does not translate, so shared/http.py answers 500 internal and "
+        "which shared/platform/errors.py from_database() does not translate, so shared/platform/http.py answers 500 internal and "
         "logs a stack trace. Fix: in from_database, map a psycopg.DataError without SQLSTATE to "
         "422 invalid_value (helps every function), and/or refuse '\\x00' in CheckoutRequest's strings "
         "(e.g. a pydantic pattern r'^[^\\x00]*$').")
@@ -787,12 +787,14 @@ def test_a_retry_while_the_first_request_is_still_opening_its_session_waits_and_
         stack, db, event, general):
     """A retry that arrived before the first request attached its Checkout Session called Stripe again with other
     parameters under the same idempotency key, failed, and cancelled the order the first request was finishing."""
-    from shared import checkout, db as shared_db
+    from shared.commerce import checkout
+    from shared.platform import db as shared_db
+    from shared.ticketing.checkout import place_ticket_order
 
     body = checkout_body(event, [(general, 1)], buyer_email=unique_email("inflight"))
     key = f"inflight-{uuid.uuid4()}"
     request = checkout.parse_request(body, idempotency_header=key)
-    first = checkout.place_order(shared_db.Caller.anon(), request, request.idempotency_key, settings())
+    first = place_ticket_order(shared_db.Caller.anon(), request, request.idempotency_key, settings())
     sessions = len(stack.stripe.sessions)
     r = post(stack, body, key=key)
     assert r.status_code == 409 and r.json()["error"]["code"] == "idempotency_conflict", r.text
@@ -840,7 +842,7 @@ def test_another_users_identical_request_with_my_idempotency_key_does_not_get_my
         f"public.lookup_order opens Alice's order: {theirs is not None} (buyer {theirs and theirs['buyer_email']}, "
         "and its ticket secrets once paid), while Alice's own token now opens it: "
         f"{alices is not None}. The replay lookup in private.place_ticket_order matches the key alone and "
-        "the request hash (shared/checkout.py _request_hash) ignores the caller. Fix: add "
+        "the request hash (shared/commerce/checkout.py _request_hash) ignores the caller. Fix: add "
         "`and buyer_user_id is not distinct from buyer` to the replay lookup (answer idempotency_key_reused "
         "otherwise), or mix the caller (auth.uid() / 'anon') into the request hash.")
     assert r.status_code in (409, 422), r.text

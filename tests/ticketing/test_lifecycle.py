@@ -17,8 +17,8 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 import pytest
 
-from shared import payments
-from shared.config import settings
+from shared.providers import payments
+from shared.platform.config import settings
 from tests.support import factories, orders, ticketing as tk
 from tests.support.ticketing import webhooks_held
 from tests.support.http import anon_headers, buy, checkout_body, service_headers

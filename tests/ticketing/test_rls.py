@@ -24,7 +24,7 @@ import psycopg
 import pytest
 from psycopg.rows import dict_row
 
-from shared.db import Caller
+from shared.platform.db import Caller
 from tests.support.rls import assert_case, parse_matrix, probe, refusal
 from tests.support import factories, orders, ticketing
 from tests.tenancy import ArrangingDb
@@ -792,7 +792,7 @@ def test_ticket_passes_with_secrets_are_for_the_buyer_only(prober, world, actor,
 
 # ---------------------------------------------------------------------------
 # Latent holes in the privileged helpers (not reachable through PostgREST or
-# shared/auth.py today, which expose only `public` and require a role claim;
+# shared/platform/auth.py today, which expose only `public` and require a role claim;
 # the database is meant to be the authority on its own).
 # ---------------------------------------------------------------------------
 def test_a_staff_member_whose_claims_lack_a_role_still_cannot_refund(prober, world):

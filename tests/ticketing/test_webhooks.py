@@ -19,8 +19,8 @@ import httpx
 import pytest
 import stripe
 
-from shared.config import settings
-from shared.standins.stripe_standin import sign
+from shared.platform.config import settings
+from shared.devstack.standins.stripe_standin import sign
 from tests.support import factories, ticketing as tk
 from tests.support.ticketing import webhooks_held
 from tests.support.http import buy, checkout_body, service_headers

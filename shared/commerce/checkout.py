@@ -1,0 +1,172 @@
+"""Checkout: hold capacity, then open a Stripe Checkout Session, for every kind of order.
+
+One create-checkout-session function sells every kind of order. Each business
+area registers its kind (`register`): the request model (with a `kind`
+literal), the function that places the order in one transaction as the
+caller, and any keys of its summary the answer carries. The body's `kind`
+picks the model (a discriminated union of the registered kinds; the default
+kind when absent). Only after placing is Stripe called, outside any
+transaction, by the one shared path below: if Stripe fails the order is
+cancelled at once (capacity and promo go back, through the area's
+order-status triggers) and the caller gets a 502. A free order never reaches
+Stripe.
+
+Error codes: invalid_request, invalid_return_url, idempotency_conflict,
+payment_provider_unavailable, and those of the areas' placing functions (see
+their migrations).
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Annotated, Any, Union
+from urllib.parse import urlsplit
+
+import pydantic
+import stripe
+from pydantic import BaseModel, Discriminator, RootModel, StringConstraints, Tag
+
+from shared.platform import db, errors
+from shared.platform.config import Settings
+from shared.platform.formatting import when
+from shared.providers import payments
+
+# A key is not a credential, but a short one can be guessed and replayed: a random UUID (36) is the norm.
+IdempotencyKey = Annotated[str, StringConstraints(min_length=32, max_length=200)]
+
+Placer = Callable[[db.Caller, Any, "str | None", Settings], dict]
+
+
+@dataclass(frozen=True)
+class OrderKind:
+    """What an area sells through checkout."""
+
+    kind: str                      # orders.kind, and the body's "kind"
+    request: type[BaseModel]       # the body, with `kind: Literal[kind]` and idempotency_key: IdempotencyKey | None
+    place: Placer                  # places the order as the caller: the summary with tracking_token and replayed
+    answer_keys: tuple[str, ...] = ()  # keys of that summary the answer also carries
+    default: bool = False          # the kind of a body that names none
+
+
+KINDS: dict[str, OrderKind] = {}
+
+
+def register(kind: OrderKind) -> None:
+    KINDS[kind.kind] = kind
+    _body_model.cache_clear()
+
+
+def _default_kind() -> str | None:
+    return next((k.kind for k in KINDS.values() if k.default), None)
+
+
+def _kind_of(value: Any) -> Any:
+    if isinstance(value, dict):
+        return value.get("kind", _default_kind())
+    return getattr(value, "kind", _default_kind())
+
+
+@functools.cache
+def _body_model() -> type[RootModel]:
+    """The create-checkout-session body: one of the registered request models, chosen by `kind`."""
+    if not KINDS:
+        raise RuntimeError("no order kind is registered: import shared.areas first")
+    members = tuple(Annotated[k.request, Tag(k.kind)] for k in KINDS.values())
+    return RootModel[Annotated[Union[members], Discriminator(_kind_of)]]  # type: ignore[valid-type]
+
+
+class RawBody(RootModel[Any]):
+    """Any JSON value: call.json(RawBody) only parses (400 invalid_json); parse_request validates."""
+
+
+def parse_request(data: Any, *, idempotency_header: str | None = None) -> BaseModel:
+    """The request model for a JSON body; 422 invalid_request with field errors named as in
+    the chosen model (items.0.quantity, not tickets.items.0.quantity). An Idempotency-Key
+    header stands for the body's idempotency_key and is checked the same way."""
+    if idempotency_header is not None and isinstance(data, dict):
+        data = {**data, "idempotency_key": idempotency_header}
+    try:
+        return _body_model().model_validate(data).root
+    except pydantic.ValidationError as exc:
+        details = []
+        for e in exc.errors(include_url=False, include_context=False, include_input=False):
+            loc = list(e["loc"])
+            if e["type"] in ("union_tag_invalid", "union_tag_not_found"):
+                loc = ["kind"]
+            elif loc and loc[0] in KINDS:
+                loc = loc[1:]
+            details.append({"field": ".".join(str(p) for p in loc), "message": e["msg"], "type": e["type"]})
+        raise errors.unprocessable("invalid_request", "The request has invalid fields", details) from None
+
+
+def check_return_url(url: str, settings: Settings, field: str) -> None:
+    parts = urlsplit(url)
+    origin = f"{parts.scheme}://{parts.netloc}"
+    if parts.scheme not in ("http", "https") or not parts.netloc or origin not in settings.return_origins:
+        raise errors.unprocessable(
+            "invalid_return_url", f"{field} must start with one of the configured origins",
+            {"field": field, "allowed": settings.return_origins})
+
+
+def request_hash(req: BaseModel) -> str:
+    # `kind` is left out so ticket hashes stay what they were before kinds existed;
+    # the placing functions refuse a key replayed for another kind of order anyway.
+    return hashlib.sha256(req.model_dump_json(exclude={"idempotency_key", "kind"}).encode()).hexdigest()
+
+
+def hold_note(order: dict) -> str:
+    """What the buyer reads beside Stripe's pay button: when the hold ends, in the org's timezone."""
+    with db.as_service() as cur:
+        cur.execute("select o.timezone from public.orders x join public.organizations o on o.id = x.org_id"
+                    " where x.id = %s", (order["order_id"],))
+        zone = cur.fetchone()["timezone"]
+    return f"Your order is held until {when(order['hold_expires_at'], zone)}. Pay before then to keep it."
+
+
+def create_checkout_session(caller: db.Caller, req: BaseModel, *, settings: Settings,
+                            client: stripe.StripeClient) -> dict:
+    """Place the order and open its Checkout Session. A replayed idempotency key answers the
+    order as it stands, with "replayed": true and no tracking token (it was shown once)."""
+    check_return_url(req.success_url, settings, "success_url")
+    check_return_url(req.cancel_url, settings, "cancel_url")
+    kind = KINDS[req.kind]
+    order = kind.place(caller, req, req.idempotency_key, settings)
+    answer = {
+        "order_id": order["order_id"],
+        "order_number": order["number"],
+        "tracking_token": order["tracking_token"],
+        "status": order["status"],
+        "total_minor": order["total_minor"],
+        "currency": order["currency"],
+        "hold_expires_at": order["hold_expires_at"],
+        "checkout_url": order.get("checkout_url"),
+        "replayed": order["replayed"],
+        "kind": req.kind,
+    } | {key: order.get(key) for key in kind.answer_keys}
+    if order["status"] == "paid":  # free: fulfilled in the placing transaction
+        return answer | {"checkout_url": None, "hold_expires_at": None}
+    if order["replayed"]:
+        if order.get("checkout_url"):
+            return answer
+        # The first request with this key is still opening its session: a second call to Stripe now
+        # would carry other parameters under the same idempotency key, fail, and cancel a live order.
+        raise errors.conflict("idempotency_conflict",
+                              "The first request with this key is still being processed; try again in a moment")
+    try:
+        session = payments.create_checkout_session(
+            client, order, success_url=req.success_url, cancel_url=req.cancel_url, hold_note=hold_note(order))
+    except stripe.StripeError as exc:
+        with db.as_service() as cur:
+            cur.execute("select private.close_unpaid_order(%s, 'cancelled', 'payment_provider_unavailable')",
+                        (order["order_id"],))
+        raise errors.bad_gateway(
+            "payment_provider_unavailable",
+            "The payment provider is not answering; nothing was reserved. Please try again.",
+            {"provider_error": type(exc).__name__}) from exc
+    with db.as_service() as cur:
+        cur.execute("select private.attach_checkout_session(%s, %s, %s)",
+                    (order["order_id"], session.id, session.url))
+    return answer | {"checkout_url": session.url, "checkout_session_id": session.id}

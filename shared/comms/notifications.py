@@ -1,0 +1,138 @@
+"""The outbox worker: claim due notifications, render, send, mark.
+
+Rows are claimed with `for update skip locked` under a lease, so any number
+of workers (the webhook right after a payment, cron, another instance) share
+the queue without sending a row twice; the outbox id is the provider's
+idempotency key, so even a worker that dies after sending and before marking
+cannot cause a second delivery. Failures come back with backoff.
+
+A batch costs three transactions (claim, render, mark), and sends run a few
+at a time, since each is a network round trip.
+
+Areas register a renderer per template name with @renderer (emails) and
+@sms_renderer (SMS; loaded by importing shared.areas; the row's recipient is the number as typed, normalised to
+E.164 here). A renderer that finds its notification no longer true (e.g. a
+reminder for a cancelled appointment) raises Skip: the row is marked
+`skipped` and never retried. SMS go through Twilio, which takes no idempotency
+key: a worker dying between Twilio's answer and the mark can resend one SMS
+after its lease (emails cannot double, Resend dedupes on the outbox id).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+
+import psycopg
+
+from shared.platform import db, log
+from shared.providers.mail import Email, Mailer
+from shared.providers.sms import Sms, Texter, may_text, to_e164
+
+Renderer = Callable[[psycopg.Cursor, dict], Email]
+SmsRenderer = Callable[[psycopg.Cursor, dict], str]
+RENDERERS: dict[str, Renderer] = {}
+SMS_RENDERERS: dict[str, SmsRenderer] = {}
+SEND_CONCURRENCY = 4
+
+
+def renderer(template: str) -> Callable[[Renderer], Renderer]:
+    def register(fn: Renderer) -> Renderer:
+        RENDERERS[template] = fn
+        return fn
+
+    return register
+
+
+def sms_renderer(template: str) -> Callable[[SmsRenderer], SmsRenderer]:
+    """Register the text of an SMS template (a function returning the message body)."""
+    def register(fn: SmsRenderer) -> SmsRenderer:
+        SMS_RENDERERS[template] = fn
+        return fn
+
+    return register
+
+
+class Skip(Exception):
+    """Raised by a renderer: this notification must not be sent (reason stored, never retried)."""
+
+
+def _render(cur: psycopg.Cursor, row: dict, texter: Texter | None) -> Email | Sms:
+    if row["channel"] == "sms":
+        if texter is None:
+            raise RuntimeError("no SMS sender configured for this worker")
+        if not texter.settings.sms_enabled:
+            raise Skip("sms_disabled")
+        to = to_e164(row["recipient"], texter.settings.sms_region)
+        if to is None:
+            raise Skip("invalid_phone_number")
+        if not may_text(to, texter.settings.sms_allowed_regions):
+            raise Skip("country_not_allowed")
+        render_sms = SMS_RENDERERS.get(row["template"])
+        if render_sms is None:
+            raise LookupError(f"no SMS renderer for template {row['template']!r}")
+        with cur.connection.transaction():
+            return Sms(to, render_sms(cur, row))
+    if row["channel"] != "email":
+        raise NotImplementedError(f"no sender for channel {row['channel']}")
+    render = RENDERERS.get(row["template"])
+    if render is None:
+        raise LookupError(f"no renderer for template {row['template']!r}")
+    with cur.connection.transaction():  # a failed render spoils only its own savepoint
+        return render(cur, row)
+
+
+def send_due(mailer: Mailer, *, texter: Texter | None = None, limit: int = 25,
+             templates: list[str] | None = None, order_id: str | None = None) -> dict:
+    """Send up to `limit` due notifications (only one order's, if given). Returns counts.
+
+    SMS rows need a `texter`; a worker without one (the webhook's, sending one
+    order's emails) fails them, and they come back to a worker that has one.
+    """
+    with db.as_service() as cur:
+        cur.execute("select * from private.claim_notifications(%s, interval '2 minutes', %s, %s)",
+                    (limit, templates, order_id))
+        claimed = cur.fetchall()
+    if not claimed:
+        return {"claimed": 0, "sent": 0, "failed": 0, "skipped": 0}
+
+    outcomes: dict = {}
+    messages: dict = {}
+    with db.as_service() as cur:
+        for row in claimed:
+            try:
+                messages[row["id"]] = _render(cur, row, texter)
+            except Exception as exc:  # Skip: marked skipped; anything else: retried later with backoff
+                outcomes[row["id"]] = exc
+
+    def send(row_id) -> tuple:
+        message = messages[row_id]
+        try:
+            if isinstance(message, Sms):
+                return row_id, texter.send(message, idempotency_key=str(row_id))
+            return row_id, mailer.send(message, idempotency_key=str(row_id))
+        except Exception as exc:
+            return row_id, exc
+
+    with ThreadPoolExecutor(max_workers=min(SEND_CONCURRENCY, max(1, len(messages)))) as pool:
+        outcomes.update(dict(pool.map(send, list(messages))))
+
+    sent = failed = skipped = 0
+    with db.as_service() as cur:
+        for row in claimed:
+            result = outcomes[row["id"]]
+            if isinstance(result, Skip):
+                skipped += 1
+                log.event("notification_skipped", notification_id=str(row["id"]), template=row["template"],
+                          reason=str(result))
+                cur.execute("select private.mark_notification_skipped(%s, %s)", (row["id"], str(result)))
+            elif isinstance(result, Exception):
+                failed += 1
+                error = f"{type(result).__name__}: {result}"
+                log.event("notification_failed", notification_id=str(row["id"]), template=row["template"],
+                          error=error[:500])
+                cur.execute("select private.mark_notification_failed(%s, %s)", (row["id"], error))
+            else:
+                sent += 1
+                cur.execute("select private.mark_notification_sent(%s, %s)", (row["id"], result))
+    return {"claimed": len(claimed), "sent": sent, "failed": failed, "skipped": skipped}

@@ -1,0 +1,95 @@
+"""All functions in one process, at Supabase's local URL scheme.
+
+    http://127.0.0.1:54321/functions/v1/<name>[/sub/path]
+
+Each function is loaded exactly as functions-framework loads it alone
+(`create_app(target="main", source=functions/<name>/main.py)`) and mounted
+under its prefix, so what runs here is what runs on Cloud Run. Local
+stand-ins (Stripe, the mailbox, Twilio, the LLM) are mounted beside them by later
+areas through `EXTRA_MOUNTS`.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import functions_framework
+from werkzeug.middleware.dispatcher import DispatcherMiddleware
+from werkzeug.wrappers import Request, Response
+
+from shared.devstack import wizard_demo
+from shared.platform.config import PROJECT_ROOT, Settings
+from shared.devstack.standins import LlmStandin, ResendStandin, StripeStandin, TwilioStandin
+
+FUNCTIONS_DIR = PROJECT_ROOT / "functions"
+PREFIX = "/functions/v1"
+
+
+@dataclass
+class Standins:
+    """The local providers one process serves; tests keep this handle to inspect them."""
+
+    stripe: StripeStandin | None = None
+    resend: ResendStandin | None = None
+    llm: LlmStandin | None = None
+    twilio: TwilioStandin | None = None
+
+    @classmethod
+    def for_settings(cls, settings: Settings, *, webhook_url: str | None = None,
+                     keep_in: Path | None = None) -> "Standins":
+        """Stand-ins for whichever providers have no real key configured. With `keep_in` (dev mode:
+        .bookwell/), the mailbox and the SMS list are kept there across restarts."""
+        stripe = resend = None
+        if settings.stripe_base and settings.stripe_base.startswith("http://127.0.0.1"):
+            stripe = StripeStandin(
+                webhook_url or settings.local_base("functions/v1/stripe-webhook"),
+                settings.stripe_webhook_secret, api_key=settings.stripe_secret_key)
+        if settings.resend_base and settings.resend_base.startswith("http://127.0.0.1"):
+            resend = ResendStandin(api_key=settings.resend_api_key,
+                                   journal=keep_in / "mailbox.jsonl" if keep_in else None)
+        # Always served, never the default: AI_BASE_URL=http://127.0.0.1:54321/llm/v1 opts in.
+        twilio = None
+        if settings.twilio_base and settings.twilio_base.startswith("http://127.0.0.1"):
+            twilio = TwilioStandin(settings.twilio_account_sid, settings.twilio_auth_token,
+                                   journal=keep_in / "sms.jsonl" if keep_in else None)
+        # Unscripted, the local model drafts events through the wizard's real tools (shared/devstack/wizard_demo.py).
+        llm = LlmStandin(model=settings.ai_model or "bookwell-local", improvise=wizard_demo.improvise)
+        return cls(stripe, resend, llm, twilio)
+
+    def mounts(self) -> dict[str, Callable]:
+        found = {"/stripe": self.stripe.wsgi if self.stripe else None,
+                 "/resend": self.resend.wsgi if self.resend else None,
+                 "/llm": self.llm.wsgi if self.llm else None,
+                 "/twilio": self.twilio.wsgi if self.twilio else None}
+        return {prefix: app for prefix, app in found.items() if app is not None}
+
+
+def function_names(directory: Path = FUNCTIONS_DIR) -> list[str]:
+    return sorted(p.parent.name for p in directory.glob("*/main.py"))
+
+
+def load_function(name: str, directory: Path = FUNCTIONS_DIR):
+    app = functions_framework.create_app(target="main", source=str(directory / name / "main.py"))
+
+    def mounted(environ, start_response):
+        # /functions/v1/<name> arrives with an empty PATH_INFO; the function sees "/".
+        environ["PATH_INFO"] = environ.get("PATH_INFO") or "/"
+        return app(environ, start_response)
+
+    return mounted
+
+
+@Request.application
+def _not_found(request: Request) -> Response:
+    body = {"error": {"code": "not_found", "message": f"No function at {request.path}", "details": None}}
+    return Response(json.dumps(body), status=404, content_type="application/json")
+
+
+def build_app(directory: Path = FUNCTIONS_DIR, standins: Standins | None = None):
+    mounts = {f"{PREFIX}/{name}": load_function(name, directory) for name in function_names(directory)}
+    if standins:
+        mounts |= standins.mounts()
+    return DispatcherMiddleware(_not_found, mounts)

@@ -1,0 +1,154 @@
+"""Demo data for `bookwell dev` and `bookwell seed`. Idempotent: run it twice, get the same world.
+
+A demo organization with an owner, an admin and a staff member, plus a
+customer who belongs to no organization. Later areas add their demo rows by
+appending to SEEDERS (a function of the connection and the demo world).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import psycopg
+from psycopg.rows import dict_row
+
+from shared.platform import auth, config, users
+
+DEMO_ORG = {"name": "Bookwell Demo", "slug": "demo", "timezone": "Europe/London", "currency": "GBP"}
+DEMO_USERS = [
+    ("owner@demo.bookwell.dev", "Olive Owner", "owner"),
+    ("admin@demo.bookwell.dev", "Adam Admin", "admin"),
+    ("staff@demo.bookwell.dev", "Sam Staff", "staff"),
+    ("customer@demo.bookwell.dev", "Cara Customer", None),
+]
+
+SEEDERS: list[Callable[[psycopg.Connection, dict], None]] = []
+
+
+def seed_ticketing(conn: psycopg.Connection, demo: dict) -> None:
+    """A published event a month ahead with two tiers and a 10 % code, DEMO10."""
+    org_id = demo["org"]["id"]
+    venue = conn.execute("select id from public.venues where org_id = %s and name = 'Demo Hall'", (org_id,)).fetchone()
+    if venue is None:
+        venue = conn.execute(
+            "insert into public.venues (org_id, name, address, city, postcode, country, capacity)"
+            " values (%s, 'Demo Hall', '1 Example Street', 'London', 'SE1 7PB', 'GB', 300) returning id",
+            (org_id,)).fetchone()
+    conn.execute(
+        """
+        insert into public.events (org_id, venue_id, title, slug, description, starts_at, ends_at)
+        values (%s, %s, 'Bookwell Launch Party', 'launch-party', 'Music, food and a demo of everything.',
+                date_trunc('day', now()) + interval '30 days 19 hours',
+                date_trunc('day', now()) + interval '30 days 23 hours')
+        on conflict (org_id, slug) do nothing
+        """, (org_id, venue["id"]))
+    event = conn.execute("select id, status from public.events where org_id = %s and slug = 'launch-party'",
+                         (org_id,)).fetchone()
+    for name, price, capacity in (("General admission", 2500, 200), ("VIP", 8000, 20)):
+        conn.execute(
+            "insert into public.ticket_tiers (org_id, event_id, name, price_minor, currency, capacity)"
+            " select %s, %s, %s, %s, 'GBP', %s where not exists"
+            " (select 1 from public.ticket_tiers where event_id = %s and name = %s)",
+            (org_id, event["id"], name, price, capacity, event["id"], name))
+    if event["status"] == "draft":
+        conn.execute("update public.events set status = 'published' where id = %s", (event["id"],))
+    conn.execute(
+        "insert into public.promo_codes (org_id, code, kind, value) values (%s, 'DEMO10', 'percent', 10)"
+        " on conflict (org_id, lower(code)) do nothing", (org_id,))
+    demo["event"] = conn.execute(
+        "select e.id, e.title, (select jsonb_agg(jsonb_build_object('id', t.id, 'name', t.name) order by t.price_minor)"
+        " from public.ticket_tiers t where t.event_id = e.id) as tiers from public.events e where e.id = %s",
+        (event["id"],)).fetchone()
+
+
+SEEDERS.append(seed_ticketing)
+
+
+def seed_appointments(conn: psycopg.Connection, demo: dict) -> None:
+    """A cleaning business: two services, Sam (the staff user) and Val, Monday-Saturday 09:00-17:00
+    with a lunch break, covering 10 km around SE1; booking rules with a 24-hour cut-off."""
+    org_id = demo["org"]["id"]
+    conn.execute("insert into public.appointment_settings (org_id, slot_interval_minutes, min_notice_minutes,"
+                 " max_days_ahead, cancellation_cutoff_hours) values (%s, 30, 120, 60, 24)"
+                 " on conflict (org_id) do nothing", (org_id,))
+    category = conn.execute(
+        "insert into public.service_categories (org_id, name) values (%s, 'Cleaning')"
+        " on conflict (org_id, name) do update set name = excluded.name returning id", (org_id,)).fetchone()["id"]
+    services = []
+    for name, minutes, price, before, after in (("Regular clean", 120, 4800, 15, 15), ("Oven clean", 90, 6500, 0, 15)):
+        row = conn.execute("select id from public.services where org_id = %s and name = %s", (org_id, name)).fetchone()
+        row = row or conn.execute(
+            "insert into public.services (org_id, category_id, name, duration_minutes, price_minor,"
+            " buffer_before_minutes, buffer_after_minutes) values (%s, %s, %s, %s, %s, %s, %s) returning id",
+            (org_id, category, name, minutes, price, before, after)).fetchone()
+        services.append({"id": row["id"], "name": name})
+    staff_user = next(user_id for _, user_id, role in demo["users"] if role == "staff")
+    for user_id, name, outcode in ((staff_user, "Sam Staff", "SE1"), (None, "Val Cleaner", "SW1A")):
+        row = conn.execute("select id from public.staff where org_id = %s and display_name = %s",
+                           (org_id, name)).fetchone()
+        if row:
+            continue
+        staff = conn.execute("insert into public.staff (org_id, user_id, display_name, base_outcode)"
+                             " values (%s, %s, %s, %s) returning id", (org_id, user_id, name, outcode)).fetchone()["id"]
+        for service in services:
+            conn.execute("insert into public.staff_services (staff_id, service_id, org_id) values (%s, %s, %s)",
+                         (staff, service["id"], org_id))
+        for weekday in range(6):  # Monday (0) to Saturday (5): weekday is ISO day - 1
+            conn.execute("insert into public.staff_schedules (org_id, staff_id, weekday, starts_at, ends_at)"
+                         " values (%s, %s, %s, '09:00', '17:00')", (org_id, staff, weekday))
+            conn.execute("insert into public.staff_breaks (org_id, staff_id, weekday, starts_at, ends_at)"
+                         " values (%s, %s, %s, '12:30', '13:00')", (org_id, staff, weekday))
+        conn.execute("insert into public.staff_service_areas (org_id, staff_id, outcode, radius_km)"
+                     " values (%s, %s, %s, 10)", (org_id, staff, outcode))
+    demo["services"] = services
+
+
+SEEDERS.append(seed_appointments)
+
+
+def ensure_user(database_url: str, email: str, name: str | None = None) -> str:
+    """The user with this email, created if missing as Supabase Auth creates users (shared/platform/users.py)."""
+    return users.ensure(database_url, email, full_name=name, settings=config.settings())
+
+
+def seed(database_url: str) -> dict:
+    ids = {email: ensure_user(database_url, email, name) for email, name, _ in DEMO_USERS}
+    with psycopg.connect(database_url, autocommit=True, row_factory=dict_row) as conn, conn.transaction():
+        owner = ids[DEMO_USERS[0][0]]
+        org = conn.execute(
+            """
+            insert into public.organizations (name, slug, timezone, currency, created_by)
+            values (%(name)s, %(slug)s, %(timezone)s, %(currency)s, %(owner)s)
+            on conflict (slug) do update set name = excluded.name
+            returning id, name, slug
+            """,
+            {**DEMO_ORG, "owner": owner},
+        ).fetchone()
+        for email, _, role in DEMO_USERS:
+            if role:
+                conn.execute(
+                    "insert into public.memberships (org_id, user_id, role) values (%s, %s, %s)"
+                    " on conflict (org_id, user_id) do nothing",
+                    (org["id"], ids[email], role),
+                )
+        demo = {"org": org, "users": [(email, ids[email], role) for email, _, role in DEMO_USERS]}
+        for seeder in SEEDERS:
+            seeder(conn, demo)
+        return demo
+
+
+def describe(demo: dict, *, with_tokens: bool = False) -> list[str]:
+    lines = [f"  demo org        {demo['org']['name']} (slug {demo['org']['slug']}, id {demo['org']['id']})"]
+    if demo.get("event"):
+        event = demo["event"]
+        lines.append(f"  demo event      {event['title']} (id {event['id']}, promo code DEMO10)")
+        lines += [f"                  tier {t['name']}: {t['id']}" for t in event["tiers"]]
+    for service in demo.get("services", []):
+        lines.append(f"  demo service    {service['name']}: {service['id']} (try postcode SE1 7PB)")
+    for email, user_id, role in demo["users"]:
+        lines.append(f"  {role or 'customer':15} {email}")
+        if with_tokens:
+            token = auth.mint(config.settings(), role="authenticated", sub=user_id, email=email,
+                              ttl_seconds=7 * 24 * 3600)
+            lines.append(f"                  token {token}")
+    return lines

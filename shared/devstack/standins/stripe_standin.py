@@ -1,0 +1,1371 @@
+"""A local Stripe for dev mode and tests: the v1 API the product uses, a dev
+checkout page, and signed webhooks, all in memory.
+
+The product talks to it with the real stripe-python SDK; only the base
+address changes:
+
+    client = stripe.StripeClient(api_key, base_addresses={"api": "http://127.0.0.1:54321/stripe"})
+
+Served (paths relative to where the app is mounted):
+
+    POST /v1/checkout/sessions                create (mode=payment, price_data line items)
+    GET  /v1/checkout/sessions                list (payment_intent, status, limit)
+    GET  /v1/checkout/sessions/{id}           retrieve (expand[]=line_items, payment_intent, ...)
+    GET  /v1/checkout/sessions/{id}/line_items
+    POST /v1/checkout/sessions/{id}/expire    only while open
+    POST /v1/refunds                          payment_intent or charge, amount <= remaining
+    GET  /v1/refunds, /v1/refunds/{id}
+    GET  /v1/payment_intents/{id}, /v1/charges/{id}, /v1/events/{id}
+    GET  /                                    dev index of sessions
+    GET  /checkout/{id}                       dev checkout page: #pay, #cancel, #pay-late
+    POST /checkout/{id}/pay | /cancel | /pay-late
+
+Like Stripe: `Authorization: Bearer <key>` is required when an api_key is
+set; POSTs honour `Idempotency-Key` (same key and parameters -> the saved
+response with `Idempotent-Replayed: true`; other parameters or another
+endpoint -> 400 idempotency_error; only requests that passed validation are
+saved, for 24 hours); unknown parameters are refused; errors have Stripe's
+shape `{"error": {"type", "message", "param", "code"}}`; open sessions whose
+expires_at has passed turn expired (with their event) on the next call.
+
+Webhooks are POSTed synchronously to `webhook_url` with a real
+`Stripe-Signature` (see `sign`), so `stripe.Webhook.construct_event` accepts
+them; every attempt is recorded in `events_sent`. With no webhook_url the
+events wait in `queued` until `flush()`. The signature timestamp is always
+the real wall clock (the tolerance check uses it), while object timestamps
+follow the stand-in's clock (`set_clock`, `advance`).
+
+Delivery happens outside the stand-in's lock, so a webhook handler may call
+back into the API. Events caused by an API call are, by default, delivered
+before that call is answered (deterministic for tests); a caller that holds
+database locks while calling Stripe would then wait on its own webhook, so
+`deliver_after_response=True` answers first and delivers when the response
+is closed, as real Stripe does asynchronously (`wait_for_deliveries()`).
+"""
+
+from __future__ import annotations
+
+import base64
+import copy
+import hashlib
+import hmac
+import html
+import json
+import logging
+import secrets
+import string
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+from urllib.parse import urlsplit
+
+from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
+from werkzeug.routing import Map, Rule
+from werkzeug.wrappers import Request, Response
+
+from shared.devstack.standins import forms
+
+logger = logging.getLogger("bookwell.standins.stripe")
+
+API_VERSION = "2026-10-28.endive"
+MIN_EXPIRY = 30 * 60
+MAX_EXPIRY = 24 * 60 * 60
+IDEMPOTENCY_TTL = 24 * 60 * 60
+ZERO_DECIMAL = frozenset(
+    "bif clp djf gnf jpy kmf krw mga pyg rwf ugx vnd vuv xaf xof xpf".split())
+WEBHOOK_USER_AGENT = "Stripe/1.0 (+https://stripe.com/docs/webhooks)"
+
+_ALPHABET = string.ascii_letters + string.digits
+
+
+def new_id(prefix: str, length: int = 24) -> str:
+    return prefix + "".join(secrets.choice(_ALPHABET) for _ in range(length))
+
+
+def sign(payload: bytes | str, secret: str, timestamp: int | None = None) -> str:
+    """A `Stripe-Signature` header for `payload`: t=<ts>,v1=<hmac-sha256 of "t.payload">."""
+    if isinstance(payload, bytes):
+        payload = payload.decode("utf-8")
+    ts = int(time.time()) if timestamp is None else int(timestamp)
+    digest = hmac.new(secret.encode("utf-8"), f"{ts}.{payload}".encode("utf-8"), hashlib.sha256).hexdigest()
+    return f"t={ts},v1={digest}"
+
+
+class StripeError(Exception):
+    """An API refusal in Stripe's shape; also raised by the Python-side helpers."""
+
+    def __init__(self, status: int, message: str, *, type: str = "invalid_request_error",
+                 param: str | None = None, code: str | None = None):
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.type = type
+        self.param = param
+        self.code = code
+
+    def body(self) -> dict:
+        error: dict[str, Any] = {"type": self.type, "message": self.message}
+        if self.param is not None:
+            error["param"] = self.param
+        if self.code is not None:
+            error["code"] = self.code
+        return {"error": error}
+
+
+def _missing(param: str) -> StripeError:
+    return StripeError(400, f"Missing required param: {param}.", param=param, code="parameter_missing")
+
+
+def _unknown(param: str) -> StripeError:
+    return StripeError(400, f"Received unknown parameter: {param}", param=param, code="parameter_unknown")
+
+
+def _no_such(kind: str, object_id: str, param: str = "id") -> StripeError:
+    return StripeError(404, f"No such {kind}: '{object_id}'", param=param, code="resource_missing")
+
+
+@dataclass
+class Delivery:
+    """One webhook POST: what was sent and how the endpoint answered."""
+
+    event: dict
+    url: str
+    status: int | None
+    error: str | None
+    payload: bytes
+    signature: str
+    at: float
+    response_body: bytes = b""
+
+    @property
+    def ok(self) -> bool:
+        return self.status is not None and 200 <= self.status < 300
+
+    @property
+    def type(self) -> str:
+        return self.event["type"]
+
+
+@dataclass
+class _Failure:
+    status: int
+    after: bool
+
+
+@dataclass
+class _Call:
+    """Who caused what: the request id and idempotency key stamped on events."""
+
+    request_id: str | None = None
+    idempotency_key: str | None = None
+    events: list[dict] = field(default_factory=list)
+
+
+# Parameters the real API accepts on POST /v1/checkout/sessions. Those the
+# stand-in does not act on are stored or ignored; anything else is refused.
+_SESSION_PARAMS = frozenset("""
+    mode line_items customer_email client_reference_id metadata payment_intent_data success_url cancel_url
+    return_url expires_at expand locale payment_method_types customer customer_creation submit_type
+    allow_promotion_codes billing_address_collection phone_number_collection consent_collection custom_text
+    custom_fields invoice_creation automatic_tax after_expiration ui_mode currency discounts
+    shipping_address_collection shipping_options tax_id_collection payment_method_options
+    payment_method_configuration saved_payment_method_options redirect_on_completion branding_settings
+    origin_context adaptive_pricing optional_items permissions wallet_options name_collection customer_update
+    payment_method_collection excluded_payment_method_types integration_identifier
+""".split())
+_LINE_ITEM_PARAMS = frozenset(
+    "price price_data quantity adjustable_quantity dynamic_tax_rates tax_rates metadata".split())
+_PRICE_DATA_PARAMS = frozenset(
+    "currency unit_amount unit_amount_decimal product product_data tax_behavior recurring".split())
+_PRODUCT_DATA_PARAMS = frozenset("name description images metadata tax_code unit_label".split())
+_PI_DATA_PARAMS = frozenset("""
+    metadata description receipt_email capture_method statement_descriptor statement_descriptor_suffix
+    setup_future_usage shipping transfer_data transfer_group application_fee_amount on_behalf_of
+""".split())
+_REFUND_PARAMS = frozenset("payment_intent charge amount reason metadata expand instructions_email origin".split())
+_REFUND_REASONS = frozenset({"duplicate", "fraudulent", "requested_by_customer"})
+
+
+_CUSTOM_TEXT_FIELDS = ("after_submit", "shipping_address", "submit", "terms_of_service_acceptance")
+
+
+def _custom_text(value: Any) -> dict:
+    """custom_text as Stripe stores it: each field null or {"message": up to 1200 characters}."""
+    given = value if isinstance(value, dict) else {}
+    unknown = set(given) - set(_CUSTOM_TEXT_FIELDS)
+    if value not in (None, "") and not isinstance(value, dict) or unknown:
+        raise StripeError(400, f"Received unknown parameter: custom_text[{sorted(unknown)[0] if unknown else ''}]",
+                          param="custom_text")
+    out: dict[str, dict | None] = {}
+    for name in _CUSTOM_TEXT_FIELDS:
+        field_value = given.get(name)
+        message = field_value.get("message") if isinstance(field_value, dict) else None
+        if message is not None and (not isinstance(message, str) or len(message) > 1200):
+            raise StripeError(400, "Invalid string: custom_text messages are at most 1200 characters.",
+                              param=f"custom_text[{name}][message]")
+        out[name] = {"message": message} if message else None
+    return out
+
+
+class StripeStandin:
+    """An in-memory Stripe. One instance per app; every method is thread-safe.
+
+    Inspection (deep copies): `sessions`, `payment_intents`, `charges`,
+    `refunds`, `disputes` (dicts by id, oldest first), `events` (every event
+    built, in order), `events_sent` (Delivery records), `queued` (events
+    waiting for a webhook_url).
+    Driving: `pay`, `settle`, `expire`, `expire_due`, `dispute`,
+    `build_event`, `deliver`, `redeliver`, `flush`, `sign`, `fail_next`,
+    `set_clock`, `advance`, `now`, `wait_for_deliveries`.
+    """
+
+    def __init__(self, webhook_url: str | None, webhook_secret: str, api_key: str | None = None, *,
+                 public_url: str | None = None, delivery_timeout: float = 10.0,
+                 deliver_after_response: bool = False, enabled_events: Iterable[str] | None = None,
+                 api_version: str = API_VERSION):
+        self.webhook_url = webhook_url
+        self.webhook_secret = webhook_secret
+        self.api_key = api_key
+        self.public_url = public_url.rstrip("/") if public_url else None
+        self.delivery_timeout = delivery_timeout
+        self.deliver_after_response = deliver_after_response
+        self.enabled_events = frozenset(enabled_events) if enabled_events is not None else None
+        self.api_version = api_version
+
+        self._lock = threading.RLock()
+        self._idle = threading.Condition(self._lock)
+        self._in_flight = 0
+        self._clock: Callable[[], float] = time.time
+        self._offset = 0.0
+        self._failures: list[_Failure] = []
+
+        self._sessions: dict[str, dict] = {}
+        self._line_items: dict[str, list[dict]] = {}
+        self._pi_data: dict[str, dict] = {}
+        self._payment_intents: dict[str, dict] = {}
+        self._charges: dict[str, dict] = {}
+        self._refunds: dict[str, dict] = {}
+        self._disputes: dict[str, dict] = {}
+        self._events: dict[str, dict] = {}
+        self._events_sent: list[Delivery] = []
+        self._queued: list[dict] = []
+        self._idempotency: dict[str, dict] = {}
+
+        self._opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+        self._routes = Map([
+            Rule("/", endpoint="page_index", methods=["GET"]),
+            Rule("/checkout/<session_id>", endpoint="page_checkout", methods=["GET"]),
+            Rule("/checkout/<session_id>/pay", endpoint="page_pay", methods=["POST"]),
+            Rule("/checkout/<session_id>/pay-late", endpoint="page_pay_late", methods=["POST"]),
+            Rule("/checkout/<session_id>/cancel", endpoint="page_cancel", methods=["POST"]),
+            Rule("/v1/checkout/sessions", endpoint="api_create_session", methods=["POST"]),
+            Rule("/v1/checkout/sessions", endpoint="api_list_sessions", methods=["GET"]),
+            Rule("/v1/checkout/sessions/<session_id>", endpoint="api_get_session", methods=["GET"]),
+            Rule("/v1/checkout/sessions/<session_id>/line_items", endpoint="api_get_line_items", methods=["GET"]),
+            Rule("/v1/checkout/sessions/<session_id>/expire", endpoint="api_expire_session", methods=["POST"]),
+            Rule("/v1/refunds", endpoint="api_create_refund", methods=["POST"]),
+            Rule("/v1/refunds", endpoint="api_list_refunds", methods=["GET"]),
+            Rule("/v1/refunds/<refund_id>", endpoint="api_get_refund", methods=["GET"]),
+            Rule("/v1/payment_intents/<pi_id>", endpoint="api_get_payment_intent", methods=["GET"]),
+            Rule("/v1/charges/<charge_id>", endpoint="api_get_charge", methods=["GET"]),
+            Rule("/v1/events/<event_id>", endpoint="api_get_event", methods=["GET"]),
+        ], strict_slashes=False)
+
+    # ------------------------------------------------------------------ clock
+
+    def set_clock(self, fn: Callable[[], float]) -> None:
+        """Use `fn()` (unix seconds) as "now" for created/expires_at/expiry checks."""
+        with self._lock:
+            self._clock = fn
+            self._offset = 0.0
+
+    def advance(self, seconds: float) -> None:
+        """Move the stand-in's clock forward (e.g. past a session's expires_at)."""
+        with self._lock:
+            self._offset += seconds
+
+    def now(self) -> int:
+        with self._lock:
+            return int(self._clock() + self._offset)
+
+    # ------------------------------------------------------------- inspection
+
+    def _snapshot(self, store: dict) -> dict:
+        with self._lock:
+            return copy.deepcopy(store)
+
+    @property
+    def sessions(self) -> dict[str, dict]:
+        return self._snapshot(self._sessions)
+
+    @property
+    def payment_intents(self) -> dict[str, dict]:
+        return self._snapshot(self._payment_intents)
+
+    @property
+    def charges(self) -> dict[str, dict]:
+        return self._snapshot(self._charges)
+
+    @property
+    def refunds(self) -> dict[str, dict]:
+        return self._snapshot(self._refunds)
+
+    @property
+    def disputes(self) -> dict[str, dict]:
+        return self._snapshot(self._disputes)
+
+    @property
+    def events(self) -> list[dict]:
+        with self._lock:
+            return copy.deepcopy(list(self._events.values()))
+
+    @property
+    def events_sent(self) -> list[Delivery]:
+        with self._lock:
+            return list(self._events_sent)
+
+    @property
+    def queued(self) -> list[dict]:
+        with self._lock:
+            return copy.deepcopy(self._queued)
+
+    def line_items(self, session_id: str) -> list[dict]:
+        with self._lock:
+            return copy.deepcopy(self._line_items[session_id])
+
+    def checkout_url(self, session_id: str, base: str | None = None) -> str:
+        root = (base or self.public_url or "").rstrip("/")
+        return f"{root}/checkout/{session_id}"
+
+    # ------------------------------------------------------------ failures
+
+    def fail_next(self, n: int = 1, status: int = 500, *, after: bool = False) -> None:
+        """Make the next `n` API requests (/v1, SDK retries included) fail with `status`.
+
+        after=False: refused before doing anything (Stripe down; nothing saved).
+        after=True: the request is carried out and its idempotent result saved,
+        but this answer is an error (the response was lost); a retry with the
+        same Idempotency-Key gets the saved result.
+        """
+        with self._lock:
+            self._failures.extend(_Failure(status, after) for _ in range(n))
+
+    # ----------------------------------------------------------- webhooks
+
+    def sign(self, payload: bytes | str, timestamp: int | None = None) -> str:
+        return sign(payload, self.webhook_secret, timestamp)
+
+    def build_event(self, type: str, obj: dict, *, request_id: str | None = None,
+                    idempotency_key: str | None = None, previous_attributes: dict | None = None) -> dict:
+        """A Stripe event around a snapshot of `obj`, stored so it can be redelivered."""
+        with self._lock:
+            data: dict[str, Any] = {"object": copy.deepcopy(obj)}
+            if previous_attributes is not None:
+                data["previous_attributes"] = copy.deepcopy(previous_attributes)
+            event = {
+                "id": new_id("evt_test_"),
+                "object": "event",
+                "api_version": self.api_version,
+                "created": self.now(),
+                "data": data,
+                "livemode": False,
+                "pending_webhooks": 1 if self.webhook_url else 0,
+                "request": {"id": request_id, "idempotency_key": idempotency_key},
+                "type": type,
+            }
+            self._events[event["id"]] = event
+            return copy.deepcopy(event)
+
+    def deliver(self, event: dict) -> Delivery | None:
+        """POST `event`, signed, to webhook_url now; queue it when there is no URL.
+
+        Returns the Delivery (also appended to `events_sent`), or None when
+        queued or filtered out by `enabled_events`.
+        """
+        if self.enabled_events is not None and not ({event["type"], "*"} & self.enabled_events):
+            return None
+        url = self.webhook_url
+        if url is None:
+            with self._lock:
+                self._queued.append(copy.deepcopy(event))
+            return None
+        payload = json.dumps(event, indent=2).encode("utf-8")
+        signature = sign(payload, self.webhook_secret)
+        request = urllib.request.Request(url, data=payload, method="POST", headers={
+            "Content-Type": "application/json; charset=utf-8",
+            "Stripe-Signature": signature,
+            "User-Agent": WEBHOOK_USER_AGENT,
+            "Accept": "*/*; q=0.5, application/xml",
+        })
+        status: int | None = None
+        error: str | None = None
+        body = b""
+        try:
+            with self._opener.open(request, timeout=self.delivery_timeout) as response:
+                status = response.status
+                body = response.read(4096)
+        except urllib.error.HTTPError as exc:
+            status = exc.code
+            body = exc.read(4096)
+        except (urllib.error.URLError, OSError) as exc:
+            error = str(getattr(exc, "reason", exc))
+        delivery = Delivery(copy.deepcopy(event), url, status, error, payload, signature, time.time(), body)
+        with self._lock:
+            self._events_sent.append(delivery)
+        return delivery
+
+    def redeliver(self, event_id: str) -> Delivery | None:
+        """Send a stored event again (same id and body, fresh signature): Stripe's retry/replay."""
+        with self._lock:
+            event = copy.deepcopy(self._events[event_id])
+        return self.deliver(event)
+
+    def flush(self) -> list[Delivery]:
+        """Deliver the events queued while webhook_url was None, oldest first."""
+        with self._lock:
+            pending, self._queued = self._queued, []
+        return [d for d in (self.deliver(e) for e in pending) if d is not None]
+
+    def wait_for_deliveries(self, timeout: float = 10.0) -> bool:
+        """Wait until no delivery started after a response is still running."""
+        deadline = time.monotonic() + timeout
+        with self._idle:
+            while self._in_flight:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return False
+                self._idle.wait(remaining)
+        return True
+
+    def _deliver_all(self, events: list[dict]) -> None:
+        for event in events:
+            self.deliver(event)
+
+    def _deliver_later(self, events: list[dict]) -> Callable[[], None]:
+        with self._lock:
+            self._in_flight += 1
+
+        def run() -> None:
+            try:
+                self._deliver_all(events)
+            finally:
+                with self._idle:
+                    self._in_flight -= 1
+                    self._idle.notify_all()
+        return run
+
+    def _emit(self, call: _Call, type: str, obj: dict, **kwargs: Any) -> None:
+        call.events.append(self.build_event(type, obj, request_id=call.request_id,
+                                            idempotency_key=call.idempotency_key, **kwargs))
+
+    # --------------------------------------------------- Python-side driving
+
+    def _run(self, fn: Callable[[_Call], Any], *, sweep: bool = True) -> Any:
+        """Run `fn` under the lock, then deliver the events it caused (even if it raised)."""
+        call = _Call()
+        try:
+            with self._lock:
+                if sweep:
+                    self._sweep_locked(call)
+                return fn(call)
+        finally:
+            self._deliver_all(call.events)
+
+    def pay(self, session_id: str, *, late: bool = False, async_payment: bool = False,
+            settle: bool = True) -> dict:
+        """Complete a session as the customer would, delivering its events; returns the session.
+
+        late: expire the session first (checkout.session.expired), then take
+        the money anyway (checkout.session.completed): payment after the hold.
+        async_payment: completed with payment_status "unpaid" (a bank debit),
+        then, if settle, checkout.session.async_payment_succeeded; with
+        settle=False call `settle()` later.
+        """
+        def run(call: _Call) -> dict:
+            self._pay_locked(call, session_id, late=late, async_payment=async_payment, settle=settle)
+            return copy.deepcopy(self._sessions[session_id])
+        return self._run(run)
+
+    def settle(self, session_id: str, *, succeeded: bool = True) -> dict:
+        """Finish an async payment: async_payment_succeeded or async_payment_failed."""
+        def run(call: _Call) -> dict:
+            self._settle_locked(call, session_id, succeeded)
+            return copy.deepcopy(self._sessions[session_id])
+        return self._run(run, sweep=False)
+
+    def expire(self, session_id: str) -> dict:
+        """Expire an open session now and deliver checkout.session.expired."""
+        def run(call: _Call) -> dict:
+            session = self._session_or_404(session_id)
+            self._expire_locked(call, session)
+            return copy.deepcopy(session)
+        return self._run(run, sweep=False)
+
+    def expire_due(self) -> list[str]:
+        """Expire every open session whose expires_at has passed (by the stand-in's clock)."""
+        return self._run(self._sweep_locked, sweep=False)
+
+    def dispute(self, payment_intent_id: str, *, amount: int | None = None,
+                reason: str = "fraudulent") -> dict:
+        """Open a dispute on the intent's charge and deliver charge.dispute.created."""
+        def run(call: _Call) -> dict:
+            pi = self._payment_intents.get(payment_intent_id)
+            if pi is None:
+                raise _no_such("payment_intent", payment_intent_id, "payment_intent")
+            charge = self._charges.get(pi.get("latest_charge") or "")
+            if charge is None or charge["status"] != "succeeded":
+                raise StripeError(400, f"PaymentIntent {payment_intent_id} has no successful charge to dispute.")
+            now = self.now()
+            dispute = {
+                "id": new_id("dp_test_"),
+                "object": "dispute",
+                "amount": charge["amount"] if amount is None else amount,
+                "balance_transactions": [],
+                "charge": charge["id"],
+                "created": now,
+                "currency": charge["currency"],
+                "evidence": {},
+                "evidence_details": {"due_by": now + 7 * 86400, "has_evidence": False,
+                                     "past_due": False, "submission_count": 0},
+                "is_charge_refundable": False,
+                "livemode": False,
+                "metadata": {},
+                "payment_intent": pi["id"],
+                "reason": reason,
+                "status": "needs_response",
+            }
+            self._disputes[dispute["id"]] = dispute
+            charge["disputed"] = True
+            self._emit(call, "charge.dispute.created", dispute)
+            return copy.deepcopy(dispute)
+        return self._run(run, sweep=False)
+
+    # ----------------------------------------------------------- state changes
+
+    def _session_or_404(self, session_id: str) -> dict:
+        session = self._sessions.get(session_id)
+        if session is None:
+            raise _no_such("checkout.session", session_id, "session")
+        return session
+
+    def _sweep_locked(self, call: _Call) -> list[str]:
+        now = self.now()
+        due = [s for s in self._sessions.values() if s["status"] == "open" and s["expires_at"] <= now]
+        for session in due:
+            self._expire_locked(call, session)
+        return [s["id"] for s in due]
+
+    def _expire_locked(self, call: _Call, session: dict) -> None:
+        if session["status"] != "open":
+            raise StripeError(
+                400,
+                'Only Checkout Sessions with a status in ["open"] can be expired. '
+                f'This Checkout Session has a status of "{session["status"]}".',
+                param="session")
+        session["status"] = "expired"
+        session["url"] = None
+        self._emit(call, "checkout.session.expired", session)
+
+    def _pay_locked(self, call: _Call, session_id: str, *, late: bool, async_payment: bool,
+                    settle: bool) -> None:
+        session = self._session_or_404(session_id)
+        if late and session["status"] == "open":
+            self._expire_locked(call, session)
+        elif not late and session["status"] != "open":
+            raise StripeError(400, f"Checkout Session {session_id} is {session['status']}, not open.",
+                              param="session")
+        if session["payment_intent"]:
+            raise StripeError(400, f"Checkout Session {session_id} has already been paid.", param="session")
+        now = self.now()
+        pi_data = self._pi_data.get(session_id, {})
+        email = session["customer_email"] or "customer@example.com"
+        pi = {
+            "id": new_id("pi_test_"),
+            "object": "payment_intent",
+            "amount": session["amount_total"],
+            "amount_capturable": 0,
+            "amount_received": 0,
+            "application": None,
+            "canceled_at": None,
+            "cancellation_reason": None,
+            "capture_method": "automatic",
+            "client_secret": None,
+            "confirmation_method": "automatic",
+            "created": now,
+            "currency": session["currency"],
+            "customer": None,
+            "description": pi_data.get("description"),
+            "last_payment_error": None,
+            "latest_charge": None,
+            "livemode": False,
+            "metadata": dict(pi_data.get("metadata") or {}),
+            "next_action": None,
+            "payment_method": new_id("pm_test_"),
+            "payment_method_types": ["sepa_debit"] if async_payment else ["card"],
+            "receipt_email": pi_data.get("receipt_email"),
+            "status": "processing",
+        }
+        pi["client_secret"] = f"{pi['id']}_secret_{secrets.token_hex(12)}"
+        charge = {
+            "id": new_id("ch_test_"),
+            "object": "charge",
+            "amount": pi["amount"],
+            "amount_captured": pi["amount"],
+            "amount_refunded": 0,
+            "balance_transaction": new_id("txn_test_"),
+            "billing_details": {"address": None, "email": email, "name": None, "phone": None},
+            "captured": True,
+            "created": now,
+            "currency": pi["currency"],
+            "customer": None,
+            "description": pi["description"],
+            "disputed": False,
+            "failure_code": None,
+            "failure_message": None,
+            "livemode": False,
+            "metadata": dict(pi["metadata"]),
+            "outcome": None,
+            "paid": False,
+            "payment_intent": pi["id"],
+            "payment_method": pi["payment_method"],
+            "receipt_email": pi["receipt_email"],
+            "refunded": False,
+            "status": "pending",
+        }
+        pi["latest_charge"] = charge["id"]
+        self._payment_intents[pi["id"]] = pi
+        self._charges[charge["id"]] = charge
+        session.update(
+            status="complete",
+            payment_status="unpaid",
+            payment_intent=pi["id"],
+            url=None,
+            customer_details={"address": None, "email": email, "name": None, "phone": None,
+                              "tax_exempt": "none", "tax_ids": []},
+        )
+        if not async_payment:
+            self._mark_paid(pi, charge, session)
+        self._emit(call, "checkout.session.completed", session)
+        if async_payment and settle:
+            self._settle_locked(call, session_id, True)
+
+    def _mark_paid(self, pi: dict, charge: dict, session: dict) -> None:
+        pi.update(status="succeeded", amount_received=pi["amount"])
+        charge.update(status="succeeded", paid=True,
+                      outcome={"network_status": "approved_by_network", "reason": None,
+                               "risk_level": "normal", "seller_message": "Payment complete.",
+                               "type": "authorized"})
+        session["payment_status"] = "paid"
+
+    def _settle_locked(self, call: _Call, session_id: str, succeeded: bool) -> None:
+        session = self._session_or_404(session_id)
+        pi = self._payment_intents.get(session["payment_intent"] or "")
+        if pi is None or pi["status"] != "processing":
+            raise StripeError(400, f"Checkout Session {session_id} has no payment waiting to settle.",
+                              param="session")
+        charge = self._charges[pi["latest_charge"]]
+        if succeeded:
+            self._mark_paid(pi, charge, session)
+            self._emit(call, "checkout.session.async_payment_succeeded", session)
+        else:
+            error = {"code": "payment_method_not_available", "message": "The debit was returned.",
+                     "type": "card_error"}
+            pi.update(status="requires_payment_method", last_payment_error=error)
+            charge.update(status="failed", failure_code=error["code"], failure_message=error["message"])
+            self._emit(call, "checkout.session.async_payment_failed", session)
+
+    # ------------------------------------------------------------------ WSGI
+
+    def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
+        return self.wsgi(environ, start_response)
+
+    def wsgi(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
+        request = Request(environ)
+        response = self._dispatch(request)
+        return response(environ, start_response)
+
+    def _dispatch(self, request: Request) -> Response:
+        adapter = self._routes.bind_to_environ(request.environ)
+        try:
+            endpoint, args = adapter.match()
+        except (NotFound, MethodNotAllowed):
+            if request.path.startswith("/v1"):
+                return self._json(404, StripeError(
+                    404, f"Unrecognized request URL ({request.method}: {request.path}).").body())
+            return self._page(404, "Not found", "<p>Nothing here.</p>")
+        except HTTPException as exc:  # e.g. a redirect for a trailing slash
+            return exc.get_response(request.environ)
+        try:
+            if endpoint.startswith("page_"):
+                return getattr(self, f"_{endpoint}")(request, **args)
+            return self._api(request, getattr(self, f"_{endpoint}"), args)
+        except Exception:  # a stand-in bug: answer like Stripe would, keep the traceback in the log
+            logger.exception("Stripe stand-in failed on %s %s", request.method, request.path)
+            return self._json(500, StripeError(500, "The Stripe stand-in hit an internal error; see the log.",
+                                               type="api_error").body())
+
+    # ------------------------------------------------------------------ API
+
+    def _json(self, status: int, body: Any, headers: dict[str, str] | None = None) -> Response:
+        response = Response(json.dumps(body, indent=2), status=status, content_type="application/json")
+        response.headers["Stripe-Version"] = self.api_version
+        for name, value in (headers or {}).items():
+            response.headers[name] = value
+        return response
+
+    def _authenticate(self, request: Request) -> StripeError | None:
+        if self.api_key is None:
+            return None
+        header = request.headers.get("Authorization", "")
+        given: str | None = None
+        if header.startswith("Bearer "):
+            given = header[len("Bearer "):].strip()
+        elif header.startswith("Basic "):
+            try:
+                given = base64.b64decode(header[len("Basic "):]).decode("utf-8").split(":", 1)[0]
+            except (ValueError, UnicodeDecodeError):
+                given = ""
+        if not given:
+            return StripeError(401, "You did not provide an API key. You need to provide your API key in the "
+                                    "Authorization header, using Bearer auth (e.g. 'Authorization: Bearer "
+                                    "YOUR_SECRET_KEY').")
+        if not hmac.compare_digest(given.encode(), self.api_key.encode()):
+            return StripeError(401, f"Invalid API Key provided: {given[:8]}****{given[-4:]}",
+                               code="api_key_invalid")
+        return None
+
+    def _api(self, request: Request, handler: Callable, args: dict) -> Response:
+        request_id = new_id("req_test_", 14)
+        base_headers = {"Request-Id": request_id}
+        refusal = self._authenticate(request)
+        if refusal is not None:
+            return self._json(refusal.status, refusal.body(), base_headers)
+
+        with self._lock:
+            failure = self._failures.pop(0) if self._failures else None
+        if failure is not None and not failure.after:
+            return self._json(failure.status, self._failure_body(failure.status), base_headers)
+
+        key = request.headers.get("Idempotency-Key") if request.method == "POST" else None
+        if key:
+            base_headers["Idempotency-Key"] = key
+        call = _Call(request_id=request_id, idempotency_key=key)
+        try:
+            raw = request.get_data() if request.method == "POST" else request.query_string
+            params = forms.parse(raw)
+        except (forms.FormError, UnicodeDecodeError) as exc:
+            error = StripeError(400, f"Invalid request body: {exc}", param=getattr(exc, "param", None))
+            return self._json(400, error.body(), base_headers)
+
+        replayed = False
+        with self._lock:
+            automatic = _Call()  # expiries Stripe would have done by now: no request stamped on them
+            self._sweep_locked(automatic)
+            call.events.extend(automatic.events)
+            try:
+                saved = self._idempotent_replay(key, request, params) if key else None
+                if saved is not None:
+                    status, body = saved["status"], saved["body"]
+                    replayed = True
+                else:
+                    status, body = handler(call, params, request, **args)
+                    if key and 200 <= status < 300:
+                        self._idempotency[key] = {
+                            "method": request.method, "path": request.path, "params": params,
+                            "status": status, "body": copy.deepcopy(body), "at": self.now()}
+            except StripeError as exc:
+                status, body = exc.status, exc.body()
+
+        headers = dict(base_headers)
+        if replayed:
+            headers["Idempotent-Replayed"] = "true"
+        if failure is not None:  # after=True: carried out, but the answer is lost
+            response = self._json(failure.status, self._failure_body(failure.status), base_headers)
+        else:
+            response = self._json(status, body, headers)
+        if call.events:
+            if self.deliver_after_response:
+                response.call_on_close(self._deliver_later(call.events))
+            else:
+                self._deliver_all(call.events)
+        return response
+
+    @staticmethod
+    def _failure_body(status: int) -> dict:
+        if status == 429:
+            return StripeError(429, "Request rate limit exceeded (simulated by the stand-in).",
+                               code="rate_limit").body()
+        return StripeError(status, "An unexpected error occurred (simulated outage of the Stripe stand-in).",
+                           type="api_error").body()
+
+    def _idempotent_replay(self, key: str, request: Request, params: dict) -> dict | None:
+        now = self.now()
+        for old in [k for k, v in self._idempotency.items() if v["at"] + IDEMPOTENCY_TTL <= now]:
+            del self._idempotency[old]
+        saved = self._idempotency.get(key)
+        if saved is None:
+            return None
+        if saved["method"] != request.method or saved["path"] != request.path:
+            raise StripeError(
+                400, "Keys for idempotent requests can only be used for the same endpoint they were first "
+                     f"used for ('{saved['method']} {saved['path']}' vs '{request.method} {request.path}'). "
+                     f"Try using a key other than '{key}' if you meant to execute a different request.",
+                type="idempotency_error")
+        if saved["params"] != params:
+            raise StripeError(
+                400, "Keys for idempotent requests can only be used with the same parameters they were first "
+                     f"used with. Try using a key other than '{key}' if you meant to execute a different "
+                     "request.",
+                type="idempotency_error")
+        return saved
+
+    # expansion ------------------------------------------------------------
+
+    def _lookup(self, object_id: str) -> dict | None:
+        for store in (self._payment_intents, self._charges, self._refunds, self._disputes, self._sessions):
+            if object_id in store:
+                return store[object_id]
+        return None
+
+    def _render(self, obj: dict, params: dict) -> dict:
+        expand = params.get("expand") or []
+        if isinstance(expand, str):
+            expand = [expand]
+        if not isinstance(expand, list):
+            raise StripeError(400, "Invalid array", param="expand")
+        out = copy.deepcopy(obj)
+        for path in expand:
+            self._expand(out, str(path).split("."), str(path))
+        return out
+
+    def _expand(self, node: Any, parts: list[str], full: str) -> None:
+        if not parts or not isinstance(node, dict):
+            return
+        head, rest = parts[0], parts[1:]
+        if node.get("object") == "list" and head == "data":
+            for item in node["data"]:
+                self._expand(item, rest, full)
+            return
+        if head == "line_items" and node.get("object") == "checkout.session":
+            node["line_items"] = self._line_items_list(node["id"])
+            self._expand(node["line_items"], rest, full)
+            return
+        if head not in node:
+            raise StripeError(400, f"This property cannot be expanded ({full}).", param="expand")
+        value = node[head]
+        if isinstance(value, str):
+            target = self._lookup(value)
+            if target is None:
+                raise StripeError(400, f"This property cannot be expanded ({full}).", param="expand")
+            node[head] = value = copy.deepcopy(target)
+        self._expand(value, rest, full)
+
+    def _line_items_list(self, session_id: str) -> dict:
+        return {"object": "list", "data": copy.deepcopy(self._line_items[session_id]), "has_more": False,
+                "url": f"/v1/checkout/sessions/{session_id}/line_items"}
+
+    @staticmethod
+    def _page_of(items: list[dict], params: dict, url: str, newest_first: bool = True) -> dict:
+        limit = _int(params.get("limit", 10), "limit")
+        if not 1 <= limit <= 100:
+            raise StripeError(400, "Invalid limit: must be between 1 and 100", param="limit")
+        if newest_first:
+            items = sorted(items, key=lambda o: o["created"], reverse=True)
+        after = params.get("starting_after")
+        if after:
+            ids = [o["id"] for o in items]
+            if after not in ids:
+                raise StripeError(400, f"Invalid starting_after: {after}", param="starting_after")
+            items = items[ids.index(after) + 1:]
+        return {"object": "list", "data": copy.deepcopy(items[:limit]), "has_more": len(items) > limit,
+                "url": url}
+
+    # handlers (run under the lock; return (status, body) or raise StripeError) ----
+
+    def _api_create_session(self, call: _Call, params: dict, request: Request) -> tuple[int, dict]:
+        for name in params:
+            if name not in _SESSION_PARAMS:
+                raise _unknown(name)
+        mode = params.get("mode")
+        if not mode:
+            raise _missing("mode")
+        if mode != "payment":
+            raise StripeError(400, f"The stand-in only supports mode=payment, not {mode!r}.", param="mode")
+        ui_mode = params.get("ui_mode", "hosted")
+        if ui_mode != "hosted":
+            raise StripeError(400, f"The stand-in only supports ui_mode=hosted, not {ui_mode!r}.",
+                              param="ui_mode")
+        now = self.now()
+        session_id = new_id("cs_test_", 58)
+        items, currency = self._parse_line_items(params.get("line_items"), now)
+        metadata = _metadata(params.get("metadata"), "metadata")
+        pi_data = params.get("payment_intent_data") or {}
+        if not isinstance(pi_data, dict):
+            raise StripeError(400, "Invalid hash", param="payment_intent_data")
+        for name in pi_data:
+            if name not in _PI_DATA_PARAMS:
+                raise _unknown(f"payment_intent_data[{name}]")
+        if pi_data.get("capture_method", "automatic") not in ("automatic", "automatic_async"):
+            raise StripeError(400, "The stand-in only supports automatic capture.",
+                              param="payment_intent_data[capture_method]")
+        pi_data = {**pi_data, "metadata": _metadata(pi_data.get("metadata"), "payment_intent_data[metadata]")}
+
+        expires_at = now + MAX_EXPIRY
+        if "expires_at" in params:
+            expires_at = _int(params["expires_at"], "expires_at")
+            if expires_at < now + MIN_EXPIRY:
+                raise StripeError(400, "The `expires_at` timestamp must be at least 30 minutes from Checkout "
+                                       "Session creation.", param="expires_at")
+            if expires_at > now + MAX_EXPIRY:
+                raise StripeError(400, "The `expires_at` timestamp must be less than 24 hours from Checkout "
+                                       "Session creation.", param="expires_at")
+        email = params.get("customer_email") or None
+        if email is not None and ("@" not in email or " " in email.strip()):
+            raise StripeError(400, f"Invalid email address: {email}", param="customer_email")
+        reference = params.get("client_reference_id") or None
+        if reference is not None and len(reference) > 200:
+            raise StripeError(400, "client_reference_id must be at most 200 characters.",
+                              param="client_reference_id")
+        for name in ("success_url", "cancel_url"):
+            if params.get(name) and not _is_url(params[name]):
+                raise StripeError(400, "Not a valid URL", param=name)
+
+        total = sum(item["amount_total"] for item in items)
+        base = self.public_url or (request.url_root.rstrip("/"))
+        session = {
+            "id": session_id,
+            "object": "checkout.session",
+            "after_expiration": None,
+            "allow_promotion_codes": None,
+            "amount_subtotal": total,
+            "amount_total": total,
+            "automatic_tax": {"enabled": False, "liability": None, "status": None},
+            "billing_address_collection": params.get("billing_address_collection"),
+            "cancel_url": params.get("cancel_url"),
+            "client_reference_id": reference,
+            "client_secret": None,
+            "consent": None,
+            "consent_collection": None,
+            "created": now,
+            "currency": currency,
+            "custom_fields": [],
+            "custom_text": _custom_text(params.get("custom_text")),
+            "customer": None,
+            "customer_creation": params.get("customer_creation", "if_required"),
+            "customer_details": None,
+            "customer_email": email,
+            "expires_at": expires_at,
+            "invoice": None,
+            "livemode": False,
+            "locale": params.get("locale"),
+            "metadata": metadata,
+            "mode": "payment",
+            "payment_intent": None,
+            "payment_link": None,
+            "payment_method_collection": "if_required",
+            "payment_method_options": {},
+            "payment_method_types": params.get("payment_method_types") or ["card"],
+            "payment_status": "unpaid",
+            "phone_number_collection": {"enabled": False},
+            "recovered_from": None,
+            "shipping_address_collection": None,
+            "shipping_cost": None,
+            "shipping_options": [],
+            "status": "open",
+            "submit_type": params.get("submit_type"),
+            "subscription": None,
+            "success_url": params.get("success_url"),
+            "total_details": {"amount_discount": 0, "amount_shipping": 0, "amount_tax": 0},
+            "ui_mode": "hosted",
+            "url": f"{base}/checkout/{session_id}",
+        }
+        self._sessions[session_id] = session
+        self._line_items[session_id] = items
+        self._pi_data[session_id] = pi_data
+        return 200, self._render(session, params)
+
+    def _parse_line_items(self, raw: Any, now: int) -> tuple[list[dict], str]:
+        if not raw:
+            raise _missing("line_items")
+        if not isinstance(raw, list):
+            raise StripeError(400, "Invalid array", param="line_items")
+        items: list[dict] = []
+        currencies: set[str] = set()
+        for i, entry in enumerate(raw):
+            at = f"line_items[{i}]"
+            if not isinstance(entry, dict):
+                raise StripeError(400, "Invalid hash", param=at)
+            for name in entry:
+                if name not in _LINE_ITEM_PARAMS:
+                    raise _unknown(f"{at}[{name}]")
+            if "price" in entry:
+                raise StripeError(400, f"No such price: '{entry['price']}' (the stand-in only takes price_data)",
+                                  param=f"{at}[price]", code="resource_missing")
+            price_data = entry.get("price_data")
+            if not isinstance(price_data, dict):
+                raise _missing(f"{at}[price_data]")
+            for name in price_data:
+                if name not in _PRICE_DATA_PARAMS:
+                    raise _unknown(f"{at}[price_data][{name}]")
+            if price_data.get("recurring"):
+                raise StripeError(400, "Recurring prices need mode=subscription.",
+                                  param=f"{at}[price_data][recurring]")
+            currency = str(price_data.get("currency") or "").lower()
+            if not currency:
+                raise _missing(f"{at}[price_data][currency]")
+            if len(currency) != 3 or not currency.isalpha():
+                raise StripeError(400, f"Invalid currency: {currency}", param=f"{at}[price_data][currency]")
+            if "unit_amount" in price_data:
+                unit_amount = _int(price_data["unit_amount"], f"{at}[price_data][unit_amount]")
+            elif "unit_amount_decimal" in price_data:
+                raw_decimal = str(price_data["unit_amount_decimal"])
+                if not raw_decimal.isdigit():
+                    raise StripeError(400, "The stand-in only takes whole unit_amount_decimal values.",
+                                      param=f"{at}[price_data][unit_amount_decimal]")
+                unit_amount = int(raw_decimal)
+            else:
+                raise _missing(f"{at}[price_data][unit_amount]")
+            if unit_amount < 0:
+                raise StripeError(400, "This value must be greater than or equal to 0.",
+                                  param=f"{at}[price_data][unit_amount]")
+            product_data = price_data.get("product_data")
+            if product_data is not None:
+                if not isinstance(product_data, dict):
+                    raise StripeError(400, "Invalid hash", param=f"{at}[price_data][product_data]")
+                for name in product_data:
+                    if name not in _PRODUCT_DATA_PARAMS:
+                        raise _unknown(f"{at}[price_data][product_data][{name}]")
+                name = product_data.get("name")
+                if not name:
+                    raise _missing(f"{at}[price_data][product_data][name]")
+                product = new_id("prod_test_", 14)
+            elif price_data.get("product"):
+                name = product = str(price_data["product"])
+            else:
+                raise _missing(f"{at}[price_data][product_data]")
+            if "quantity" not in entry:
+                raise _missing(f"{at}[quantity]")
+            quantity = _int(entry["quantity"], f"{at}[quantity]")
+            if quantity < 1:
+                raise StripeError(400, "This value must be greater than or equal to 1.", param=f"{at}[quantity]")
+            currencies.add(currency)
+            amount = unit_amount * quantity
+            items.append({
+                "id": new_id("li_test_"),
+                "object": "item",
+                "amount_discount": 0,
+                "amount_subtotal": amount,
+                "amount_tax": 0,
+                "amount_total": amount,
+                "currency": currency,
+                "description": name,
+                "price": {
+                    "id": new_id("price_test_"),
+                    "object": "price",
+                    "active": False,
+                    "billing_scheme": "per_unit",
+                    "created": now,
+                    "currency": currency,
+                    "livemode": False,
+                    "lookup_key": None,
+                    "metadata": {},
+                    "nickname": None,
+                    "product": product,
+                    "recurring": None,
+                    "tax_behavior": price_data.get("tax_behavior", "unspecified"),
+                    "type": "one_time",
+                    "unit_amount": unit_amount,
+                    "unit_amount_decimal": str(unit_amount),
+                },
+                "quantity": quantity,
+            })
+        if len(currencies) > 1:
+            raise StripeError(400, "All line items must use the same currency.", param="line_items")
+        return items, currencies.pop()
+
+    def _api_list_sessions(self, call: _Call, params: dict, request: Request) -> tuple[int, dict]:
+        items = list(self._sessions.values())
+        if params.get("payment_intent"):
+            items = [s for s in items if s["payment_intent"] == params["payment_intent"]]
+        if params.get("status"):
+            items = [s for s in items if s["status"] == params["status"]]
+        return 200, self._render(self._page_of(items, params, "/v1/checkout/sessions"),
+                                 {"expand": params.get("expand")})
+
+    def _api_get_session(self, call: _Call, params: dict, request: Request, session_id: str):
+        return 200, self._render(self._session_or_404(session_id), params)
+
+    def _api_get_line_items(self, call: _Call, params: dict, request: Request, session_id: str):
+        self._session_or_404(session_id)
+        return 200, self._page_of(self._line_items[session_id], params,
+                                  f"/v1/checkout/sessions/{session_id}/line_items", newest_first=False)
+
+    def _api_expire_session(self, call: _Call, params: dict, request: Request, session_id: str):
+        session = self._session_or_404(session_id)
+        self._expire_locked(call, session)
+        return 200, self._render(session, params)
+
+    def _api_create_refund(self, call: _Call, params: dict, request: Request) -> tuple[int, dict]:
+        for name in params:
+            if name not in _REFUND_PARAMS:
+                raise _unknown(name)
+        if params.get("charge"):
+            charge = self._charges.get(params["charge"])
+            if charge is None:
+                raise _no_such("charge", params["charge"], "charge")
+            pi = self._payment_intents[charge["payment_intent"]]
+        elif params.get("payment_intent"):
+            pi = self._payment_intents.get(params["payment_intent"])
+            if pi is None:
+                raise _no_such("payment_intent", params["payment_intent"], "payment_intent")
+            charge = self._charges.get(pi.get("latest_charge") or "")
+        else:
+            raise StripeError(400, "One of the following params should be provided for this request: "
+                                   "payment_intent or charge.", param="payment_intent", code="parameter_missing")
+        if charge is None or charge["status"] != "succeeded":
+            raise StripeError(400, f"This PaymentIntent ({pi['id']}) does not have a successful charge to refund.",
+                              param="payment_intent")
+        remaining = charge["amount"] - charge["amount_refunded"]
+        if remaining <= 0:
+            raise StripeError(400, f"Charge {charge['id']} has already been refunded.",
+                              code="charge_already_refunded")
+        amount = remaining if params.get("amount") in (None, "") else _int(params["amount"], "amount")
+        if amount <= 0:
+            raise StripeError(400, "This value must be greater than or equal to 1.", param="amount")
+        if amount > remaining:
+            raise StripeError(
+                400, f"Refund amount ({_money(amount, charge['currency'])}) is greater than unrefunded amount "
+                     f"on charge ({_money(remaining, charge['currency'])})",
+                param="amount", code="amount_too_large")
+        reason = params.get("reason") or None
+        if reason is not None and reason not in _REFUND_REASONS:
+            raise StripeError(400, f"Invalid reason: must be one of {', '.join(sorted(_REFUND_REASONS))}",
+                              param="reason")
+        refund = {
+            "id": new_id("re_test_"),
+            "object": "refund",
+            "amount": amount,
+            "balance_transaction": new_id("txn_test_"),
+            "charge": charge["id"],
+            "created": self.now(),
+            "currency": charge["currency"],
+            "destination_details": {"type": "card", "card": {"type": "refund", "reference_status": "pending"}},
+            "metadata": _metadata(params.get("metadata"), "metadata"),
+            "payment_intent": pi["id"],
+            "reason": reason,
+            "receipt_number": None,
+            "source_transfer_reversal": None,
+            "status": "succeeded",
+            "transfer_reversal": None,
+        }
+        self._refunds[refund["id"]] = refund
+        previous = {"amount_refunded": charge["amount_refunded"], "refunded": charge["refunded"]}
+        charge["amount_refunded"] += amount
+        charge["refunded"] = charge["amount_refunded"] >= charge["amount"]
+        self._emit(call, "charge.refunded", charge, previous_attributes=previous)
+        return 200, self._render(refund, params)
+
+    def _api_list_refunds(self, call: _Call, params: dict, request: Request) -> tuple[int, dict]:
+        items = list(self._refunds.values())
+        for name in ("payment_intent", "charge"):
+            if params.get(name):
+                items = [r for r in items if r[name] == params[name]]
+        return 200, self._page_of(items, params, "/v1/refunds")
+
+    def _api_get_refund(self, call: _Call, params: dict, request: Request, refund_id: str):
+        if refund_id not in self._refunds:
+            raise _no_such("refund", refund_id)
+        return 200, self._render(self._refunds[refund_id], params)
+
+    def _api_get_payment_intent(self, call: _Call, params: dict, request: Request, pi_id: str):
+        if pi_id not in self._payment_intents:
+            raise _no_such("payment_intent", pi_id, "intent")
+        return 200, self._render(self._payment_intents[pi_id], params)
+
+    def _api_get_charge(self, call: _Call, params: dict, request: Request, charge_id: str):
+        if charge_id not in self._charges:
+            raise _no_such("charge", charge_id)
+        return 200, self._render(self._charges[charge_id], params)
+
+    def _api_get_event(self, call: _Call, params: dict, request: Request, event_id: str):
+        if event_id not in self._events:
+            raise _no_such("event", event_id)
+        return 200, copy.deepcopy(self._events[event_id])
+
+    # ------------------------------------------------------- dev checkout page
+
+    def _page(self, status: int, title: str, body: str) -> Response:
+        document = f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)} · Stripe stand-in</title>
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<style>
+ body {{ font: 16px/1.5 system-ui, sans-serif; background: #f6f9fc; color: #1a1f36; margin: 0; }}
+ main {{ max-width: 36rem; margin: 2rem auto; background: #fff; padding: 1.5rem 2rem; border-radius: 8px;
+        box-shadow: 0 2px 8px rgba(0,0,0,.08); }}
+ .banner {{ background: #fff4d6; border: 1px solid #f0c36d; padding: .25rem .75rem; border-radius: 4px;
+           font-size: .85rem; }}
+ table {{ width: 100%; border-collapse: collapse; margin: 1rem 0; }}
+ th, td {{ text-align: left; padding: .35rem .25rem; border-bottom: 1px solid #e3e8ee; }}
+ td.num, th.num {{ text-align: right; }}
+ .actions {{ display: flex; gap: .75rem; flex-wrap: wrap; margin-top: 1rem; }}
+ .actions form {{ margin: 0; }}
+ button {{ font: inherit; padding: .5rem 1rem; border-radius: 6px; border: 1px solid #635bff; cursor: pointer; }}
+ #pay {{ background: #635bff; color: #fff; }}
+ #cancel, #pay-late {{ background: #fff; color: #635bff; }}
+ .status {{ font-weight: 600; }}
+</style></head>
+<body><main>
+<p class="banner">Local Stripe stand-in: test mode, no real money moves.</p>
+{body}
+</main></body></html>"""
+        return Response(document, status=status, content_type="text/html; charset=utf-8")
+
+    def _page_index(self, request: Request) -> Response:
+        with self._lock:
+            sessions = sorted(self._sessions.values(), key=lambda s: s["created"], reverse=True)
+            rows = "".join(
+                f'<tr><td><a href="{html.escape(request.script_root)}/checkout/{html.escape(s["id"])}">'
+                f'{html.escape(s["id"][:24])}…</a></td><td>{_money(s["amount_total"], s["currency"])}</td>'
+                f'<td class="status">{html.escape(s["status"])}</td>'
+                f'<td>{html.escape(s["payment_status"])}</td></tr>'
+                for s in sessions)
+        body = ("<h1>Checkout Sessions</h1>"
+                + (f"<table><tr><th>Session</th><th>Total</th><th>Status</th><th>Payment</th></tr>{rows}</table>"
+                   if rows else "<p>No sessions yet.</p>"))
+        return self._page(200, "Checkout Sessions", body)
+
+    def _page_checkout(self, request: Request, session_id: str) -> Response:
+        def show(call: _Call) -> Response:
+            session = self._sessions.get(session_id)
+            if session is None:
+                return self._page(404, "Unknown session",
+                                  f"<h1>Unknown session</h1><p>{html.escape(session_id)}</p>")
+            return self._page(200, "Checkout", self._checkout_body(request, session))
+        return self._run(show)
+
+    def _checkout_body(self, request: Request, session: dict) -> str:
+        currency = session["currency"]
+        rows = "".join(
+            f"<tr><td>{html.escape(item['description'])}</td><td class='num'>{item['quantity']}</td>"
+            f"<td class='num'>{_money(item['price']['unit_amount'], currency)}</td>"
+            f"<td class='num'>{_money(item['amount_total'], currency)}</td></tr>"
+            for item in self._line_items[session["id"]])
+        action = f"{html.escape(request.script_root)}/checkout/{html.escape(session['id'])}"
+        total = _money(session["amount_total"], currency)
+        if session["status"] == "open":
+            actions = f"""<div class="actions">
+<form method="post" action="{action}/pay"><button id="pay" type="submit">Pay {total}</button></form>
+<form method="post" action="{action}/cancel"><button id="cancel" type="submit">Cancel</button></form>
+<form method="post" action="{action}/pay-late"><button id="pay-late" type="submit">Pay after expiry</button></form>
+</div>"""
+        elif session["status"] == "expired" and not session["payment_intent"]:
+            actions = f"""<p>This session has <strong>expired</strong>. Money can still arrive late:</p>
+<div class="actions">
+<form method="post" action="{action}/pay-late"><button id="pay-late" type="submit">Pay after expiry</button></form>
+</div>"""
+        else:
+            actions = f"<p>This session is <strong>{html.escape(session['status'])}</strong>; nothing to pay.</p>"
+        email = session["customer_email"] or "(customer enters it at checkout)"
+        status = html.escape(session["status"])
+        expires = datetime.fromtimestamp(session["expires_at"], timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+        # Shown by Stripe beside the pay button: Bookwell says there when the order's hold ends.
+        submit = (session.get("custom_text") or {}).get("submit") or {}
+        submit_message = (f'<p id="submit-message" class="note">{html.escape(submit["message"])}</p>\n'
+                          if submit.get("message") else "")
+        return f"""<h1>Checkout</h1>
+<p>Session <code id="session-id">{html.escape(session['id'])}</code></p>
+<p>Status: <span id="status" class="status" data-status="{status}">{status}</span>
+ · payment: <span id="payment-status">{html.escape(session['payment_status'])}</span></p>
+<p>Customer: {html.escape(email)}</p>
+<table id="line-items">
+<tr><th>Item</th><th class="num">Qty</th><th class="num">Unit price</th><th class="num">Amount</th></tr>
+{rows}
+<tr><th colspan="3">Total</th><td class="num" id="total">{total}</td></tr>
+</table>
+{submit_message}<p>This checkout page closes at <span id="expires-at">{expires}</span>.</p>
+{actions}"""
+
+    def _page_pay(self, request: Request, session_id: str, late: bool = False) -> Response:
+        def pay(call: _Call) -> Response:
+            session = self._sessions.get(session_id)
+            if session is None:
+                return self._page(404, "Unknown session", "<h1>Unknown session</h1>")
+            if not session["payment_intent"]:
+                if session["status"] != "open" and not late:
+                    return self._page(409, "Session not open",
+                                      f"<h1>This session is {html.escape(session['status'])}</h1>")
+                self._pay_locked(call, session_id, late=late, async_payment=False, settle=True)
+            # else: a second click on Pay changes nothing and goes where the first went.
+            target = _success_target(session)
+            if target:
+                return _redirect(target)
+            return self._page(200, "Paid", "<h1>Payment complete</h1><p>No success_url was given.</p>")
+        return self._run(pay)
+
+    def _page_pay_late(self, request: Request, session_id: str) -> Response:
+        return self._page_pay(request, session_id, late=True)
+
+    def _page_cancel(self, request: Request, session_id: str) -> Response:
+        with self._lock:
+            session = self._sessions.get(session_id)
+            if session is None:
+                return self._page(404, "Unknown session", "<h1>Unknown session</h1>")
+            cancel_url = session["cancel_url"]
+        if cancel_url:
+            return _redirect(cancel_url)
+        return self._page(200, "Cancelled", "<h1>Checkout cancelled</h1><p>No cancel_url was given.</p>")
+
+
+# ---------------------------------------------------------------- helpers
+
+def _int(value: Any, param: str) -> int:
+    try:
+        return int(str(value).strip())
+    except ValueError:
+        raise StripeError(400, f"Invalid integer: {value}", param=param) from None
+
+
+def _metadata(value: Any, param: str) -> dict[str, str]:
+    if value in (None, ""):
+        return {}
+    if not isinstance(value, dict):
+        raise StripeError(400, "Invalid hash", param=param)
+    if len(value) > 50:
+        raise StripeError(400, "Metadata can have at most 50 keys.", param=param)
+    for key, item in value.items():
+        if len(key) > 40:
+            raise StripeError(400, "Metadata keys can be at most 40 characters.", param=f"{param}[{key}]")
+        if not isinstance(item, str):
+            raise StripeError(400, "Metadata values must be strings.", param=f"{param}[{key}]")
+        if len(item) > 500:
+            raise StripeError(400, "Metadata values can be at most 500 characters.", param=f"{param}[{key}]")
+    return {k: v for k, v in value.items() if v != ""}
+
+
+def _is_url(value: str) -> bool:
+    parts = urlsplit(value)
+    return parts.scheme in ("http", "https") and bool(parts.netloc)
+
+
+def _money(amount: int, currency: str) -> str:
+    if currency.lower() in ZERO_DECIMAL:
+        return f"{amount} {currency.upper()}"
+    sign_ = "-" if amount < 0 else ""
+    return f"{sign_}{abs(amount) // 100}.{abs(amount) % 100:02d} {currency.upper()}"
+
+
+def _success_target(session: dict) -> str | None:
+    url = session.get("success_url")
+    return url.replace("{CHECKOUT_SESSION_ID}", session["id"]) if url else None
+
+
+def _redirect(location: str) -> Response:
+    response = Response(f'<a href="{html.escape(location)}">Continue</a>', status=303,
+                        content_type="text/html; charset=utf-8")
+    response.headers["Location"] = location
+    return response

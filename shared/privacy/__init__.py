@@ -1,0 +1,1 @@
+"""Cross-area services about people: GDPR export and erasure."""

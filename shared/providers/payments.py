@@ -1,0 +1,96 @@
+"""Stripe, through the official SDK. Built in one place; only the base URL
+changes for the local stand-in. Services receive the client as an argument."""
+
+from __future__ import annotations
+
+import functools
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+import stripe
+
+from shared.platform.config import Settings
+
+# Stripe refuses Checkout Sessions that expire sooner than 30 minutes from now.
+STRIPE_MIN_SESSION = timedelta(minutes=30, seconds=60)
+
+
+def stripe_client(settings: Settings) -> stripe.StripeClient:
+    """One client per key and base URL per process (building one costs milliseconds of TLS setup)."""
+    return _client(settings.stripe_secret_key, settings.stripe_base)
+
+
+@functools.lru_cache(maxsize=8)
+def _client(api_key: str, base: str | None) -> stripe.StripeClient:
+    return stripe.StripeClient(api_key, base_addresses={"api": base} if base else None, max_network_retries=2)
+
+
+def verify_webhook(payload: bytes, signature: str, settings: Settings) -> stripe.Event:
+    """The event, if the signature is good and fresh (300 s tolerance); raises otherwise."""
+    return stripe.Webhook.construct_event(payload, signature, settings.stripe_webhook_secret, tolerance=300)
+
+
+def checkout_line_items(order: dict) -> list[dict[str, Any]]:
+    """Line items whose amounts add up exactly to the order total.
+
+    A discounted line is sent as one line for its whole total, so Stripe
+    charges exactly what Postgres computed."""
+    currency = order["currency"].lower()
+    lines = []
+    for item in order["items"]:
+        if item["discount_minor"]:
+            name, amount, quantity = f"{item['description']} x {item['quantity']} (discounted)", item["total_minor"], 1
+        else:
+            name, amount, quantity = item["description"], item["unit_price_minor"], item["quantity"]
+        lines.append({
+            "price_data": {"currency": currency, "unit_amount": amount, "product_data": {"name": name[:250]}},
+            "quantity": quantity,
+        })
+    return lines
+
+
+def create_checkout_session(client: stripe.StripeClient, order: dict, *, success_url: str, cancel_url: str,
+                            now: datetime | None = None, hold_note: str | None = None) -> stripe.checkout.Session:
+    """A Checkout Session for a pending order; the order id travels in metadata.
+
+    Stripe needs at least 30 minutes: when the hold is shorter, the expiry job
+    expires the session at Stripe when the hold ends. `hold_note` (when the hold
+    ends, in words) is shown on Stripe's page beside the pay button, so the
+    buyer is told the hold's end rather than the page's."""
+    now = now or datetime.now(timezone.utc)
+    hold_end = datetime.fromisoformat(order["hold_expires_at"]) if isinstance(order["hold_expires_at"], str) \
+        else order["hold_expires_at"]
+    expires_at = max(hold_end, now + STRIPE_MIN_SESSION)
+    metadata = {"order_id": str(order["order_id"]), "order_number": order["number"]}
+    return client.v1.checkout.sessions.create(
+        params={
+            "mode": "payment",
+            "line_items": checkout_line_items(order),
+            "customer_email": order["buyer_email"],
+            "client_reference_id": str(order["order_id"]),
+            "metadata": metadata,
+            "payment_intent_data": {"metadata": metadata},
+            "success_url": success_url,
+            "cancel_url": cancel_url,
+            "expires_at": int(expires_at.timestamp()),
+            **({"custom_text": {"submit": {"message": hold_note[:1200]}}} if hold_note else {}),
+        },
+        options={"idempotency_key": f"checkout:{order['order_id']}"},
+    )
+
+
+def expire_checkout_session(client: stripe.StripeClient, session_id: str) -> stripe.checkout.Session:
+    return client.v1.checkout.sessions.expire(session_id)
+
+
+def retrieve_checkout_session(client: stripe.StripeClient, session_id: str) -> stripe.checkout.Session:
+    return client.v1.checkout.sessions.retrieve(session_id)
+
+
+def create_refund(client: stripe.StripeClient, *, payment_intent: str, amount_minor: int, refund_id: str,
+                  order_id: str) -> stripe.Refund:
+    return client.v1.refunds.create(
+        params={"payment_intent": payment_intent, "amount": amount_minor,
+                "metadata": {"refund_id": refund_id, "order_id": order_id}},
+        options={"idempotency_key": f"refund:{refund_id}"},
+    )

@@ -1,0 +1,1 @@
+"""Event ticketing: ticket orders, the ticket emails, and the AI event wizard."""
