@@ -37,4 +37,4 @@ def main(call: http.Call):
             return wizard_sessions.get_session(call.caller, match["id"])
     if (match := TOOL.match(path)) and method == "POST":
         return wizard_sessions.run_tool(call.caller, match["name"], call.json(wizard_sessions.ToolRequest))
-    raise errors.not_found(f"No {method} {path} in ai-wizard", "no_route")
+    raise errors.not_found("no_route", f"No {method} {path} in ai-wizard")

@@ -24,7 +24,7 @@ def main(call: http.Call):
         with db.as_service() as cur:
             feed = calendar.feed_events(cur, found.group(1))
         if feed is None:
-            raise errors.not_found("This calendar feed does not exist or was revoked", "feed_not_found")
+            raise errors.not_found("feed_not_found", "This calendar feed does not exist or was revoked")
         return http.Response(calendar.feed_calendar(feed), content_type=calendar.CONTENT_TYPE,
                              headers={"cache-control": calendar.FEED_CACHE_CONTROL})
     if found := calendar.APPOINTMENT_PATH.match(call.path):
@@ -35,4 +35,4 @@ def main(call: http.Call):
             calendar.appointment_calendar(event), content_type=calendar.CONTENT_TYPE,
             headers={"cache-control": "private, no-store",
                      "content-disposition": f'attachment; filename="appointment-{event["id"]}.ics"'})
-    raise errors.not_found("Not found", "not_found")
+    raise errors.not_found("not_found", "Not found")

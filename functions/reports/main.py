@@ -47,7 +47,7 @@ def main(call: http.Call):
     call.require_user()
     found = REPORT_PATH.match(call.path)
     if not found:
-        raise errors.not_found(f"Ask for one of /{', /'.join(reports.REPORTS)}", "unknown_report")
+        raise errors.not_found("unknown_report", f"Ask for one of /{', /'.join(reports.REPORTS)}")
     name = found.group(1)
     reports.find(name, call.request.args.get("group"))  # 404 for an unknown report before the query is judged
     query = call.query(Query)

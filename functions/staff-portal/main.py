@@ -96,7 +96,7 @@ def main(call: http.Call):
             data, content_type = staff_portal.photo_bytes(cur, store, photo["id"].lower(), photo["photo"].lower())
         return http.Response(data, content_type=content_type,
                              headers={"cache-control": "private, max-age=300", "x-content-type-options": "nosniff"})
-    raise errors.not_found(f"No {method} {path} in staff-portal", "no_route")
+    raise errors.not_found("no_route", f"No {method} {path} in staff-portal")
 
 
 def _upload(call: http.Call, job_id: str):

@@ -55,11 +55,11 @@ def appointment_event(cur: psycopg.Cursor, appointment_id: str) -> dict:
     Visibility is decided twice: by RLS on public.appointments as the caller,
     then by the definer helper's own scope (the same rule)."""
     if not cur.execute("select id from public.appointments where id = %s", (appointment_id,)).fetchone():
-        raise errors.not_found("No such appointment", "appointment_not_found")
+        raise errors.not_found("appointment_not_found", "No such appointment")
     cur.execute("select private.calendar_appointment_event(%s) as event", (appointment_id,))
     event = cur.fetchone()["event"]
     if event is None:
-        raise errors.not_found("No such appointment", "appointment_not_found")
+        raise errors.not_found("appointment_not_found", "No such appointment")
     return event
 
 

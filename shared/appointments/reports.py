@@ -68,7 +68,7 @@ def find(name: str, group: str | None) -> tuple[str, str | None]:
     """The SQL of report `name` grouped by `group` (its default when None). 404 / 422 otherwise."""
     report = REPORTS.get(name)
     if report is None:
-        raise errors.not_found(f"No report called {name!r}; try one of {', '.join(REPORTS)}", "unknown_report")
+        raise errors.not_found("unknown_report", f"No report called {name!r}; try one of {', '.join(REPORTS)}")
     group = group or report.default_group
     if group not in report.groups:
         allowed = [g for g in report.groups if g]

@@ -81,7 +81,7 @@ def photo_type(data: bytes, declared: str | None) -> str:
 
 def _visible_job(cur: psycopg.Cursor, job_id: str) -> None:
     if not cur.execute("select 1 from public.appointments where id = %s", (job_id,)).fetchone():
-        raise errors.not_found("Job not found", "job_not_found")
+        raise errors.not_found("job_not_found", "Job not found")
 
 
 def add_photo(cur: psycopg.Cursor, store: Storage, job_id: str, data: bytes, declared: str | None) -> dict:
@@ -117,8 +117,8 @@ def photo_bytes(cur: psycopg.Cursor, store: Storage, job_id: str, photo_id: str)
     row = cur.execute("select object_path, content_type from public.job_photos where id = %s"
                       " and appointment_id = %s", (photo_id, job_id)).fetchone()
     if row is None:
-        raise errors.not_found("Photo not found", "photo_not_found")
+        raise errors.not_found("photo_not_found", "Photo not found")
     try:
         return store.get(row["object_path"]), row["content_type"]
     except ObjectNotFound:
-        raise errors.not_found("Photo not found", "photo_not_found") from None
+        raise errors.not_found("photo_not_found", "Photo not found") from None

@@ -45,33 +45,33 @@ def verify(token: str, settings: Settings) -> Caller:
             if settings.is_production and settings.jwt_secret == LOCAL_JWT_SECRET:
                 # The published local secret signs nothing in production (e.g. a
                 # JWKS-only project that never set SUPABASE_JWT_SECRET).
-                raise errors.unauthorized("Unsupported token algorithm", "invalid_token")
+                raise errors.unauthorized("invalid_token", "Unsupported token algorithm")
             key: Any = settings.jwt_secret
         elif alg in ASYMMETRIC and settings.jwks_url:
             # The PyJWK itself, so PyJWT refuses a token whose alg is not the key's.
             key = _jwks_client(settings.jwks_url).get_signing_key_from_jwt(token)
         else:
-            raise errors.unauthorized("Unsupported token algorithm", "invalid_token")
+            raise errors.unauthorized("invalid_token", "Unsupported token algorithm")
         claims = jwt.decode(
             token, key, algorithms=[alg],
             options={"require": ["exp", "role"], "verify_aud": False},
         )
     except jwt.ExpiredSignatureError:
-        raise errors.unauthorized("The token has expired", "token_expired") from None
+        raise errors.unauthorized("token_expired", "The token has expired") from None
     except jwt.PyJWKClientConnectionError:
         raise errors.DomainError(
             503, "auth_unavailable", "The signing keys could not be fetched; please try again") from None
     except (jwt.PyJWTError, ValueError, TypeError):
-        raise errors.unauthorized("The token is not valid", "invalid_token") from None
+        raise errors.unauthorized("invalid_token", "The token is not valid") from None
 
     role = claims.get("role")
     if role not in ROLES:
-        raise errors.unauthorized("The token names an unknown role", "invalid_token")
+        raise errors.unauthorized("invalid_token", "The token names an unknown role")
     # User tokens must be meant for this project's users; API keys carry no aud.
     if role == "authenticated" and claims.get("aud") != settings.jwt_audience:
-        raise errors.unauthorized("The token is for another audience", "invalid_token")
+        raise errors.unauthorized("invalid_token", "The token is for another audience")
     if role == "authenticated" and not claims.get("sub"):
-        raise errors.unauthorized("The token names no user", "invalid_token")
+        raise errors.unauthorized("invalid_token", "The token names no user")
     return Caller(role, claims)
 
 

@@ -1,7 +1,8 @@
 """The one error type a caller ever sees, and how database errors become it.
 
 Every error answer has the shape {"error": {"code", "message", "details"}}.
-`code` is stable and machine-readable; `message` is for people.
+`code` is stable and machine-readable; `message` is for people. Every helper
+takes them in that order: (code, message, details).
 """
 
 from __future__ import annotations
@@ -30,16 +31,17 @@ def bad_request(code: str, message: str, details: Any = None) -> DomainError:
     return DomainError(400, code, message, details)
 
 
-def unauthorized(message: str = "A valid token is required", code: str = "unauthorized") -> DomainError:
-    return DomainError(401, code, message)
+def unauthorized(code: str = "unauthorized", message: str = "A valid token is required",
+                 details: Any = None) -> DomainError:
+    return DomainError(401, code, message, details)
 
 
-def forbidden(message: str = "You may not do that", code: str = "forbidden") -> DomainError:
-    return DomainError(403, code, message)
+def forbidden(code: str = "forbidden", message: str = "You may not do that", details: Any = None) -> DomainError:
+    return DomainError(403, code, message, details)
 
 
-def not_found(message: str = "Not found", code: str = "not_found") -> DomainError:
-    return DomainError(404, code, message)
+def not_found(code: str = "not_found", message: str = "Not found", details: Any = None) -> DomainError:
+    return DomainError(404, code, message, details)
 
 
 def conflict(code: str, message: str, details: Any = None) -> DomainError:

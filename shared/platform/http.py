@@ -73,12 +73,12 @@ class Call:
 
     def require_user(self) -> str:
         if not self.caller.user_id:
-            raise errors.unauthorized("Sign in first", "not_authenticated")
+            raise errors.unauthorized("not_authenticated", "Sign in first")
         return self.caller.user_id
 
     def require_service(self) -> None:
         if self.caller.role != "service_role":
-            raise errors.forbidden("This endpoint is for the service role", "service_role_only")
+            raise errors.forbidden("service_role_only", "This endpoint is for the service role")
 
     def limit_body(self, limit: int | None = None) -> None:
         """413 when the body is over `limit` (default settings.max_body_bytes)."""
@@ -197,9 +197,9 @@ def _identify(request: flask.Request, cfg: Settings, verify_jwt: bool) -> Caller
     if token and scheme.lower() == "bearer":
         return auth.verify(token.strip(), cfg)
     if header:
-        raise errors.unauthorized("Use 'Authorization: Bearer <token>'", "invalid_token")
+        raise errors.unauthorized("invalid_token", "Use 'Authorization: Bearer <token>'")
     if verify_jwt:
-        raise errors.unauthorized("A valid token is required", "missing_token")
+        raise errors.unauthorized("missing_token", "A valid token is required")
     return Caller.anon()
 
 
@@ -248,7 +248,7 @@ def _origin_allowed(origin: str, cfg: Settings) -> bool:
 def _preflight(request: flask.Request, cfg: Settings) -> flask.Response:
     origin = request.headers.get("origin", "")
     if not origin or not _origin_allowed(origin, cfg):
-        raise errors.forbidden("This origin may not call Bookwell", "cors_origin_denied")
+        raise errors.forbidden("cors_origin_denied", "This origin may not call Bookwell")
     response = flask.Response(status=204)
     response.headers["access-control-allow-methods"] = ALLOWED_METHODS
     response.headers["access-control-allow-headers"] = ALLOWED_HEADERS

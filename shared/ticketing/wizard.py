@@ -125,7 +125,7 @@ def _savepoint(cur: psycopg.Cursor) -> Iterator[None]:
 def _refusal(exc: psycopg.Error) -> Exception:
     if isinstance(exc, pg.InsufficientPrivilege):
         return errors.forbidden(
-            "You may not save events in this organization: only its owners, admins and managers can")
+            "forbidden", "You may not save events in this organization: only its owners, admins and managers can")
     translated = errors.from_database(exc)
     if translated is None:
         return exc
@@ -283,12 +283,12 @@ def _why_not_updated(cur: psycopg.Cursor, ctx: WizardContext, event_id: str) -> 
                 (event_id, ctx.org_id))
     row = cur.fetchone()
     if row is None:
-        return errors.not_found("That draft event does not exist in this organization", "event_not_found")
+        return errors.not_found("event_not_found", "That draft event does not exist in this organization")
     if str(row["status"]) != "draft":
         return errors.conflict("not_a_draft", f"The event is {row['status']}; the wizard only edits drafts",
                                {"status": str(row["status"])})
     return errors.forbidden(
-        "You may not edit events in this organization: only its owners, admins and managers can")
+        "forbidden", "You may not edit events in this organization: only its owners, admins and managers can")
 
 
 def _replace_tiers(cur: psycopg.Cursor, ctx: WizardContext, event_id: Any, wanted: list[DraftTier],
@@ -298,7 +298,7 @@ def _replace_tiers(cur: psycopg.Cursor, ctx: WizardContext, event_id: Any, wante
     default_currency = (org or _org(cur, ctx.org_id) or {}).get("currency")
     currencies = {t.currency or default_currency for t in wanted}
     if None in currencies:
-        raise errors.not_found("The organization is not visible to you", "org_not_found")
+        raise errors.not_found("org_not_found", "The organization is not visible to you")
     if len(currencies) > 1:
         raise errors.unprocessable(
             "mixed_currency", "All tiers of one event share one currency", {"currencies": sorted(currencies)})

@@ -88,7 +88,7 @@ def _session(cur, session_id: UUID | str) -> dict:
     cur.execute("select * from public.wizard_sessions where id = %s", (session_id,))
     row = cur.fetchone()
     if row is None:
-        raise errors.not_found("No such wizard session", "session_not_found")
+        raise errors.not_found("session_not_found", "No such wizard session")
     return row
 
 
@@ -107,7 +107,7 @@ def _only_org(cur, caller: db.Caller) -> UUID:
                 (caller.user_id,))
     orgs = cur.fetchall()
     if not orgs:
-        raise errors.forbidden("Only event managers of an organization use the wizard", "not_an_event_manager")
+        raise errors.forbidden("not_an_event_manager", "Only event managers of an organization use the wizard")
     if len(orgs) > 1:
         raise errors.unprocessable(
             "invalid_request", "You manage events in several organizations: say which with org_id",
@@ -126,7 +126,7 @@ def _system_prompt(cur, session: dict, now: datetime) -> str:
 def chat(caller: db.Caller, req: ChatRequest, *, settings: Settings, client: openai.OpenAI | None = None,
          now: datetime | None = None) -> dict:
     if not caller.user_id:
-        raise errors.unauthorized("Sign in first", "not_authenticated")
+        raise errors.unauthorized("not_authenticated", "Sign in first")
     client = client or provider.client(settings)
     now = now or datetime.now(timezone.utc)
     budget.reserve(caller, settings)
@@ -196,7 +196,7 @@ def abandon_session(caller: db.Caller, session_id: str) -> dict:
 def run_tool(caller: db.Caller, name: str, req: ToolRequest, *, now: datetime | None = None) -> dict:
     """A tool on its own, for a plain form: same validation, same RLS, no model."""
     if not caller.user_id:
-        raise errors.unauthorized("Sign in first", "not_authenticated")
+        raise errors.unauthorized("not_authenticated", "Sign in first")
     event_id = None
     if req.session_id:
         with db.transaction(caller) as cur:

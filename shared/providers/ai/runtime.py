@@ -52,7 +52,7 @@ class Toolset(Generic[C]):
         """The tool and its validated arguments; DomainError 404/422 otherwise."""
         tool = self.tools.get(name)
         if tool is None:
-            raise errors.not_found(f"There is no tool called {name!r}", "unknown_tool")
+            raise errors.not_found("unknown_tool", f"There is no tool called {name!r}")
         try:
             data = json.loads(arguments) if isinstance(arguments, str) else arguments
         except ValueError:
