@@ -27,7 +27,7 @@ from psycopg.types.json import Jsonb
 from shared.platform.db import Caller, act_as
 from tests.support import factories, ticketing
 from tests.support.rls import OUTCOMES, assert_case, parse_matrix, probe, refusal
-from tests.tenancy import ArrangingDb
+from tests.support.pg import ArrangingDb
 
 ACTORS = ("anon", "outsider", "owner", "other_manager", "admin", "manager", "staff", "dispatcher", "driver",
           "affiliate", "rival_owner", "service_role")

@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from shared.devstack import wizard_demo
-from tests.ai.test_wizard_chat import ai, chat, team  # noqa: F401  (fixtures)
+from tests.support.wizard import ai, chat, team  # noqa: F401  (ai, team: fixtures)
 from tests.support import factories
 
 

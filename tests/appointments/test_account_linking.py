@@ -18,9 +18,9 @@ import pytest
 from psycopg.types.json import Jsonb
 
 from shared.platform.db import Caller
-from tests.appointments.test_slots import make_org, make_service, make_staff
+from tests.support.appointments import make_org, make_service, make_staff
 from tests.support import orders, ticketing
-from tests.tenancy import ArrangingDb
+from tests.support.pg import ArrangingDb, call, refused
 
 POSTCODE = "SW1A 1AA"
 ALL_DAY = {d: [("00:00", "24:00")] for d in range(7)}
@@ -59,18 +59,6 @@ def guest_appointments(db, shop: dict, email: str, n: int = 1, *, paid: bool = T
     if paid:
         assert orders.pay(db, order["order_id"]) == "fulfilled"
     return order
-
-
-def call(db, caller: Caller, statement: str, *params):
-    result = db.attempt(caller, statement, params)
-    if isinstance(result, psycopg.Error):
-        return result
-    return next(iter(result[0].values())) if result else None
-
-
-def refused(result, sqlstate: str, detail: str) -> None:
-    assert isinstance(result, psycopg.Error), result
-    assert (result.sqlstate, result.diag.message_detail) == (sqlstate, detail), result
 
 
 def link(db, user, order: dict, token: str | None = None):

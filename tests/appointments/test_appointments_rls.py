@@ -30,7 +30,16 @@ from psycopg.rows import dict_row
 from shared.platform.db import Caller, act_as
 from tests.support import factories
 from tests.support.rls import assert_case, parse_matrix, probe, refusal
-from tests.tenancy import ArrangingDb
+from tests.support.appointments import services_and_staff
+from tests.support.pg import ArrangingDb
+
+
+@pytest.fixture(scope="module")
+def db(database_url):
+    arranging = ArrangingDb(database_url)
+    yield arranging
+    arranging.close()
+
 
 ACTORS = ("anon", "outsider", "owner", "admin", "manager", "staff", "other_staff", "customer", "other_customer",
           "rival_owner", "service_role")
@@ -70,31 +79,10 @@ PROBES: dict[str, tuple[str, str | None]] = {
 
 
 @pytest.fixture(scope="module")
-def db(database_url):
-    arranging = ArrangingDb(database_url)
-    yield arranging
-    arranging.close()
-
-
-@pytest.fixture(scope="module")
 def prober(database_url):
     with psycopg.connect(database_url, autocommit=True) as conn:
         conn.row_factory = dict_row
         yield conn
-
-
-def services_and_staff(db, org_id, *, staff_user=None, name: str = "Val Cleaner") -> dict:
-    """Two services (a regular clean the staff member does, an oven clean they do not)
-    and one staff row linked to `staff_user`."""
-    service, spare = (db.one(
-        "insert into public.services (org_id, name, duration_minutes, price_minor, buffer_before_minutes,"
-        " buffer_after_minutes) values (%s, %s, %s, %s, 15, 30) returning id", (org_id, title, minutes, price))["id"]
-        for title, minutes, price in (("Regular clean", 120, 4800), ("Oven clean", 90, 6500)))
-    staff = db.one("insert into public.staff (org_id, user_id, display_name) values (%s, %s, %s) returning id",
-                   (org_id, staff_user.id if staff_user else None, name))["id"]
-    db.sql("insert into public.staff_services (staff_id, service_id, org_id) values (%s, %s, %s)",
-           (staff, service, org_id))
-    return {"service_id": service, "spare_service_id": spare, "staff_id": staff}
 
 
 def appointment(db, org_id, service_id, staff_id, period: str, *, customer=None, status: str = "booked",

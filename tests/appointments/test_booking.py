@@ -24,8 +24,8 @@ import pytest
 from psycopg.rows import dict_row
 
 from shared.platform.db import Caller, act_as, lock_objects
-from tests.appointments.test_double_booking import deadlocks, label, race, waiting_on_advisory
-from tests.appointments.test_slots import local, make_org, make_staff
+from tests.support.races import deadlocks, label, race, waiting_on_advisory
+from tests.support.appointments import local, make_org, make_staff
 from tests.support import factories
 from tests.support.rls import assert_case, parse_matrix, probe
 from tests.support.http import ORIGIN, anon_headers

@@ -25,10 +25,10 @@ from psycopg.rows import dict_row
 
 from shared.platform import config
 from shared.platform.db import Caller
-from tests.appointments.test_appointments_rls import services_and_staff
+from tests.support.appointments import services_and_staff
 from tests.support import factories
 from tests.support.rls import assert_case, parse_matrix
-from tests.tenancy import ArrangingDb
+from tests.support.pg import ArrangingDb
 
 
 @pytest.fixture(scope="module", autouse=True)

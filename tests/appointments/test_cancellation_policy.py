@@ -30,7 +30,7 @@ from psycopg.rows import dict_row
 from shared.platform.db import Caller
 from tests.support import factories
 from tests.support.rls import assert_case, parse_matrix
-from tests.tenancy import ArrangingDb
+from tests.support.pg import ArrangingDb, call, refused
 
 MINUTES = 30
 PRICE = 4800
@@ -109,19 +109,6 @@ def guest_order(db, clinic_: dict, *, held_until: str | None = None) -> dict:
 def appointment(db, appointment_id) -> dict:
     return db.one("select status::text as status, period, sequence from public.appointments where id = %s",
                   (appointment_id,))
-
-
-def call(db, caller: Caller, statement: str, *params):
-    """One statement as `caller` in its own transaction: its first value, or the error."""
-    result = db.attempt(caller, statement, params)
-    if isinstance(result, psycopg.Error):
-        return result
-    return next(iter(result[0].values())) if result else None
-
-
-def refused(result, sqlstate: str, detail: str) -> None:
-    assert isinstance(result, psycopg.Error), result
-    assert (result.sqlstate, result.diag.message_detail) == (sqlstate, detail), result
 
 
 def outbox(db, template: str, **payload) -> list[dict]:

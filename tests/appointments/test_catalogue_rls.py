@@ -25,7 +25,7 @@ from psycopg.rows import dict_row
 from shared.platform.db import Caller, act_as
 from tests.support import factories
 from tests.support.rls import parse_matrix, probe, refusal, without_returning
-from tests.tenancy import ArrangingDb
+from tests.support.pg import ArrangingDb
 
 ACTORS = ("anon", "outsider", "owner", "admin", "manager", "staff", "other_staff", "rival_owner", "service_role")
 

@@ -15,8 +15,8 @@ import psycopg
 import pytest
 
 from shared.platform.db import Caller
-from tests.appointments.test_slots import make_org, make_service, make_staff
-from tests.tenancy import ArrangingDb
+from tests.support.appointments import make_org, make_service, make_staff
+from tests.support.pg import ArrangingDb
 
 
 @pytest.fixture(scope="module")

@@ -33,7 +33,7 @@ import time
 import uuid
 import zlib
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from typing import Any
@@ -43,11 +43,19 @@ import pytest
 
 from shared.platform.db import Caller, act_as, lock_objects
 from tests.support import factories
-from tests.tenancy import ArrangingDb
+from tests.support.pg import ArrangingDb
+from tests.support.races import TIMEOUT, deadlocks, label, race, waiting_on_advisory
+
+
+@pytest.fixture(scope="module")
+def db(database_url):
+    arranging = ArrangingDb(database_url)
+    yield arranging
+    arranging.close()
+
 
 pytestmark = pytest.mark.slow
 
-TIMEOUT = 30  # seconds: a barrier or lock wait longer than this is a hang, not a race
 LANES = 50
 PRICE = 4800
 DEADLOCK_RETRIES = Counter()  # how often a contender retried a 40P01 (only the lock-less tests retry)
@@ -57,38 +65,6 @@ LOCK_TRIGGER = "appointments_lock_staff"
 # ---------------------------------------------------------------------------
 # Harness
 # ---------------------------------------------------------------------------
-def race(lanes: int, body: Callable[[int, threading.Barrier], Any]) -> list[Any]:
-    """Run `body(lane, barrier)` in `lanes` threads at once; results in lane order.
-
-    Each body opens its own connection and transaction, then waits at the
-    barrier right before the statement under test. A body that dies before the
-    barrier breaks it, so the others fail fast instead of hanging."""
-    barrier = threading.Barrier(lanes, timeout=TIMEOUT)
-
-    def run(lane: int) -> Any:
-        try:
-            return body(lane, barrier)
-        except BaseException:
-            barrier.abort()
-            raise
-
-    with ThreadPoolExecutor(max_workers=lanes) as pool:
-        futures = [pool.submit(run, lane) for lane in range(lanes)]
-        return [f.result(timeout=TIMEOUT * 8) for f in futures]
-
-
-def deadlocks(db, pids: Iterable[int] = ()) -> int:
-    """pg_stat_database.deadlocks of this database. A backend reports its deadlocks when it
-    exits (or idles): wait until the contenders' backends (`pids`) are gone first."""
-    pids = list(pids)
-    deadline = time.monotonic() + TIMEOUT
-    while pids and db.value("select count(*) from pg_stat_activity where pid = any(%s)", (pids,)):
-        if time.monotonic() > deadline:
-            pytest.fail(f"contender backends still connected: {pids}")
-        time.sleep(0.05)
-    return db.value("select deadlocks from pg_stat_database where datname = current_database()")
-
-
 @contextmanager
 def lock_switched_off(db):
     """Test-only: this module's database without the booking-lock trigger (the product keeps it)."""
@@ -97,19 +73,6 @@ def lock_switched_off(db):
         yield
     finally:
         db.sql(f"alter table public.appointments enable trigger {LOCK_TRIGGER}")
-
-
-def label(exc: psycopg.Error) -> str:
-    if (exc.sqlstate or "").startswith("PT"):
-        return f"{exc.sqlstate}:{exc.diag.message_detail}"
-    return exc.sqlstate or "?"
-
-
-@pytest.fixture(scope="module")
-def db(database_url):
-    arranging = ArrangingDb(database_url)
-    yield arranging
-    arranging.close()
 
 
 @pytest.fixture(scope="module")
@@ -267,16 +230,6 @@ def test_the_lock_key_is_shared_db_lock_objects_staff_key(db, world, date):
             waiting_on_advisory(db, 1)
             assert not pending.done()
         assert pending.result(timeout=TIMEOUT)[0] == "ok"
-
-
-def waiting_on_advisory(db, n: int) -> None:
-    """Until n backends of this database wait for an advisory lock."""
-    deadline = time.monotonic() + TIMEOUT
-    while db.value("select count(*) from pg_locks l join pg_database d on d.oid = l.database"
-                   " where d.datname = current_database() and l.locktype = 'advisory' and not l.granted") < n:
-        if time.monotonic() > deadline:
-            pytest.fail(f"fewer than {n} bookings queued on the booking lock")
-        time.sleep(0.02)
 
 
 # ---------------------------------------------------------------------------

@@ -26,10 +26,10 @@ from psycopg.types.json import Jsonb
 from shared.privacy import gdpr
 from shared.platform.db import Caller
 from shared.platform.storage import LocalStorage, ObjectNotFound
-from tests.appointments.test_slots import make_org, make_service, make_staff
+from tests.support.appointments import make_org, make_service, make_staff
 from tests.support import factories, orders, ticketing
 from tests.support.http import anon_headers
-from tests.tenancy import ArrangingDb
+from tests.support.pg import ArrangingDb, call
 
 ALL_DAY = {d: [("00:00", "24:00")] for d in range(7)}
 ERIN = {"email": "Erin.Erasable@Example.com", "name": "Erin Erasable", "phone": "07700 900555",
@@ -70,13 +70,6 @@ def place(db, where: dict, person: dict, starts: list[dt.datetime], *, paid: boo
     if paid:
         assert orders.pay(db, order["order_id"]) == "fulfilled"
     return order
-
-
-def call(db, caller: Caller, statement: str, *params):
-    result = db.attempt(caller, statement, params)
-    if isinstance(result, psycopg.Error):
-        return result
-    return next(iter(result[0].values())) if result else None
 
 
 @pytest.fixture(scope="module")

@@ -24,7 +24,7 @@ from psycopg.types.json import Jsonb
 
 from shared.platform.db import Caller
 from tests.support import factories
-from tests.tenancy import ArrangingDb
+from tests.support.pg import ArrangingDb
 
 SCOPES = {
     "whole": lambda w: {},

@@ -26,7 +26,7 @@ from shared.platform.db import Caller
 from tests.conftest import override_env
 from tests.support import factories
 from tests.support.http import anon_headers, service_headers
-from tests.tenancy import ArrangingDb
+from tests.support.pg import ArrangingDb
 
 MINUTES = 30
 

@@ -43,7 +43,7 @@ from shared.platform.db import Caller, act_as
 from tests.support import factories
 from tests.support.http import anon_headers
 from tests.support.rls import assert_case, probe
-from tests.tenancy import ArrangingDb
+from tests.support.pg import ArrangingDb
 
 LONDON = ZoneInfo("Europe/London")
 FROM, TO = date(2026, 3, 23), date(2026, 4, 5)  # Monday 23 March .. Sunday 5 April

@@ -24,7 +24,7 @@ from tests.conftest import override_env
 from tests.support import factories
 from tests.support.http import anon_headers
 from tests.support.rls import assert_case
-from tests.tenancy import ArrangingDb
+from tests.support.pg import ArrangingDb
 
 TZ = "Pacific/Auckland"
 PNG = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 4

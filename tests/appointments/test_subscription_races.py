@@ -20,11 +20,11 @@ import psycopg
 import pytest
 
 from shared.platform.db import Caller, act_as
-from tests.appointments.test_slots import make_service, make_staff
-from tests.appointments.test_subscriptions import (
+from tests.support.appointments import make_service, make_staff
+from tests.support.subscriptions import (
     ALL_WEEK, db_now, expected_visits, raw_subscription, visit_day)
 from tests.support import factories
-from tests.tenancy import ArrangingDb
+from tests.support.pg import ArrangingDb
 
 GENERATE = "select private.generate_subscription_appointments('4 weeks'::interval, %s) as counts"
 

@@ -15,7 +15,7 @@ import psycopg
 import pytest
 
 from shared.platform.db import Caller
-from tests.appointments.test_subscriptions import (
+from tests.support.subscriptions import (
     call, db, generate_one, ledger, visit_day, outbox, raw_subscription, refused, shop, subscribe, visits)
 from tests.support import factories
 

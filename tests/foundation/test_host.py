@@ -35,7 +35,7 @@ from shared.devstack import devserver
 from shared.platform import auth, config, errors, log
 from shared.platform.config import LOCAL_JWT_SECRET
 from shared.devstack.localdb import free_port
-from tests.foundation.test_standalone import function_source, standalone
+from tests.support.standalone import function_source, standalone
 
 FIXTURE_FUNCTIONS = Path(__file__).resolve().parent.parent / "fixtures" / "functions"
 ALLOWED_ORIGIN = "http://localhost:3000"

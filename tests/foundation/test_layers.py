@@ -86,3 +86,15 @@ def test_the_product_never_imports_the_dev_stack():
                                                             if package_of(m) == "devstack")
                  for path in (PROJECT_ROOT / "functions").glob("*/main.py")}
     assert {path: found for path, found in offending.items() if found} == {}
+
+
+def test_no_test_module_imports_another():
+    # Builders, fixtures and harnesses shared by several modules live in tests/support/.
+    offending = {}
+    for path in (PROJECT_ROOT / "tests").rglob("test_*.py"):
+        tree = ast.parse(path.read_text())
+        found = sorted({node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and node.module
+                        and node.module.startswith("tests.") and node.module.split(".")[-1].startswith("test_")})
+        if found:
+            offending[str(path.relative_to(PROJECT_ROOT))] = found
+    assert offending == {}

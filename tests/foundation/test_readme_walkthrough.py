@@ -19,7 +19,7 @@ import pytest
 
 from shared.platform.config import PROJECT_ROOT
 from shared.devstack.localdb import free_port
-from tests.foundation.test_cli import BOOKWELL, ok
+from tests.support.cli import BOOKWELL, ok
 
 SECTION = re.compile(r"^## Walkthrough.*?(?=^## )", re.MULTILINE | re.DOTALL)
 SHELL_BLOCK = re.compile(r"^```sh\n(.*?)^```", re.MULTILINE | re.DOTALL)

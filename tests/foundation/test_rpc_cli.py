@@ -12,7 +12,7 @@ import json
 
 import pytest
 
-from tests.foundation.test_cli import bookwell, ok, one_line_failure  # noqa: F401  (the fixture)
+from tests.support.cli import bookwell, ok, one_line_failure  # noqa: F401  (the fixture)
 
 OWNER, CUSTOMER = "owner@demo.bookwell.dev", "customer@demo.bookwell.dev"
 

@@ -35,7 +35,7 @@ from psycopg.rows import dict_row
 
 from shared.platform import users
 from shared.platform.config import PROJECT_ROOT
-from tests.foundation.test_cli import BOOKWELL
+from tests.support.cli import BOOKWELL
 
 SHAPE = PROJECT_ROOT.parent / "shared" / "data" / "supabase-shape"
 SUITES = ["tests/foundation", "tests/tenancy", "tests/ticketing/test_rls.py", "tests/appointments/test_appointments_rls.py",

@@ -15,7 +15,7 @@ import pytest
 from shared.platform import auth, config, users
 from shared.platform.config import PROJECT_ROOT
 from shared.devstack.standins.auth_standin import AuthStandin
-from tests.foundation.test_cli import BOOKWELL, ok
+from tests.support.cli import BOOKWELL, ok
 from tests.standins import serve
 
 

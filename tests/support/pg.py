@@ -8,6 +8,7 @@ anon, a user or service_role may do. Nothing here bypasses RLS unless it says
 
 from __future__ import annotations
 
+import threading
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -94,3 +95,39 @@ class Db:
                 return cur.fetchall() if cur.description else []
         except psycopg.Error as exc:
             return exc
+
+
+def call(db, caller: Caller, statement: str, *params):
+    """One statement as `caller` in its own transaction: its first value, or the error."""
+    result = db.attempt(caller, statement, params)
+    if isinstance(result, psycopg.Error):
+        return result
+    return next(iter(result[0].values())) if result else None
+
+
+def refused(result, sqlstate: str, detail: str) -> None:
+    """The statement was refused with this SQLSTATE and our error code (the DETAIL)."""
+    assert isinstance(result, psycopg.Error), result
+    assert (result.sqlstate, result.diag.message_detail) == (sqlstate, detail), result
+
+
+class ArrangingDb(Db):
+    """`Db` whose superuser arrangement (`sql`/`one`/`value`/`user`) reuses one
+    connection instead of opening one per statement. Acting as a caller still
+    gets a fresh connection and transaction every time, exactly as before."""
+
+    def __init__(self, url: str):
+        super().__init__(url)
+        self._conn: psycopg.Connection | None = None
+        self._lock = threading.Lock()
+
+    def sql(self, query: str, params: Any = None) -> list[dict]:
+        with self._lock:
+            if self._conn is None or self._conn.closed:
+                self._conn = self.connect()
+            cur = self._conn.execute(query, params)
+            return cur.fetchall() if cur.description else []
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()

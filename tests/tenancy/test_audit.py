@@ -17,7 +17,7 @@ from psycopg.types.json import Jsonb
 
 from shared.platform.db import Caller
 from tests.support import factories
-from tests.tenancy import ArrangingDb
+from tests.support.pg import ArrangingDb
 
 
 @pytest.fixture

@@ -21,7 +21,7 @@ import pytest
 
 from shared.platform.db import act_as
 from tests.support import factories
-from tests.tenancy import ArrangingDb
+from tests.support.pg import ArrangingDb
 
 pytestmark = pytest.mark.slow
 

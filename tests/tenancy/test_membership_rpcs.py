@@ -19,7 +19,7 @@ from psycopg.types.json import Jsonb
 from shared.platform import errors
 from shared.platform.db import Caller
 from tests.support import factories
-from tests.tenancy import ArrangingDb
+from tests.support.pg import ArrangingDb
 
 MANAGER_ROLES = ("owner", "admin")
 NON_MANAGERS = ("manager", "staff", "dispatcher", "driver", "affiliate", "outsider", "rival_owner")

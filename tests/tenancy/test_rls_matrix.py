@@ -21,7 +21,7 @@ from psycopg.rows import dict_row
 
 from shared.platform.db import Caller, act_as
 from tests.support import factories
-from tests.tenancy import ArrangingDb
+from tests.support.pg import ArrangingDb
 
 ACTORS = ("anon", "outsider", "owner", "admin", "manager", "staff", "dispatcher", "driver",
           "affiliate", "rival_owner", "service_role")

@@ -24,7 +24,6 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import psycopg
@@ -32,10 +31,10 @@ import pytest
 from psycopg.types.json import Jsonb
 
 from tests.support import ticketing
+from tests.support.races import race
 
 pytestmark = pytest.mark.slow
 
-TIMEOUT = 30  # seconds: a barrier or lock wait longer than this is a hang, not a race
 PRICE = 2500
 SALE_ROUNDS = 3  # the big sales repeat: a deadlock-prone interleaving does not come every round
 
@@ -43,26 +42,6 @@ SALE_ROUNDS = 3  # the big sales repeat: a deadlock-prone interleaving does not 
 # ---------------------------------------------------------------------------
 # Harness
 # ---------------------------------------------------------------------------
-def race(lanes: int, body: Callable[[int, threading.Barrier], Any]) -> list[Any]:
-    """Run `body(lane, barrier)` in `lanes` threads at once and return their results in lane order.
-
-    Each body opens its own connection and transaction, then calls
-    `barrier.wait()` right before the statement under test, so the barrier
-    releases statements, not connection handshakes. A body that dies before
-    the barrier breaks it, so the others fail fast instead of hanging.
-    """
-    barrier = threading.Barrier(lanes, timeout=TIMEOUT)
-
-    def run(lane: int) -> Any:
-        try:
-            return body(lane, barrier)
-        except BaseException:
-            barrier.abort()
-            raise
-
-    with ThreadPoolExecutor(max_workers=lanes) as pool:
-        futures = [pool.submit(run, lane) for lane in range(lanes)]
-        return [f.result(timeout=TIMEOUT * 3) for f in futures]
 
 
 def refusal(exc: psycopg.Error) -> str:

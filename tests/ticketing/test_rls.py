@@ -27,7 +27,7 @@ from psycopg.rows import dict_row
 from shared.platform.db import Caller
 from tests.support.rls import assert_case, parse_matrix, probe, refusal
 from tests.support import factories, orders, ticketing
-from tests.tenancy import ArrangingDb
+from tests.support.pg import ArrangingDb
 
 ACTORS = ("anon", "outsider", "owner", "admin", "manager", "staff", "dispatcher", "driver", "affiliate",
           "rival_owner", "buyer", "other_buyer", "service_role")

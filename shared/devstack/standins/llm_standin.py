@@ -67,6 +67,8 @@ from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
 from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Request, Response
 
+from shared.devstack.standins.plumbing import json_response
+
 logger = logging.getLogger("bookwell.standins.llm")
 
 DEFAULT_MODEL = "bookwell-local"
@@ -711,5 +713,4 @@ def _garbage(turn: Garbage, stream: bool) -> Response:
                     content_type=turn.content_type or content_type)
 
 
-def _json(status: int, body: Any) -> Response:
-    return Response(json.dumps(body), status=status, content_type="application/json")
+_json = json_response

@@ -35,7 +35,6 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -45,6 +44,7 @@ from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Request, Response
 
 from shared.devstack.standins.journal import Journal
+from shared.devstack.standins.plumbing import Clock, Faults, json_response
 
 IDEMPOTENCY_TTL = 24 * 60 * 60
 MAX_RECIPIENTS = 50
@@ -81,12 +81,6 @@ def _missing(field: str) -> ResendError:
     return ResendError(422, "missing_required_field", f"Missing `{field}` field.")
 
 
-@dataclass
-class _Failure:
-    status: int
-    after: bool
-
-
 class ResendStandin:
     """An in-memory Resend. One instance per app; every method is thread-safe.
 
@@ -99,9 +93,8 @@ class ResendStandin:
         self.api_key = api_key
         self._journal = Journal(journal)  # dev mode: the mailbox survives a restart
         self._lock = threading.RLock()
-        self._clock: Callable[[], float] = time.time
-        self._offset = 0.0
-        self._failures: list[_Failure] = []
+        self._clock = Clock()
+        self._faults = Faults()
         self._emails: dict[str, dict] = {e["id"]: e for e in self._journal.load()}
         self._idempotency: dict[tuple[str, str], dict] = {}
         self._routes = Map([
@@ -119,17 +112,13 @@ class ResendStandin:
     # ------------------------------------------------------------- clock
 
     def set_clock(self, fn: Callable[[], float]) -> None:
-        with self._lock:
-            self._clock = fn
-            self._offset = 0.0
+        self._clock.set(fn)
 
     def advance(self, seconds: float) -> None:
-        with self._lock:
-            self._offset += seconds
+        self._clock.advance(seconds)
 
     def now(self) -> float:
-        with self._lock:
-            return self._clock() + self._offset
+        return self._clock.now()
 
     # --------------------------------------------------------- inspection
 
@@ -163,8 +152,7 @@ class ResendStandin:
         after=True: the email is stored (and its idempotency key saved) but the
         answer is an error, as when the response is lost on the way back.
         """
-        with self._lock:
-            self._failures.extend(_Failure(status, after) for _ in range(n))
+        self._faults.add(n, status, after=after)
 
     def html_for_display(self, email_id: str) -> str:
         """The email's HTML with cid: references replaced by data: URIs."""
@@ -209,8 +197,7 @@ class ResendStandin:
         refusal = self._authenticate(request)
         if refusal is not None:
             return _json(refusal.status, refusal.body())
-        with self._lock:
-            failure = self._failures.pop(0) if self._failures else None
+        failure = self._faults.take()
         if failure is not None and not failure.after:
             return _json(failure.status, _failure_body(failure.status))
         try:
@@ -555,8 +542,7 @@ def _failure_body(status: int) -> dict:
                        "Something went wrong (simulated outage of the Resend stand-in).").body()
 
 
-def _json(status: int, body: Any) -> Response:
-    return Response(json.dumps(body), status=status, content_type="application/json")
+_json = json_response
 
 
 def _page(status: int, title: str, body: str) -> Response:

@@ -69,6 +69,7 @@ from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Request, Response
 
 from shared.devstack.standins import forms
+from shared.devstack.standins.plumbing import Clock, Faults, json_response
 
 logger = logging.getLogger("bookwell.standins.stripe")
 
@@ -149,12 +150,6 @@ class Delivery:
     @property
     def type(self) -> str:
         return self.event["type"]
-
-
-@dataclass
-class _Failure:
-    status: int
-    after: bool
 
 
 @dataclass
@@ -240,9 +235,8 @@ class StripeStandin:
         self._lock = threading.RLock()
         self._idle = threading.Condition(self._lock)
         self._in_flight = 0
-        self._clock: Callable[[], float] = time.time
-        self._offset = 0.0
-        self._failures: list[_Failure] = []
+        self._clock = Clock()
+        self._faults = Faults()
 
         self._sessions: dict[str, dict] = {}
         self._line_items: dict[str, list[dict]] = {}
@@ -280,18 +274,14 @@ class StripeStandin:
 
     def set_clock(self, fn: Callable[[], float]) -> None:
         """Use `fn()` (unix seconds) as "now" for created/expires_at/expiry checks."""
-        with self._lock:
-            self._clock = fn
-            self._offset = 0.0
+        self._clock.set(fn)
 
     def advance(self, seconds: float) -> None:
         """Move the stand-in's clock forward (e.g. past a session's expires_at)."""
-        with self._lock:
-            self._offset += seconds
+        self._clock.advance(seconds)
 
     def now(self) -> int:
-        with self._lock:
-            return int(self._clock() + self._offset)
+        return int(self._clock.now())
 
     # ------------------------------------------------------------- inspection
 
@@ -352,8 +342,7 @@ class StripeStandin:
         but this answer is an error (the response was lost); a retry with the
         same Idempotency-Key gets the saved result.
         """
-        with self._lock:
-            self._failures.extend(_Failure(status, after) for _ in range(n))
+        self._faults.add(n, status, after=after)
 
     # ----------------------------------------------------------- webhooks
 
@@ -712,11 +701,7 @@ class StripeStandin:
     # ------------------------------------------------------------------ API
 
     def _json(self, status: int, body: Any, headers: dict[str, str] | None = None) -> Response:
-        response = Response(json.dumps(body, indent=2), status=status, content_type="application/json")
-        response.headers["Stripe-Version"] = self.api_version
-        for name, value in (headers or {}).items():
-            response.headers[name] = value
-        return response
+        return json_response(status, body, {"Stripe-Version": self.api_version, **(headers or {})}, indent=2)
 
     def _authenticate(self, request: Request) -> StripeError | None:
         if self.api_key is None:
@@ -746,8 +731,7 @@ class StripeStandin:
         if refusal is not None:
             return self._json(refusal.status, refusal.body(), base_headers)
 
-        with self._lock:
-            failure = self._failures.pop(0) if self._failures else None
+        failure = self._faults.take()
         if failure is not None and not failure.after:
             return self._json(failure.status, self._failure_body(failure.status), base_headers)
 

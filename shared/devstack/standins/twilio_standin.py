@@ -32,7 +32,6 @@ import re
 import threading
 import uuid
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from email.utils import formatdate
 from pathlib import Path
 
@@ -41,6 +40,7 @@ from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Request, Response
 
 from shared.devstack.standins.journal import Journal
+from shared.devstack.standins.plumbing import Faults, json_response
 
 E164 = re.compile(r"^\+[1-9]\d{1,14}$")
 ALPHANUMERIC_SENDER = re.compile(r"^(?=.*[A-Za-z])[A-Za-z0-9 ]{1,11}$")
@@ -59,11 +59,6 @@ class TwilioError(Exception):
                 "more_info": f"https://www.twilio.com/docs/errors/{self.code}", "status": self.status}
 
 
-@dataclass
-class _Failure:
-    status: int
-
-
 class TwilioStandin:
     """An in-memory Twilio. One instance per app; every method is thread-safe.
 
@@ -76,7 +71,7 @@ class TwilioStandin:
         self.auth_token = auth_token
         self._journal = Journal(journal)  # dev mode: the SMS list survives a restart
         self._lock = threading.RLock()
-        self._failures: list[_Failure] = []
+        self._faults = Faults()
         self._messages: dict[str, dict] = {m["sid"]: m for m in self._journal.load()}
         self._routes = Map([
             Rule(f"{API}/Messages.json", endpoint="api_send", methods=["POST"]),
@@ -104,13 +99,12 @@ class TwilioStandin:
     def clear(self) -> None:
         with self._lock:
             self._messages.clear()
-            self._failures.clear()
+            self._faults.clear()
             self._journal.clear()
 
     def fail_next(self, n: int = 1, status: int = 500) -> None:
         """Make the next `n` API calls fail with `status` (500: Twilio down; 429: too many requests)."""
-        with self._lock:
-            self._failures.extend(_Failure(status) for _ in range(n))
+        self._faults.add(n, status)
 
     # ---------------------------------------------------------------- WSGI
 
@@ -152,8 +146,7 @@ class TwilioStandin:
     def _api(self, request: Request, handler: Callable, args: dict) -> Response:
         try:
             self._authenticate(request, args.pop("account_sid"))
-            with self._lock:
-                failure = self._failures.pop(0) if self._failures else None
+            failure = self._faults.take()
             if failure is not None:
                 raise TwilioError(failure.status, 20500 if failure.status >= 500 else 20429,
                                   "An internal server error has occurred" if failure.status >= 500
@@ -228,5 +221,4 @@ def _public(message: dict) -> dict:
     return {k: v for k, v in message.items() if not k.startswith("_")}
 
 
-def _json(status: int, body: dict) -> Response:
-    return Response(json.dumps(body), status=status, content_type="application/json")
+_json = json_response
