@@ -14,7 +14,7 @@
     GET  /jobs/<id>/photos/<photo id>        the bytes (signed-in callers who may see the job)
 
 Who may do what is decided in Postgres (the staff_portal migration and
-policies/staff_portal.sql); this function acts as the caller.
+policies/appointments.sql); this function acts as the caller.
 """
 
 import datetime as dt

@@ -1,6 +1,6 @@
 """Appointment orders at checkout: the request (kind "appointments") and how it is placed.
 
-`private.place_appointment_order` (its current body in *_order_replays.sql)
+`private.place_appointment_order` (its current body in *_commerce_order_replays.sql)
 validates the postcode and the slots, holds one appointment per item under the
 staff members' booking locks, redeems the promo code and creates the order in
 one transaction as the caller. Registered with shared.commerce.checkout, which

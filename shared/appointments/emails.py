@@ -112,7 +112,7 @@ def render_request_decided(cur: psycopg.Cursor, row: dict) -> Email:
     return _email(row, f"Your change request was {outcome}", lines)
 
 
-# --- Subscriptions (migrations/*_appointment_subscriptions.sql) -------------------------------
+# --- Subscriptions (migrations/*_appointments_subscriptions.sql) -------------------------------
 _EVERY = {"weekly": "every week", "biweekly": "every other week", "monthly": "every month"}
 
 

@@ -1,4 +1,4 @@
-"""UK postcodes: the Python side of migrations/20261121000700_uk_postcodes.sql.
+"""UK postcodes: the Python side of migrations/20261121000700_appointments_uk_postcodes.sql.
 
 `normalize` mirrors `private.parse_uk_postcode` rule for rule (the tests run
 both over the same cases and over random strings), so a function can reject a

@@ -1,7 +1,7 @@
 """Appointment reminders, 24 hours ahead, by email and SMS.
 
 Queueing is Postgres's (private.queue_appointment_reminders, see
-migrations/*_appointment_reminders.sql): one outbox row per channel per
+migrations/*_appointments_reminders.sql): one outbox row per channel per
 (appointment, start time), so it is idempotent and safe to run concurrently.
 The outbox worker sends them; the renderers here re-check at send time that
 the appointment is still booked at the queued time (else Skip) and write the

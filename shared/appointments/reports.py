@@ -1,6 +1,6 @@
 """Appointment reports as JSON or CSV (issue 5, deliverable 11).
 
-The database computes every figure (migrations/*_appointment_reports.sql):
+The database computes every figure (migrations/*_appointments_reports.sql):
 the public report RPCs run as the caller, and their SECURITY DEFINER halves
 decide the reach (owners/admins: the org; managers: their scope; anyone else:
 PT403 not_a_manager) and refuse bad ranges (PT422). This module only maps a

@@ -1,6 +1,6 @@
 """The staff portal (issue 5, item 10): a staff member's day, check-in/out, status, job photos.
 
-The database decides who may do what (migrations/*_staff_portal.sql: the
+The database decides who may do what (migrations/*_appointments_staff_portal.sql: the
 RPCs my_jobs, check_in_job, check_out_job, set_job_status; the transition
 trigger on appointments; RLS on job_photos). This module adds what SQL should
 not do: the route order (shared/appointments/routing.py) and the photo bytes

@@ -2,7 +2,7 @@
 
 The rules (recurrence in the org's timezone, idempotent claims, nearest free
 slot of the same staff member, needs_attention) live in
-migrations/*_appointment_subscriptions.sql; this module only runs the job as
+migrations/*_appointments_subscriptions.sql; this module only runs the job as
 the service role.
 """
 

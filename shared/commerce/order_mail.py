@@ -1,5 +1,5 @@
 """The emails about an order's money that every kind of order sends: a refund, a late payment refunded,
-a dispute (queued by migrations/*_commerce.sql for any order).
+a dispute (queued by migrations/*_commerce_orders.sql for any order).
 
 What the order is for is the area's business: each area registers, with
 @describer(kind), how its orders read in these emails ("2 tickets for Spring

@@ -32,7 +32,7 @@ BOOTSTRAP = Path(__file__).parents[1] / "sql" / "bootstrap.sql"
 FILENAME = re.compile(r"^(?P<version>\d{14})_(?P<name>[a-z0-9_]+)\.sql$")
 
 # After every migration, in its transaction: no function in the schemas the product owns is
-# executable by PUBLIC; every role's EXECUTE is granted by name (migrations/*_privileges_by_role.sql).
+# executable by PUBLIC; every role's EXECUTE is granted by name (migrations/*_platform_privileges_by_role.sql).
 FUNCTION_FLOOR = """
 do $$
 begin

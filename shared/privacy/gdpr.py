@@ -1,4 +1,4 @@
-"""GDPR: export and erase a customer's data (migrations/*_gdpr.sql does the work).
+"""GDPR: export and erase a customer's data (migrations/*_privacy_gdpr.sql does the work).
 
 Every call acts as the caller, so Postgres decides who may: owners and admins
 of the organization for export_customer_data / erase_customer, any signed-in

@@ -1,7 +1,7 @@
 """Ticket orders at checkout: the request (kind "tickets", the default) and how it is placed.
 
-`private.place_ticket_order` (migrations/*_ticketing.sql, its replay branch in
-*_order_replays.sql) validates, redeems the promo code, claims seats and creates
+`private.place_ticket_order` (migrations/*_ticketing_events.sql, its replay branch in
+*_commerce_order_replays.sql) validates, redeems the promo code, claims seats and creates
 the order in one transaction as the caller. Registered with
 shared.commerce.checkout, which opens the Stripe session.
 """

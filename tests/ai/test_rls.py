@@ -1,5 +1,5 @@
-"""Who may read and write AI wizard sessions (policies/ai.sql) and who may touch
-the AI budget (private.ai_usage, migrations/*_ai.sql).
+"""Who may read and write AI wizard sessions (policies/ticketing.sql) and who may touch
+the AI budget (private.ai_usage, migrations/*_ticketing_ai_wizard.sql).
 
 A wizard session is private to the user who opened it: only its owner reads,
 continues or deletes it; nobody else in the organization (not even another

@@ -1,4 +1,4 @@
-"""Who may read and write appointments (migrations/*_appointments.sql,
+"""Who may read and write appointments (migrations/*_appointments_core.sql,
 policies/appointments.sql, the appointments section at the end).
 
 The customer (customer_user_id), the staff member doing the job and the

@@ -1,5 +1,5 @@
-"""Calendar feeds and .ics files (migrations/*_calendar_feeds.sql,
-policies/calendar_feeds.sql, shared/appointments/calendar.py, functions/calendar).
+"""Calendar feeds and .ics files (migrations/*_appointments_calendar_feeds.sql,
+policies/appointments.sql, shared/appointments/calendar.py, functions/calendar).
 
 Everything the calendar function answers is fetched over real HTTP from the
 `stack` fixture and parsed back with icalendar.Calendar.from_ical: a staff

@@ -1,4 +1,4 @@
-"""GDPR export and erasure (migrations/*_gdpr.sql).
+"""GDPR export and erasure (migrations/*_privacy_gdpr.sql).
 
 One organization holds plenty about Erin: a paid appointment order (one job
 inside the 24-hour cut-off, one later, one she cancelled herself with a
@@ -442,7 +442,7 @@ def test_every_personal_looking_column_is_erased_or_explicitly_kept_with_a_reaso
                if (c["table_name"], c["column_name"]) not in registered]
     assert not missing, (
         "columns that look personal but are not in private.gdpr_columns (give an erase_to expression, or a reason "
-        f"they stay; see migrations/*_gdpr.sql): {missing}")
+        f"they stay; see migrations/*_privacy_gdpr.sql): {missing}")
     assert len(columns) > 40  # the pattern really finds them
 
 

@@ -1,4 +1,4 @@
-"""UK postcodes (migrations/*_uk_postcodes.sql, policies/uk_postcodes.sql,
+"""UK postcodes (migrations/*_appointments_uk_postcodes.sql, policies/appointments.sql,
 shared/appointments/postcodes.py): a postcode is validated and normalised the same way in
 SQL and Python; its district centroid comes from the shipped CSV, which the
 migration provably contains; the Channel Islands, the Isle of Man and unknown
@@ -29,7 +29,7 @@ from shared.platform.db import Caller
 DATA = PROJECT_ROOT / "shared" / "data"
 CSV_PATH = DATA / "uk_outcodes.csv"
 SOURCE_PATH = DATA / "uk_outcodes.SOURCE.md"
-MIGRATION = PROJECT_ROOT / "migrations" / "20261121000700_uk_postcodes.sql"
+MIGRATION = PROJECT_ROOT / "migrations" / "20261121000700_appointments_uk_postcodes.sql"
 GENERATOR = PROJECT_ROOT / "scripts" / "gen_outcodes_migration.py"
 
 sys.path.insert(0, str(GENERATOR.parent))

@@ -1,4 +1,4 @@
-"""Reports and ratings (migrations/*_appointment_reports.sql, policies/appointment_reports.sql,
+"""Reports and ratings (migrations/*_appointments_reports.sql, policies/appointments.sql,
 shared/appointments/reports.py, functions/reports).
 
 One hand-built org in Europe/London (two services, two cleaners, one idle

@@ -1,5 +1,5 @@
 """Concurrent subscription generators never book an occurrence twice
-(migrations/*_appointment_subscriptions.sql).
+(migrations/*_appointments_subscriptions.sql).
 
 The guarantee is the claim: one row per (subscription, occurrence) in
 public.subscription_occurrences, unique, inserted before anything is booked.

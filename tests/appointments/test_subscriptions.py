@@ -1,5 +1,5 @@
-"""Recurring appointment subscriptions (migrations/*_appointment_subscriptions.sql,
-policies/appointment_subscriptions.sql, functions/generate-subscriptions).
+"""Recurring appointment subscriptions (migrations/*_appointments_subscriptions.sql,
+policies/appointments.sql, functions/generate-subscriptions).
 
 1. Recurrence: weekly 09:00 stays 09:00 local across both DST changes; monthly
    keeps the day of the month, clamped to the month's end (31 Jan -> 28/29 Feb

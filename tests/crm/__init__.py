@@ -1,1 +1,1 @@
-"""Tests for the organiser CRM: migrations/*_crm.sql and policies/crm.sql."""
+"""Tests for the organiser CRM: migrations/*_crm_contacts.sql and policies/crm.sql."""

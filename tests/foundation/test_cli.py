@@ -15,7 +15,7 @@ from tests.support.cli import UUID, bookwell, ok, one_line_failure  # noqa: F401
 def test_migrate_status_lists_the_applied_migrations(bookwell, db) -> None:
     out = ok(bookwell("migrate", "--status"))
     lines = out.strip().splitlines()
-    assert any(re.fullmatch(r"applied\s+\d{14}_tenancy\.sql", line) for line in lines), out
+    assert any(re.fullmatch(r"applied\s+\d{14}_platform_tenancy\.sql", line) for line in lines), out
     assert all(re.fullmatch(r"(applied|pending)  \d{14}_[a-z0-9_]+\.sql", line) for line in lines), out
     assert [line.split()[1] for line in lines] == [m.path.name for m in migrate.discover()]
     recorded = db.sql("select version, name from supabase_migrations.schema_migrations order by version")

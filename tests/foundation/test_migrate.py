@@ -241,7 +241,7 @@ def test_ledger_rows_record_version_name_statements_and_checksum(clone_url: str,
     assert pk == ["version"]
     # The template's real migrations were recorded the same way.
     real = {v: row for v, row in rows.items() if v != PENDING_VERSION}
-    assert any(row["name"] == "tenancy" for row in real.values())
+    assert any(row["name"] == "platform_tenancy" for row in real.values())
     for version, row in real.items():
         assert migrate.FILENAME.match(f"{version}_{row['name']}.sql"), (version, row["name"])
         assert len(row["statements"]) == 1

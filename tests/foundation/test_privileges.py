@@ -1,5 +1,5 @@
 """Function privileges are decided per role, and identical locally and on Supabase
-(migrations/*_privileges_by_role.sql, shared/platform/migrate.py FUNCTION_FLOOR, shared/sql/bootstrap.sql).
+(migrations/*_platform_privileges_by_role.sql, shared/platform/migrate.py FUNCTION_FLOOR, shared/sql/bootstrap.sql).
 
 The same checks run on the Supabase-shaped database (tests/foundation/test_supabase_shape.py)."""
 

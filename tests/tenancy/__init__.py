@@ -1,1 +1,1 @@
-"""Tests for tenancy and identity: migrations/*_tenancy.sql and policies/tenancy.sql."""
+"""Tests for tenancy and identity: migrations/*_platform_tenancy.sql and policies/tenancy.sql."""

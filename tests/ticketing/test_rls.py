@@ -1,5 +1,5 @@
 """Who may read and write the ticketing and commerce tables (policies/ticketing.sql,
-policies/commerce.sql, policies/notifications.sql), and who may call the RPCs.
+policies/commerce.sql, policies/comms.sql), and who may call the RPCs.
 
 The matrix is the contract: table × actor × command, each probed as PostgREST
 would run it (`set local role` + `request.jwt.claims`) inside a transaction
