@@ -176,7 +176,7 @@ def main() -> int:
         row = pg.one("""
             select count(*) filter (where status = 'paid') as paid, count(*) as orders,
               (select count(*) from public.tickets t where t.order_id = any(%s::uuid[])) as tickets,
-              (select count(*) from public.webhook_events) as events_recorded
+              (select count(*) from private.webhook_events) as events_recorded
             from public.orders where id = any(%s::uuid[])""", (ids, ids))
         checks.append((f"orders paid {row['paid']} of {row['orders']}, tickets issued {row['tickets']}"
                        f" (expected {len(ids) * args.tickets}), webhook events recorded {row['events_recorded']}",

@@ -1,25 +1,7 @@
 -- Service appointments, part 1: the catalogue and the staff who deliver it.
 --
--- What an organization sells (service categories and services with their
--- duration, price and buffers), who does the work (staff, optionally linked to
--- a member's account), which staff do which services, when they work (weekly
--- schedules and breaks, one or more intervals per weekday), when they do not
--- (time off), where they go (service areas: outward code + radius), and the
--- per-org booking rules (appointment_settings). Bookings, slots and holds come
--- in a later migration; the slot search will read schedules, breaks, time off
--- and areas through SECURITY DEFINER helpers, so none of them is public.
---
--- Weekly times are wall-clock `time` values in the org's timezone; weekday is
--- ISO minus one (0 = Monday … 6 = Sunday, i.e. extract(isodow) - 1). Each
--- interval also keeps `minutes`, an int4range of minutes since midnight
--- ([start, end)), which an exclusion constraint uses so a staff member's
--- intervals on one weekday never overlap; touching intervals (09:00-12:00 and
--- 12:00-17:00) are fine. Time off is a tstzrange, also exclusive per staff.
---
--- Integrity across tenants: every child row's staff, service or category must
--- be in the row's own org (private.check_appointments_same_org, PT422
--- foreign_*), and a staff row linked to a user needs that user's membership
--- in the org (PT422 foreign_user). RLS: policies/appointments.sql.
+-- Re-based on 2026-12-07: the functions and triggers this migration created or replaced
+-- are defined in routines/appointments/catalogue.sql, routines/appointments/triggers.sql.
 
 create extension if not exists btree_gist schema extensions;
 
@@ -39,8 +21,6 @@ create table public.service_categories (
 );
 comment on table public.service_categories is
   'Groups services on the booking page (e.g. "Domestic cleaning"). Active ones are public.';
-create trigger service_categories_touch before update on public.service_categories
-  for each row execute function private.touch_updated_at();
 
 create table public.services (
   id uuid primary key default gen_random_uuid(),
@@ -64,10 +44,6 @@ comment on column public.services.buffer_before_minutes is
   'Minutes the staff member is blocked before the appointment starts; the customer does not see them.';
 create index services_org_id_idx on public.services (org_id, sort_order);
 create index services_category_id_idx on public.services (category_id);
-create trigger services_touch before update on public.services
-  for each row execute function private.touch_updated_at();
-create trigger services_audit after insert or update or delete on public.services
-  for each row execute function private.audit_row('org_id');
 
 -- ===========================================================================
 -- Staff and what they do
@@ -90,10 +66,6 @@ comment on table public.staff is
 comment on column public.staff.base_outcode is
   'Outward code (e.g. SW1A) where the staff member starts the day; route planning starts here.';
 create index staff_user_id_idx on public.staff (user_id);
-create trigger staff_touch before update on public.staff
-  for each row execute function private.touch_updated_at();
-create trigger staff_audit after insert or update or delete on public.staff
-  for each row execute function private.audit_row('org_id');
 
 create table public.staff_services (
   staff_id uuid not null references public.staff (id) on delete cascade,
@@ -131,8 +103,6 @@ comment on table public.staff_schedules is
 comment on column public.staff_schedules.minutes is
   'The interval as minutes since midnight, [start, end): what the no-overlap constraint and the slot search use.';
 create index staff_schedules_org_id_idx on public.staff_schedules (org_id);
-create trigger staff_schedules_touch before update on public.staff_schedules
-  for each row execute function private.touch_updated_at();
 
 create table public.staff_breaks (
   id uuid primary key default gen_random_uuid(),
@@ -154,8 +124,6 @@ create table public.staff_breaks (
 comment on table public.staff_breaks is
   'Recurring weekly breaks (lunch), subtracted from the schedule; same shape and rules as staff_schedules.';
 create index staff_breaks_org_id_idx on public.staff_breaks (org_id);
-create trigger staff_breaks_touch before update on public.staff_breaks
-  for each row execute function private.touch_updated_at();
 
 -- ===========================================================================
 -- Time off and service areas
@@ -174,10 +142,6 @@ create table public.staff_time_off (
 comment on table public.staff_time_off is
   'Absences (holiday, sickness, appointments). Managers record any; a linked staff member may add future time off of their own and withdraw it before it starts. Overlaps per staff are refused; who did what is in audit_log.';
 create index staff_time_off_org_id_idx on public.staff_time_off (org_id);
-create trigger staff_time_off_touch before update on public.staff_time_off
-  for each row execute function private.touch_updated_at();
-create trigger staff_time_off_audit after insert or update or delete on public.staff_time_off
-  for each row execute function private.audit_row('org_id');
 
 create table public.staff_service_areas (
   id uuid primary key default gen_random_uuid(),
@@ -192,8 +156,6 @@ create table public.staff_service_areas (
 comment on table public.staff_service_areas is
   'Where a staff member works: within radius_km (great-circle) of the outward code''s centroid; 0 means that district only.';
 create index staff_service_areas_org_id_idx on public.staff_service_areas (org_id);
-create trigger staff_service_areas_touch before update on public.staff_service_areas
-  for each row execute function private.touch_updated_at();
 
 -- ===========================================================================
 -- Booking rules per organization
@@ -210,103 +172,3 @@ create table public.appointment_settings (
 );
 comment on table public.appointment_settings is
   'Per-org booking rules: slot grid, minimum notice, how far ahead, the cancel/reschedule cut-off and how long a chosen slot is held. No row means the defaults (private.appointment_settings_for).';
-create trigger appointment_settings_touch before update on public.appointment_settings
-  for each row execute function private.touch_updated_at();
-create trigger appointment_settings_audit after insert or update or delete on public.appointment_settings
-  for each row execute function private.audit_row('org_id');
-
--- The org's rules, or the column defaults when it has never saved any.
-create function private.appointment_settings_for(p_org_id uuid) returns public.appointment_settings
-  language plpgsql stable
-  security definer
-  set search_path = ''
-as $$
-declare
-  result public.appointment_settings;
-begin
-  select * into result from public.appointment_settings where org_id = p_org_id;
-  if not found then
-    result := row(p_org_id, 15, 120, 60, 24, 10, null, null)::public.appointment_settings;
-  end if;
-  return result;
-end;
-$$;
-comment on function private.appointment_settings_for(uuid) is
-  'Booking rules for an org, defaults when it has no appointment_settings row. For the slot and booking helpers.';
-grant execute on function private.appointment_settings_for(uuid) to service_role;
-
--- ===========================================================================
--- Same-org integrity and the staff-member link
--- ===========================================================================
-create function private.check_appointments_same_org() returns trigger
-  language plpgsql
-  security definer
-  set search_path = ''
-as $$
-begin
-  -- One branch per table shape: PL/pgSQL resolves every field named in an expression.
-  if tg_table_name = 'services' then
-    if new.category_id is not null and not exists (
-         select 1 from public.service_categories c where c.id = new.category_id and c.org_id = new.org_id) then
-      raise exception using errcode = 'PT422', message = 'The category belongs to another organization',
-        detail = 'foreign_category';
-    end if;
-  elsif tg_table_name = 'staff' then
-    if new.user_id is not null and not exists (
-         select 1 from public.memberships m where m.user_id = new.user_id and m.org_id = new.org_id) then
-      raise exception using errcode = 'PT422', message = 'Only a member of the organization can be linked to a staff row',
-        detail = 'foreign_user';
-    end if;
-  elsif tg_table_name = 'staff_services' then
-    if not exists (select 1 from public.staff s where s.id = new.staff_id and s.org_id = new.org_id) then
-      raise exception using errcode = 'PT422', message = 'The staff member belongs to another organization',
-        detail = 'foreign_staff';
-    end if;
-    if not exists (select 1 from public.services s where s.id = new.service_id and s.org_id = new.org_id) then
-      raise exception using errcode = 'PT422', message = 'The service belongs to another organization',
-        detail = 'foreign_service';
-    end if;
-  elsif tg_table_name in ('staff_schedules', 'staff_breaks', 'staff_time_off', 'staff_service_areas') then
-    if not exists (select 1 from public.staff s where s.id = new.staff_id and s.org_id = new.org_id) then
-      raise exception using errcode = 'PT422', message = 'The staff member belongs to another organization',
-        detail = 'foreign_staff';
-    end if;
-  end if;
-  return new;
-end;
-$$;
-create trigger services_same_org before insert or update of category_id, org_id on public.services
-  for each row execute function private.check_appointments_same_org();
-create trigger staff_same_org before insert or update of user_id, org_id on public.staff
-  for each row execute function private.check_appointments_same_org();
-create trigger staff_services_same_org before insert or update on public.staff_services
-  for each row execute function private.check_appointments_same_org();
-create trigger staff_schedules_same_org before insert or update of staff_id, org_id on public.staff_schedules
-  for each row execute function private.check_appointments_same_org();
-create trigger staff_breaks_same_org before insert or update of staff_id, org_id on public.staff_breaks
-  for each row execute function private.check_appointments_same_org();
-create trigger staff_time_off_same_org before insert or update of staff_id, org_id on public.staff_time_off
-  for each row execute function private.check_appointments_same_org();
-create trigger staff_service_areas_same_org before insert or update of staff_id, org_id on public.staff_service_areas
-  for each row execute function private.check_appointments_same_org();
-
--- ===========================================================================
--- Role helper for the policies
--- ===========================================================================
-
--- The staff rows linked to the caller in orgs where they are still a member:
--- removing someone from the org ends their view of "their own" rows at once,
--- even before a manager unlinks the staff row.
-create function private.own_staff_ids() returns uuid[]
-  language sql stable
-  security definer
-  set search_path = ''
-as $$
-  select coalesce(array_agg(s.id), '{}')
-  from public.staff s
-  join public.memberships m on m.org_id = s.org_id and m.user_id = s.user_id
-  where s.user_id = (select auth.uid());
-$$;
-comment on function private.own_staff_ids() is
-  'Staff ids linked to the caller (membership still held); policies compare with = any((select …)).';
-grant execute on function private.own_staff_ids() to authenticated, service_role;

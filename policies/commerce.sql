@@ -1,12 +1,12 @@
 -- Row-level security for commerce: promo codes, orders, items, payments,
--- refunds, redemptions and the webhook ledger.
+-- refunds, redemptions, and the webhook ledger kept out of the API.
 --
 -- Orders and everything hanging off them are written only by the checkout
 -- RPCs and service_role jobs (webhooks, cron). Buyers read their own orders;
 -- org members read their org's. Promo codes are never readable by anon.
 
 revoke all on public.promo_codes, public.orders, public.order_items, public.promo_redemptions,
-  public.payments, public.refunds, public.webhook_events from anon, authenticated;
+  public.payments, public.refunds from anon, authenticated;
 
 grant select, delete on public.promo_codes to authenticated;
 grant insert (org_id, code, kind, value, currency, valid_from, valid_until, max_redemptions,
@@ -22,7 +22,7 @@ grant select on public.order_items, public.promo_redemptions, public.payments, p
   to authenticated;
 
 grant all on public.promo_codes, public.orders, public.order_items, public.promo_redemptions,
-  public.payments, public.refunds, public.webhook_events to service_role;
+  public.payments, public.refunds to service_role;
 
 alter table public.promo_codes enable row level security;
 alter table public.orders enable row level security;
@@ -30,7 +30,10 @@ alter table public.order_items enable row level security;
 alter table public.promo_redemptions enable row level security;
 alter table public.payments enable row level security;
 alter table public.refunds enable row level security;
-alter table public.webhook_events enable row level security;
+-- The webhook ledger (private, not served by PostgREST): no API role, not even service_role;
+-- the webhook RPCs record events as their definer. RLS stays on, with no policy, as a second lock.
+revoke all on private.webhook_events from public, anon, authenticated, service_role;
+alter table private.webhook_events enable row level security;
 
 -- promo_codes ---------------------------------------------------------------
 drop policy if exists "Promo codes are visible to event managers" on public.promo_codes;
@@ -84,4 +87,3 @@ create policy "Promo redemptions are visible to event managers" on public.promo_
   for select to authenticated
   using (org_id = any ((select private.org_ids_with_role('{owner,admin,manager}'))::uuid[]));
 
--- webhook_events: service_role only (RLS on, no policies).

@@ -5,7 +5,7 @@
 
 Sources, read as text (nothing is imported or run):
 - SQL: every `raise exception using errcode = 'PTnnn', detail = 'code', message = …`
-  in migrations/ (PostgREST's convention, and shared/platform/errors.py's:
+  in routines/ and migrations/ (PostgREST's convention, and shared/platform/errors.py's:
   PTnnn answers HTTP nnn, the DETAIL is the code);
 - Python: every `errors.<helper>("code", "message")` and
   `DomainError(status, "code", "message")` under shared/ and functions/;
@@ -61,7 +61,8 @@ def _literal_after(key: str, text: str) -> str | None:
 
 
 def from_sql(found: dict) -> None:
-    for path in sorted((ROOT / "migrations").glob("*.sql")):
+    for path in sorted([*(ROOT / "routines").glob("*/*.sql"), *(ROOT / "migrations").glob("*.sql")]):
+        where = f"{path.parent.name}/{path.stem}" if path.parent.parent.name == "routines" else path.stem.split("_", 1)[1]
         for statement in _raise_statements(path.read_text()):
             errcode = _literal_after("errcode", statement)
             code = _literal_after("detail", statement)
@@ -71,7 +72,7 @@ def from_sql(found: dict) -> None:
             entry = found[code]
             entry["status"].add(int(errcode[2:]))
             entry["messages"].add(re.sub(r"%s", "…", message))
-            entry["where"].add(f"SQL ({path.stem.split('_', 1)[1]})")
+            entry["where"].add(f"SQL ({where})")
 
 
 def _string(node: ast.AST) -> str | None:

@@ -1,4 +1,4 @@
-"""Apply the bootstrap, the migrations and the policies to a database.
+"""Apply the bootstrap, the migrations, the routines and the policies to a database.
 
 - `shared/sql/bootstrap.sql` first: the Supabase-compatible base (a no-op on
   Supabase itself).
@@ -6,6 +6,14 @@
   recorded in `supabase_migrations.schema_migrations`, the Supabase CLI's own
   ledger, so `supabase db push` and `bookwell migrate` agree on what ran. We add
   a `checksum` column: an applied file whose content changed stops the run.
+- `routines/<area>/*.sql`, every file, re-applied together in one transaction:
+  the one current definition of every function (`create or replace`, with its
+  comment and grants), then every `triggers.sql`. Migrations keep what holds
+  data (tables, types, indexes, constraints, rows), so a function has one
+  definition in the tree, where a reader looks for it (Flyway calls these
+  repeatable migrations). The exception is a function a table's own definition
+  calls (a check constraint or generated column): it stays with the table in
+  its migration, because changing it means rechecking or recomputing rows.
 - `policies/*.sql`, every file, re-applied together in one transaction: they
   are declarative (revoke/grant, enable RLS, drop policy if exists/create).
 
@@ -18,6 +26,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,7 +36,11 @@ import sqlparse
 from shared.platform.config import PROJECT_ROOT
 
 MIGRATIONS_DIR = PROJECT_ROOT / "migrations"
+ROUTINES_DIR = PROJECT_ROOT / "routines"
 POLICIES_DIR = PROJECT_ROOT / "policies"
+# Migrations whose functions and triggers moved to routines/ (version -> checksum of the text
+# before): a database that applied that text has its ledger row rewritten to the new text.
+REBASED = "rebased.toml"
 BOOTSTRAP = Path(__file__).parents[1] / "sql" / "bootstrap.sql"
 FILENAME = re.compile(r"^(?P<version>\d{14})_(?P<name>[a-z0-9_]+)\.sql$")
 
@@ -159,8 +172,9 @@ def apply_migrations(conn: psycopg.Connection, directory: Path = MIGRATIONS_DIR)
     """Apply pending migrations; refuse if an applied file has changed."""
     with conn.transaction():
         conn.execute(LEDGER)
-    applied = _applied(conn)
     migrations = discover(directory)
+    _rebase_ledger(conn, migrations, directory)
+    applied = _applied(conn)
     for m in migrations:
         recorded = applied.get(m.version)
         if m.version in applied and recorded is not None and recorded != m.checksum:
@@ -187,6 +201,47 @@ def apply_migrations(conn: psycopg.Connection, directory: Path = MIGRATIONS_DIR)
     return done
 
 
+def _rebase_ledger(conn: psycopg.Connection, migrations: list[Migration], directory: Path) -> None:
+    """Rewrite the ledger rows of re-based migrations that recorded the text before the re-base
+    (and the name, where a file was renamed), so the checksum check below holds for them."""
+    manifest = directory / REBASED
+    before = tomllib.loads(manifest.read_text()).get("checksums", {}) if manifest.exists() else {}
+    recorded = {version: (name, checksum) for version, name, checksum in conn.execute(
+        "select version, name, checksum from supabase_migrations.schema_migrations").fetchall()}
+    with conn.transaction():
+        for m in migrations:
+            name, checksum = recorded.get(m.version, (None, None))
+            if checksum is not None and checksum != m.checksum and before.get(m.version) == checksum:
+                conn.execute("update supabase_migrations.schema_migrations"
+                             " set name = %s, statements = %s, checksum = %s where version = %s",
+                             (m.name, [m.sql], m.checksum, m.version))
+            elif checksum == m.checksum and name != m.name:
+                conn.execute("update supabase_migrations.schema_migrations set name = %s where version = %s",
+                             (m.name, m.version))
+
+
+def routine_files(directory: Path = ROUTINES_DIR) -> list[Path]:
+    """Every area's functions, then every area's triggers (which need the functions)."""
+    functions = sorted(p for p in directory.glob("*/*.sql") if p.name != "triggers.sql")
+    return functions + sorted(directory.glob("*/triggers.sql"))
+
+
+def apply_routines(conn: psycopg.Connection, directory: Path = ROUTINES_DIR) -> list[Path]:
+    """Re-create every function and trigger. Function bodies are checked when first called, not
+    when created (as pg_dump restores them), so the files need no order among themselves."""
+    files = routine_files(directory)
+    current = files[0] if files else None
+    try:
+        with conn.transaction():
+            conn.execute("set local check_function_bodies = off")
+            for current in files:
+                conn.execute(current.read_text())
+            conn.execute(FUNCTION_FLOOR)
+    except psycopg.Error as exc:
+        raise failure(f"routines/{current.parent.name}/{current.name}", current.read_text(), exc, conn) from exc
+    return files
+
+
 def apply_policies(conn: psycopg.Connection, directory: Path = POLICIES_DIR) -> list[Path]:
     files = sorted(directory.glob("*.sql"))
     current = files[0] if files else None
@@ -204,6 +259,7 @@ def migrate(database_url: str) -> list[Migration]:
     with psycopg.connect(database_url, autocommit=True) as conn:
         apply_bootstrap(conn)
         done = apply_migrations(conn)
+        apply_routines(conn)
         apply_policies(conn)
         return done
 

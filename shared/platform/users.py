@@ -12,7 +12,7 @@ the way GoTrue's admin API creates them, in one of two ways:
   role, app metadata, the empty-string token columns GoTrue reads back as
   strings, timestamps), so the user works with GoTrue too.
 
-Either way the profile trigger (migrations/*_platform_tenancy.sql) makes the profile.
+Either way the profile trigger (routines/platform/triggers.sql) makes the profile.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Guest orders and accounts (migrations/*_commerce_customer_accounts.sql): what the guest
+"""Guest orders and accounts (routines/commerce/customer_accounts.sql): what the guest
 link says about accounts, linking a guest order to the signed-in customer
 (emails must match, confirmed), and the guest lookup of appointment orders.
 

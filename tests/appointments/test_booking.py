@@ -1,4 +1,4 @@
-"""Booking appointments over real HTTP (migrations/*_appointments_booking.sql,
+"""Booking appointments over real HTTP (routines/appointments/booking.sql,
 shared/commerce/checkout.py): a guest's multi-service order becomes held appointments,
 is paid through the same create-checkout-session + Stripe + webhook path as
 tickets, and the appointments are booked with one confirmation queued.
@@ -336,7 +336,7 @@ def test_a_slot_taken_between_the_check_and_the_insert_is_a_clean_409_slot_taken
 
 # ---------------------------------------------------------------------------
 # Many buyers at once through the RPC (PostgREST's path): they queue on the staff
-# member's booking lock (migrations/*_appointments_booking_locks.sql), never deadlock
+# member's booking lock (routines/appointments/booking.sql), never deadlock
 # ---------------------------------------------------------------------------
 LANES = 50
 

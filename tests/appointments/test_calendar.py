@@ -1,4 +1,4 @@
-"""Calendar feeds and .ics files (migrations/*_appointments_calendar_feeds.sql,
+"""Calendar feeds and .ics files (routines/appointments/calendar_feeds.sql,
 policies/appointments.sql, shared/appointments/calendar.py, functions/calendar).
 
 Everything the calendar function answers is fetched over real HTTP from the

@@ -1,5 +1,5 @@
 """The cancel/reschedule cut-off ("24-hour policy"), the change RPCs and change
-requests (migrations/*_appointments_changes.sql, policies/appointments.sql).
+requests (routines/appointments/changes.sql, policies/appointments.sql).
 
 The cut-off is a trigger on public.appointments, so every path is tried
 against it: the customer's, the guest's, the staff member's and a manager's

@@ -1,4 +1,4 @@
-"""Postcode first (migrations/*_appointments_slots.sql): public.services_for_postcode(org_slug,
+"""Postcode first (routines/appointments/slots.sql): public.services_for_postcode(org_slug,
 postcode) normalises the postcode, refuses malformed and uncovered ones with a
 clear message, and lists the org's active services that at least one active,
 qualified staff member covers there, with how many do (never who).

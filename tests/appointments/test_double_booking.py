@@ -1,6 +1,6 @@
 """No double booking, whatever path writes the appointment, however many at once;
-and appointments follow their order (migrations/*_appointments_core.sql,
-migrations/*_appointments_orders.sql, migrations/*_appointments_booking_locks.sql).
+and appointments follow their order (routines/appointments/core.sql,
+routines/appointments/orders.sql, routines/appointments/booking.sql).
 
 The races are real: each contender runs in its own thread on its own psycopg
 connection, switched to its role (a manager, as PostgREST does, or

@@ -1,4 +1,4 @@
-"""GDPR export and erasure (migrations/*_privacy_gdpr.sql).
+"""GDPR export and erasure (routines/privacy/gdpr.sql).
 
 One organization holds plenty about Erin: a paid appointment order (one job
 inside the 24-hour cut-off, one later, one she cancelled herself with a
@@ -106,7 +106,7 @@ def world(db) -> dict:
                        (team["org"]["id"], ERIN["name"], ERIN["email"].lower(), ERIN["phone"]))
     db.sql("insert into public.interactions (org_id, contact_id, kind, summary) values (%s, %s, 'call',"
            " 'Erin Erasable asked about oven cleans')", (team["org"]["id"], contact))
-    db.sql("insert into public.webhook_events (id, provider, type, payload) values (%s, 'stripe',"
+    db.sql("insert into private.webhook_events (id, provider, type, payload) values (%s, 'stripe',"
            " 'checkout.session.completed', %s)",
            (f"evt_{uuid.uuid4().hex[:12]}", Jsonb({"id": "evt", "type": "checkout.session.completed", "data": {
                "object": {"metadata": {"order_id": erin_paid["order_id"]},
@@ -448,14 +448,15 @@ def test_every_personal_looking_column_is_erased_or_explicitly_kept_with_a_reaso
 
 def test_the_registry_names_real_tables_and_columns_and_every_erased_table_can_be_picked(db):
     stale = db.sql("select g.table_name, g.column_name from private.gdpr_columns g"
-                   " where not exists (select 1 from information_schema.columns c where c.table_schema = 'public'"
-                   " and c.table_name = g.table_name and c.column_name = g.column_name)")
+                   " where not exists (select 1 from information_schema.columns c where c.table_schema ="
+                   " coalesce((select t.schema_name from private.gdpr_tables t where t.table_name = g.table_name),"
+                   " 'public') and c.table_name = g.table_name and c.column_name = g.column_name)")
     assert stale == []
     unpicked = db.sql("select distinct g.table_name from private.gdpr_columns g where g.erase_to is not null"
                       " and g.table_name not in (select table_name from private.gdpr_tables)")
     assert unpicked == []
     no_id = db.sql("select t.table_name from private.gdpr_tables t where not exists (select 1 from"
-                   " information_schema.columns c where c.table_schema = 'public' and c.table_name = t.table_name"
+                   " information_schema.columns c where c.table_schema = t.schema_name and c.table_name = t.table_name"
                    " and c.column_name = 'id')")
     assert no_id == []
     # Tables with customer links must be registered for picking.

@@ -1,4 +1,4 @@
-"""A manager's scope (migrations/*_appointments_manager_scope.sql, policies/appointments.sql).
+"""A manager's scope (routines/appointments/manager_scope.sql, policies/appointments.sql).
 
 One org with two staff members (Ann, Bob) who both do two services (clean,
 oven), and one job per staff × service. Managers:

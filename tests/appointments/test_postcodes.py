@@ -1,4 +1,4 @@
-"""UK postcodes (migrations/*_appointments_uk_postcodes.sql, policies/appointments.sql,
+"""UK postcodes (routines/appointments/uk_postcodes.sql, policies/appointments.sql,
 shared/appointments/postcodes.py): a postcode is validated and normalised the same way in
 SQL and Python; its district centroid comes from the shipped CSV, which the
 migration provably contains; the Channel Islands, the Isle of Man and unknown

@@ -1,4 +1,4 @@
-"""24-hour appointment reminders (migrations/*_appointments_reminders.sql, shared/appointments/reminders.py,
+"""24-hour appointment reminders (routines/appointments/reminders.sql, shared/appointments/reminders.py,
 functions/send-reminders), sent by the outbox worker (functions/send-tickets) by email through
 the Resend stand-in and by SMS through the Twilio stand-in, both via the providers' real SDKs.
 

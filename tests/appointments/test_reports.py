@@ -1,4 +1,4 @@
-"""Reports and ratings (migrations/*_appointments_reports.sql, policies/appointments.sql,
+"""Reports and ratings (routines/appointments/reports.sql, policies/appointments.sql,
 shared/appointments/reports.py, functions/reports).
 
 One hand-built org in Europe/London (two services, two cleaners, one idle

@@ -1,4 +1,4 @@
-"""Time slots (migrations/*_appointments_slots.sql): for a service, a postcode and a range of
+"""Time slots (routines/appointments/slots.sql): for a service, a postcode and a range of
 days, the wall-clock starts in the org's timezone at which some covering,
 qualified, active staff member is free for the service plus its buffers.
 

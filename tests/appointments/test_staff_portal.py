@@ -1,4 +1,4 @@
-"""The staff portal (migrations/*_appointments_staff_portal.sql, policies/appointments.sql, functions/staff-portal).
+"""The staff portal (routines/appointments/staff_portal.sql, policies/appointments.sql, functions/staff-portal).
 
 One org in Pacific/Auckland (13 hours ahead of UTC in November, so a local day
 and a UTC day disagree for half of it) with staff Ann and Bob, an owner, an

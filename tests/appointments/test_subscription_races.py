@@ -1,5 +1,5 @@
 """Concurrent subscription generators never book an occurrence twice
-(migrations/*_appointments_subscriptions.sql).
+(routines/appointments/subscriptions.sql).
 
 The guarantee is the claim: one row per (subscription, occurrence) in
 public.subscription_occurrences, unique, inserted before anything is booked.

@@ -1,4 +1,4 @@
-"""Single visits of a subscription (migrations/*_appointments_subscription_visits.sql).
+"""Single visits of a subscription (routines/appointments/subscriptions.sql).
 
 A guest's subscription link reaches its visits through the ordinary guest
 appointment RPCs (cancel, reschedule, change request), under the cut-off; a

@@ -1,4 +1,4 @@
-"""Recurring appointment subscriptions (migrations/*_appointments_subscriptions.sql,
+"""Recurring appointment subscriptions (routines/appointments/subscriptions.sql,
 policies/appointments.sql, functions/generate-subscriptions).
 
 1. Recurrence: weekly 09:00 stays 09:00 local across both DST changes; monthly

@@ -13,9 +13,9 @@ QUEUED = re.compile(r"'(?P<channel>email|sms)'(?:::public\.notification_channel)
 
 
 def queued_templates() -> set[tuple[str, str]]:
-    """(channel, template) of every notification a migration queues."""
+    """(channel, template) of every notification a database function queues."""
     found = set()
-    for path in sorted((PROJECT_ROOT / "migrations").glob("*.sql")):
+    for path in sorted((PROJECT_ROOT / "routines").glob("*/*.sql")):
         sql = path.read_text()
         # Where a notification is queued: the enqueue helper, or a direct insert into the outbox
         # (with its channel/template literals inline or in a VALUES list just below).
@@ -28,7 +28,7 @@ def queued_templates() -> set[tuple[str, str]]:
     return found
 
 
-def test_every_template_the_migrations_queue_has_a_renderer():
+def test_every_template_the_database_queues_has_a_renderer():
     queued = queued_templates()
     emails = {t for channel, t in queued if channel == "email"}
     texts = {t for channel, t in queued if channel == "sms"}

@@ -17,40 +17,15 @@ from pathlib import Path
 import psycopg
 import pytest
 from psycopg import sql
-from psycopg.conninfo import make_conninfo
 
 from shared.platform import migrate
 from shared.platform.migrate import MigrationError
-from tests.conftest import clone_database, drop_database
 
 PENDING_VERSION = "20990101000000"  # after any real migration
 
 
 def connect(url: str) -> psycopg.Connection:
     return psycopg.connect(url, autocommit=True)
-
-
-@pytest.fixture
-def clone_url(request, pg_server_url: str, template_url: str) -> Iterator[str]:
-    """A fresh copy of the fully migrated template for this test."""
-    url = clone_database(pg_server_url, template_url, request.node.name)
-    try:
-        yield url
-    finally:
-        drop_database(pg_server_url, url)
-
-
-@pytest.fixture
-def empty_url(pg_server_url: str) -> Iterator[str]:
-    """A brand-new database with nothing applied."""
-    name = f"t_empty_{uuid.uuid4().hex[:8]}"
-    with connect(pg_server_url) as conn:
-        conn.execute(sql.SQL("create database {}").format(sql.Identifier(name)))
-    url = make_conninfo(pg_server_url, dbname=name)
-    try:
-        yield url
-    finally:
-        drop_database(pg_server_url, url)
 
 
 @pytest.fixture

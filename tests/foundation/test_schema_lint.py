@@ -70,6 +70,20 @@ where c.relkind in ('r', 'p')
 order by 1
 """
 
+# splinter 0008: RLS on and no policy at all, so no API role may touch the table; in an exposed
+# schema it is listed by PostgREST for nothing. It belongs in a schema the API does not serve.
+RLS_ENABLED_NO_POLICY = f"""
+select c.oid::pg_catalog.regclass::text
+from pg_catalog.pg_class c
+join pg_catalog.pg_namespace n on n.oid = c.relnamespace
+where c.relkind in ('r', 'p')
+  and n.nspname = any (%(exposed)s)
+  and c.relrowsecurity
+  and not exists (select 1 from pg_catalog.pg_policy pol where pol.polrelid = c.oid)
+  and {_TABLE_NOT_FROM_EXTENSION}
+order by 1
+"""
+
 # (b) and user_metadata: the deparsed USING / WITH CHECK of every policy in a project schema.
 POLICY_EXPRESSIONS = f"""
 select pg_catalog.quote_ident(n.nspname) || '.' || pg_catalog.quote_ident(c.relname),
@@ -370,6 +384,8 @@ class Rule:
 
 RULES: dict[str, Rule] = {rule.key: rule for rule in [
     Rule("rls_disabled", "(a) tables in an exposed schema without row-level security", RLS_DISABLED),
+    Rule("rls_enabled_no_policy", "tables in an exposed schema no API role may reach (RLS on, no policy)",
+         RLS_ENABLED_NO_POLICY),
     Rule("policy_unwrapped_call",
          "(b) policies calling auth.*(), current_setting() or private.*() outside a `(select …)`",
          check=_policy_calls_unwrapped),
@@ -480,6 +496,14 @@ OFFENDING = [
          "public.lint_parted"),
     Case("rls_turned_off", "rls_disabled", "alter table public.memberships disable row level security;",
          "public.memberships"),
+    Case("no_policy", "rls_enabled_no_policy", """
+        create table public.lint_np (id int primary key); alter table public.lint_np enable row level security;""",
+         "public.lint_np"),
+    Case("policies_dropped", "rls_enabled_no_policy", """
+        do $$ declare p record; begin
+          for p in select policyname from pg_policies where schemaname = 'public' and tablename = 'venues' loop
+            execute format('drop policy %I on public.venues', p.policyname);
+          end loop; end $$;""", "public.venues"),
     # (b)
     Case("uid_in_using", "policy_unwrapped_call", LINT_B + """
         create policy lint_b_p on public.lint_b for select to authenticated using (owner_id = auth.uid());""",
@@ -593,6 +617,11 @@ COMPLIANT = [
     Case("rls_on", "rls_disabled",
          "create table public.lint_ok (id int primary key); alter table public.lint_ok enable row level security;"),
     Case("private_table", "rls_disabled", "create table private.lint_ok (id int primary key);"),
+    Case("rls_with_a_policy", "rls_enabled_no_policy", """
+        create table public.lint_np (id int primary key); alter table public.lint_np enable row level security;
+        create policy lint_np_p on public.lint_np for select to authenticated using (true);"""),
+    Case("private_without_policy", "rls_enabled_no_policy", """
+        create table private.lint_np (id int primary key); alter table private.lint_np enable row level security;"""),
     Case("uid_wrapped", "policy_unwrapped_call", LINT_B + """
         create policy lint_b_p on public.lint_b for update to authenticated
           using (owner_id = (select auth.uid())) with check (owner_id = (select auth.uid()));"""),

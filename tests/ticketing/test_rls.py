@@ -93,10 +93,6 @@ refunds                select  x    0        1     1     1       0     0        
 refunds                insert  x    x        x     x     x       x     x          x      x         x           x     x           1
 refunds                update  x    x        x     x     x       x     x          x      x         x           x     x           1
 refunds                delete  x    x        x     x     x       x     x          x      x         x           x     x           1
-webhook_events         select  x    x        x     x     x       x     x          x      x         x           x     x           1
-webhook_events         insert  x    x        x     x     x       x     x          x      x         x           x     x           1
-webhook_events         update  x    x        x     x     x       x     x          x      x         x           x     x           1
-webhook_events         delete  x    x        x     x     x       x     x          x      x         x           x     x           1
 tickets                select  x    0        1     1     1       1     0          0      0         0           1     0           1
 tickets                insert  x    x        x     x     x       x     x          x      x         x           x     x           1
 tickets                update  x    x        x     x     x       x     x          x      x         x           x     x           1
@@ -234,14 +230,6 @@ PROBES: dict[tuple[str, str], Probe] = {
         "%(org_id)s, %(order_id)s, %(payment_id)s, 100, 'GBP', %(marker)s", "reason"),
     ("refunds", "update"): _update("refunds", "reason", "refund_id"),
     ("refunds", "delete"): _delete("refunds", "refund_id"),
-    # webhook_events
-    ("webhook_events", "select"): _select("webhook_events", "webhook_id"),
-    ("webhook_events", "insert"): _insert("webhook_events", "id, provider, type, payload",
-                                          "%(marker)s, 'stripe', 'probe', '{}'", "id"),
-    ("webhook_events", "update"): Probe(
-        "update public.webhook_events set outcome = %(marker)s where id = %(webhook_id)s returning id",
-        "select count(*) from public.webhook_events where id = %(webhook_id)s and outcome = %(marker)s"),
-    ("webhook_events", "delete"): _delete("webhook_events", "webhook_id"),
     # tickets: the target is one of the buyer's tickets (never the secret column).
     ("tickets", "select"): Probe("select id, status from public.tickets where id = %(ticket_id)s"),
     ("tickets", "insert"): _insert(
@@ -432,7 +420,23 @@ def test_every_table_has_row_level_security_on_and_sentence_policies_per_role(db
     assert policies
     assert all(r["roles"] != ["public"] for r in policies), [r for r in policies if r["roles"] == ["public"]]
     assert all(r["n"] == 1 for r in policies), [r for r in policies if r["n"] > 1]
-    assert {r["tablename"] for r in policies if r["tablename"] == "webhook_events"} == set()
+
+
+@pytest.mark.parametrize("actor", ["anon", "buyer", "owner", "service_role"])
+@pytest.mark.parametrize("statement", [
+    "select id from private.webhook_events where id = %(webhook_id)s",
+    "insert into private.webhook_events (id, provider, type, payload) values (%(marker)s, 'stripe', 'probe', '{}')"
+    " returning id",
+    "update private.webhook_events set outcome = %(marker)s where id = %(webhook_id)s returning id",
+    "delete from private.webhook_events where id = %(webhook_id)s returning id",
+], ids=["select", "insert", "update", "delete"])
+def test_no_api_role_touches_the_webhook_ledger(prober, world, actor, statement):
+    check = ("select count(*) from private.webhook_events"
+             " where id = %(marker)s or (id = %(webhook_id)s and outcome is not distinct from %(marker)s)"
+             " or not exists (select 1 from private.webhook_events where id = %(webhook_id)s)")
+    assert_case(prober, world["callers"][actor], statement, world["params"],
+                None if statement.startswith("select") else check, "x",
+                f"private.webhook_events {statement.split()[0]} as {actor}")
 
 
 # ---------------------------------------------------------------------------

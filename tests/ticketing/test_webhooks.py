@@ -68,7 +68,7 @@ def answer_of(delivery) -> dict:
 
 
 def webhook_rows(db, event_id: str) -> int:
-    return db.value("select count(*) from public.webhook_events where id = %s", (event_id,))
+    return db.value("select count(*) from private.webhook_events where id = %s", (event_id,))
 
 
 def payments_of(db, order_id) -> list[dict]:
@@ -123,7 +123,7 @@ def test_forged_stale_tampered_or_unsigned_events_are_refused_and_change_nothing
     order_id = answer["order_id"]
     completed = completed_event(stack, session_id)
     payload = json.dumps(completed).encode()
-    events_before = db.value("select count(*) from public.webhook_events")
+    events_before = db.value("select count(*) from private.webhook_events")
 
     forged = post_webhook(stack, payload, sign(payload, "whsec_somebody_else"))
     unsigned = post_webhook(stack, payload, None)
@@ -137,7 +137,7 @@ def test_forged_stale_tampered_or_unsigned_events_are_refused_and_change_nothing
     assert (stale.status_code, stale.json()["error"]["code"]) == (400, "invalid_signature"), stale.text
     assert (tampered.status_code, tampered.json()["error"]["code"]) == (400, "invalid_signature"), tampered.text
 
-    assert db.value("select count(*) from public.webhook_events") == events_before
+    assert db.value("select count(*) from private.webhook_events") == events_before
     assert webhook_rows(db, completed["id"]) == 0
     row = order_row(db, order_id)
     assert row["status"] == "pending" and row["paid_at"] is None
@@ -455,7 +455,7 @@ def test_an_event_for_no_order_of_ours_is_recorded_and_acknowledged(stack, db, s
 
     assert delivery.status == 200, delivery
     assert answer_of(delivery)["result"] == "unknown_order"
-    assert db.one("select outcome from public.webhook_events where id = %s", (built["id"],)) == \
+    assert db.one("select outcome from private.webhook_events where id = %s", (built["id"],)) == \
         {"outcome": "unknown_order"}
     assert db.value("select count(*) from public.payments") == payments_before
     assert order_row(db, answer["order_id"])["status"] == "pending"
