@@ -193,8 +193,8 @@ def serve(kind: str, port: int) -> None:
         from shared.devstack.standins import ResendStandin, StripeStandin
 
         cfg = config.settings()
-        stripe = StripeStandin(None, cfg.stripe_webhook_secret, api_key=cfg.stripe_secret_key)
-        resend = ResendStandin(api_key=cfg.resend_api_key)
+        stripe = StripeStandin(None, cfg.stripe.webhook_secret, api_key=cfg.stripe.secret_key)
+        resend = ResendStandin(api_key=cfg.mail.resend_api_key)
         app = DispatcherMiddleware(Response("not found", status=404), {
             "/stripe": stripe.wsgi, "/resend": resend.wsgi, "/bench": _bench_app(stripe, resend)})
     else:

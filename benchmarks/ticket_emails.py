@@ -239,7 +239,7 @@ def main() -> int:
         ev, tier = pg.hot_tier()
         machine = bench.describe()
         mailer = mail.Mailer(settings())
-        assert settings().resend_base == f"{bench.standins.url}/resend", settings().resend_base
+        assert settings().mail.resend_base == f"{bench.standins.url}/resend", settings().mail.resend_base
 
         # Warm-up (not counted): imports, pool, the first connection to the stand-in.
         secrets = prepare_round(pg, ev, tier, 5)

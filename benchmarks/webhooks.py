@@ -128,7 +128,7 @@ def main() -> int:
         sessions = [o["checkout_session_id"] for o in orders]
         say("paying them in the Stripe stand-in (events held back)")
         events = completed_events(bench, sessions)
-        secret = settings().stripe_webhook_secret
+        secret = settings().stripe.webhook_secret
         payloads = [json.dumps(e, indent=2).encode() for e in events]  # as the stand-in serialises them
         pg.settle()
 

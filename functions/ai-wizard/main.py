@@ -17,7 +17,7 @@ import functions_framework
 from shared.platform import errors, http
 from shared.ticketing import wizard_sessions
 
-SESSION = re.compile(r"^/sessions/(?P<id>[0-9a-fA-F-]{36})(?P<abandon>/abandon)?/?$")
+SESSION = re.compile(r"^/sessions/(?P<id>[^/]+)(?P<abandon>/abandon)?/?$")
 TOOL = re.compile(r"^/tools/(?P<name>[a-z_]+)/?$")
 
 
@@ -32,9 +32,9 @@ def main(call: http.Call):
         return wizard_sessions.list_sessions(call.caller)
     if match := SESSION.match(path):
         if match["abandon"] and method == "POST":
-            return wizard_sessions.abandon_session(call.caller, match["id"])
+            return wizard_sessions.abandon_session(call.caller, http.path_uuid(match["id"], "session"))
         if not match["abandon"] and method == "GET":
-            return wizard_sessions.get_session(call.caller, match["id"])
+            return wizard_sessions.get_session(call.caller, http.path_uuid(match["id"], "session"))
     if (match := TOOL.match(path)) and method == "POST":
         return wizard_sessions.run_tool(call.caller, match["name"], call.json(wizard_sessions.ToolRequest))
     raise errors.not_found("no_route", f"No {method} {path} in ai-wizard")

@@ -28,9 +28,10 @@ def main(call: http.Call):
         return http.Response(calendar.feed_calendar(feed), content_type=calendar.CONTENT_TYPE,
                              headers={"cache-control": calendar.FEED_CACHE_CONTROL})
     if found := calendar.APPOINTMENT_PATH.match(call.path):
+        appointment_id = http.path_uuid(found.group(1), "appointment")
         call.require_user()
         with db.transaction(call.caller) as cur:
-            event = calendar.appointment_event(cur, found.group(1).lower())
+            event = calendar.appointment_event(cur, appointment_id)
         return http.Response(
             calendar.appointment_calendar(event), content_type=calendar.CONTENT_TYPE,
             headers={"cache-control": "private, no-store",

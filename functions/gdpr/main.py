@@ -18,7 +18,7 @@ from uuid import UUID
 import functions_framework
 from pydantic import BaseModel, ConfigDict, Field
 
-from shared.platform import errors, http, storage
+from shared.platform import errors, http
 from shared.privacy import gdpr
 
 
@@ -40,10 +40,7 @@ def main(call: http.Call):
     call.require_user()
     if call.method == "POST":
         req = call.json(EraseRequest)
-        try:
-            store = storage.from_settings(call.settings)  # job photos' files go too
-        except RuntimeError:
-            raise errors.DomainError(503, "storage_not_configured", "Photo storage is not configured") from None
+        store = http.storage_or_503(call.settings)  # job photos' files go too
         return gdpr.erase_customer(call.caller, org_id=str(req.org_id), email=req.email, store=store)
     query = call.query(ExportQuery)
     if query.org_id is None and query.email is None:

@@ -51,7 +51,7 @@ def main(call: http.Call):
     name = found.group(1)
     reports.find(name, call.request.args.get("group"))  # 404 for an unknown report before the query is judged
     query = call.query(Query)
-    as_csv = query.format == "csv" or (query.format is None and _wants_csv(call.request.headers.get("accept")))
+    as_csv = query.format == "csv" or (query.format is None and http.prefers(call.request, "text/csv"))
     with db.transaction(call.caller) as cur:
         result = reports.run(cur, name, org_id=str(query.org_id), date_from=query.date_from,
                              date_to=query.date_to, group=query.group)
@@ -61,22 +61,3 @@ def main(call: http.Call):
             "cache-control": "private, no-store"})
     return http.Response(result, headers={"cache-control": "private, no-store"})
 
-
-def _wants_csv(accept: str | None) -> bool:
-    """True when the Accept header prefers text/csv to JSON (plain q-value ranking)."""
-    if not accept:
-        return False
-    ranked: dict[str, float] = {}
-    for part in accept.split(","):
-        media, *params = [p.strip() for p in part.split(";")]
-        q = 1.0
-        for p in params:
-            if p.startswith("q="):
-                try:
-                    q = float(p[2:])
-                except ValueError:
-                    q = 0.0
-        ranked[media.lower()] = max(q, ranked.get(media.lower(), 0.0))
-    csv_q = ranked.get("text/csv", 0.0)
-    json_q = max(ranked.get("application/json", 0.0), ranked.get("*/*", 0.0) - 0.001)
-    return csv_q > 0 and csv_q >= json_q

@@ -26,9 +26,8 @@ import pydantic
 from shared.appointments import staff_portal
 from shared.platform import db, errors, http, storage
 
-UUID = r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
-JOB_ACTION = re.compile(rf"^/jobs/(?P<id>{UUID})/(?P<action>check-in|check-out|status|photos)$")
-PHOTO = re.compile(rf"^/jobs/(?P<id>{UUID})/photos/(?P<photo>{UUID})$")
+JOB_ACTION = re.compile(r"^/jobs/(?P<id>[^/]+)/(?P<action>check-in|check-out|status|photos)$")
+PHOTO = re.compile(r"^/jobs/(?P<id>[^/]+)/photos/(?P<photo>[^/]+)$")
 
 
 class DayQuery(pydantic.BaseModel):
@@ -48,15 +47,8 @@ class StatusChange(pydantic.BaseModel):
     note: str | None = pydantic.Field(default=None, max_length=2000)
 
 
-def _store(call: http.Call) -> storage.Storage:
-    try:
-        return storage.from_settings(call.settings)
-    except RuntimeError:
-        raise errors.DomainError(503, "storage_not_configured", "Photo storage is not configured") from None
-
-
 @functions_framework.http
-@http.function(methods=("GET", "POST"), max_body_bytes=lambda cfg: cfg.photo_max_bytes)
+@http.function(methods=("GET", "POST"), max_body_bytes=lambda cfg: cfg.storage.photo_max_bytes)
 def main(call: http.Call):
     call.require_user()
     path, method = call.path.rstrip("/") or "/", call.method
@@ -69,7 +61,7 @@ def main(call: http.Call):
             days = staff_portal.day_plan(cur, day=query.day, staff_id=str(query.staff_id) if query.staff_id else None)
         return {"days": days}
     if found and method == "POST":
-        job_id, action = found["id"].lower(), found["action"]
+        job_id, action = http.path_uuid(found["id"], "job"), found["action"]
         if action == "photos":
             return _upload(call, job_id)
         if action == "check-in":
@@ -83,24 +75,25 @@ def main(call: http.Call):
         with db.transaction(call.caller) as cur:
             return staff_portal.set_status(cur, job_id, body.status, body.note)
     if found and found["action"] == "photos" and method == "GET":
-        job_id = found["id"].lower()
-        store = _store(call)
+        job_id = http.path_uuid(found["id"], "job")
+        store = http.storage_or_503(call.settings)
         served = f"/functions/v1/{call.function}/jobs/{job_id}/photos"
         with db.transaction(call.caller) as cur:
             photos = staff_portal.list_photos(cur, store, job_id, served_base=served,
-                                              expires_in=call.settings.photo_url_seconds)
+                                              expires_in=call.settings.storage.photo_url_seconds)
         return {"photos": photos}
     if (photo := PHOTO.match(path)) and method == "GET":
-        store = _store(call)
+        job_id, photo_id = http.path_uuid(photo["id"], "job"), http.path_uuid(photo["photo"], "photo")
+        store = http.storage_or_503(call.settings)
         with db.transaction(call.caller) as cur:
-            data, content_type = staff_portal.photo_bytes(cur, store, photo["id"].lower(), photo["photo"].lower())
+            data, content_type = staff_portal.photo_bytes(cur, store, job_id, photo_id)
         return http.Response(data, content_type=content_type,
                              headers={"cache-control": "private, max-age=300", "x-content-type-options": "nosniff"})
     raise errors.not_found("no_route", f"No {method} {path} in staff-portal")
 
 
 def _upload(call: http.Call, job_id: str):
-    store = _store(call)
+    store = http.storage_or_503(call.settings)
     stored: str | None = None
     try:
         with db.transaction(call.caller) as cur:

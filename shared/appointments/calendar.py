@@ -30,8 +30,7 @@ from shared.platform import errors
 PRODID = "-//Bookwell//Appointments//EN"
 UID_DOMAIN = "bookwell"
 FEED_PATH = re.compile(r"^/feeds/([0-9a-f]{32,200})\.ics$")
-APPOINTMENT_PATH = re.compile(
-    r"^/appointments/([0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})\.ics$")
+APPOINTMENT_PATH = re.compile(r"^/appointments/([^/]+)\.ics$")
 FEED_CACHE_CONTROL = "private, max-age=300"
 CONTENT_TYPE = "text/calendar; charset=utf-8"
 

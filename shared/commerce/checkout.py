@@ -105,10 +105,10 @@ def parse_request(data: Any, *, idempotency_header: str | None = None) -> BaseMo
 def check_return_url(url: str, settings: Settings, field: str) -> None:
     parts = urlsplit(url)
     origin = f"{parts.scheme}://{parts.netloc}"
-    if parts.scheme not in ("http", "https") or not parts.netloc or origin not in settings.return_origins:
+    if parts.scheme not in ("http", "https") or not parts.netloc or origin not in settings.checkout.return_origins:
         raise errors.unprocessable(
             "invalid_return_url", f"{field} must start with one of the configured origins",
-            {"field": field, "allowed": settings.return_origins})
+            {"field": field, "allowed": settings.checkout.return_origins})
 
 
 def request_hash(req: BaseModel) -> str:

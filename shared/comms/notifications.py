@@ -61,12 +61,12 @@ def _render(cur: psycopg.Cursor, row: dict, texter: Texter | None) -> Email | Sm
     if row["channel"] == "sms":
         if texter is None:
             raise RuntimeError("no SMS sender configured for this worker")
-        if not texter.settings.sms_enabled:
+        if not texter.settings.sms.enabled:
             raise Skip("sms_disabled")
-        to = to_e164(row["recipient"], texter.settings.sms_region)
+        to = to_e164(row["recipient"], texter.settings.sms.default_region)
         if to is None:
             raise Skip("invalid_phone_number")
-        if not may_text(to, texter.settings.sms_allowed_regions):
+        if not may_text(to, texter.settings.sms.allowed_regions):
             raise Skip("country_not_allowed")
         render_sms = SMS_RENDERERS.get(row["template"])
         if render_sms is None:

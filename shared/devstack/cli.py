@@ -34,12 +34,12 @@ class CliError(Exception):
 
 
 def local_server() -> LocalServer:
-    return LocalServer(config.settings().home / "pgdata", config.project().db_port)
+    return LocalServer(config.settings().runtime.home / "pgdata", config.project().db_port)
 
 
 def database_url(explicit: str | None = None, *, start: bool = False) -> str:
     """The URL given, DATABASE_URL, or the local embedded server (started if asked)."""
-    url = explicit or config.settings().database_url
+    url = explicit or config.settings().database.url
     if url:
         return url
     server = local_server()
@@ -53,9 +53,9 @@ def database_url(explicit: str | None = None, *, start: bool = False) -> str:
 def use_api_port(explicit: int | None, command: str) -> int:
     """The port the functions will listen on (--port, BOOKWELL_API_PORT or supabase.toml [api] port),
     checked free before anything else happens, and made the one every local URL uses."""
-    port = explicit or config.settings().api_port or config.project().api_port
+    port = explicit or config.settings().runtime.api_port or config.project().api_port
     if not port_free(port):
-        source = ("--port" if explicit else "BOOKWELL_API_PORT" if config.settings().api_port
+        source = ("--port" if explicit else "BOOKWELL_API_PORT" if config.settings().runtime.api_port
                   else "[api] port in supabase.toml")
         raise CliError(f"port {port} is already in use (set by {source}); stop what is using it "
                        f"or run `bookwell {command} --port N`")
@@ -158,7 +158,7 @@ def serve(port: int, *, with_cron: bool) -> None:
 
     from shared.devstack import devserver
 
-    standins = devserver.Standins.for_settings(config.settings(), keep_in=config.settings().home)
+    standins = devserver.Standins.for_settings(config.settings(), keep_in=config.settings().runtime.home)
     app = devserver.build_app(standins=standins)
     server = make_server("127.0.0.1", port, app, threaded=True)
     stop = threading.Event()
@@ -190,7 +190,7 @@ def cmd_dev(args: argparse.Namespace) -> None:
 
     port = use_api_port(args.port, "dev")
     started_here = False
-    url = config.settings().database_url
+    url = config.settings().database.url
     if not url:
         server = local_server()
         started_here = not server.running()
@@ -210,14 +210,14 @@ def cmd_dev(args: argparse.Namespace) -> None:
             f"  functions       {base}/functions/v1/<name>",
         ]
         lines += [f"                  {base}/functions/v1/{name}" for name in devserver.function_names()]
-        if cfg.stripe_base and cfg.stripe_base.startswith("http://127.0.0.1"):
+        if cfg.stripe.base and cfg.stripe.base.startswith("http://127.0.0.1"):
             lines.append(f"  stripe (local)  {base}/stripe/  (dev checkout pages)")
-        if cfg.resend_base and cfg.resend_base.startswith("http://127.0.0.1"):
-            lines.append(f"  mailbox         {base}/resend/mailbox  (kept in {cfg.home}/mailbox.jsonl)")
-        if cfg.twilio_base and cfg.twilio_base.startswith("http://127.0.0.1"):
+        if cfg.mail.resend_base and cfg.mail.resend_base.startswith("http://127.0.0.1"):
+            lines.append(f"  mailbox         {base}/resend/mailbox  (kept in {cfg.runtime.home}/mailbox.jsonl)")
+        if cfg.sms.twilio_base and cfg.sms.twilio_base.startswith("http://127.0.0.1"):
             lines.append(f"  SMS             {base}/twilio/messages")
-        if cfg.ai_base_url:
-            lines.append(f"  AI provider     {cfg.ai_base_url} (model {cfg.ai_model})")
+        if cfg.ai.base_url:
+            lines.append(f"  AI provider     {cfg.ai.base_url} (model {cfg.ai.model})")
         else:
             lines.append(f"  AI provider     none; for the local stand-in: AI_BASE_URL={base}/llm/v1 "
                          "AI_MODEL=bookwell-local make dev")

@@ -28,7 +28,7 @@ def run(job: config.CronJob, app: Callable | None = None) -> tuple[int, str]:
     path = f"/functions/v1/{job.function}"
     if app is None:
         try:
-            r = httpx.post(config.settings().local_base(path.lstrip("/")), json=job.body, headers=headers,
+            r = httpx.post(config.settings().runtime.local_base(path.lstrip("/")), json=job.body, headers=headers,
                            timeout=120)
             return r.status_code, r.text
         except httpx.ConnectError:

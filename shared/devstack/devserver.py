@@ -43,20 +43,20 @@ class Standins:
         """Stand-ins for whichever providers have no real key configured. With `keep_in` (dev mode:
         .bookwell/), the mailbox and the SMS list are kept there across restarts."""
         stripe = resend = None
-        if settings.stripe_base and settings.stripe_base.startswith("http://127.0.0.1"):
+        if settings.stripe.base and settings.stripe.base.startswith("http://127.0.0.1"):
             stripe = StripeStandin(
-                webhook_url or settings.local_base("functions/v1/stripe-webhook"),
-                settings.stripe_webhook_secret, api_key=settings.stripe_secret_key)
-        if settings.resend_base and settings.resend_base.startswith("http://127.0.0.1"):
-            resend = ResendStandin(api_key=settings.resend_api_key,
+                webhook_url or settings.runtime.local_base("functions/v1/stripe-webhook"),
+                settings.stripe.webhook_secret, api_key=settings.stripe.secret_key)
+        if settings.mail.resend_base and settings.mail.resend_base.startswith("http://127.0.0.1"):
+            resend = ResendStandin(api_key=settings.mail.resend_api_key,
                                    journal=keep_in / "mailbox.jsonl" if keep_in else None)
         # Always served, never the default: AI_BASE_URL=http://127.0.0.1:54321/llm/v1 opts in.
         twilio = None
-        if settings.twilio_base and settings.twilio_base.startswith("http://127.0.0.1"):
-            twilio = TwilioStandin(settings.twilio_account_sid, settings.twilio_auth_token,
+        if settings.sms.twilio_base and settings.sms.twilio_base.startswith("http://127.0.0.1"):
+            twilio = TwilioStandin(settings.sms.twilio_account_sid, settings.sms.twilio_auth_token,
                                    journal=keep_in / "sms.jsonl" if keep_in else None)
         # Unscripted, the local model drafts events through the wizard's real tools (shared/devstack/wizard_demo.py).
-        llm = LlmStandin(model=settings.ai_model or "bookwell-local", improvise=wizard_demo.improvise)
+        llm = LlmStandin(model=settings.ai.model or "bookwell-local", improvise=wizard_demo.improvise)
         return cls(stripe, resend, llm, twilio)
 
     def mounts(self) -> dict[str, Callable]:

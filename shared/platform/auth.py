@@ -20,7 +20,7 @@ from typing import Any
 import jwt
 
 from shared.platform import errors
-from shared.platform.config import LOCAL_JWT_SECRET, Settings
+from shared.platform.config import Settings
 from shared.platform.db import Caller
 
 ASYMMETRIC = ("RS256", "ES256")
@@ -42,14 +42,14 @@ def verify(token: str, settings: Settings) -> Caller:
         header = jwt.get_unverified_header(token)
         alg = header.get("alg")
         if alg == "HS256":
-            if settings.is_production and settings.jwt_secret == LOCAL_JWT_SECRET:
+            if settings.runtime.is_production and settings.auth.uses_local_secret:
                 # The published local secret signs nothing in production (e.g. a
                 # JWKS-only project that never set SUPABASE_JWT_SECRET).
                 raise errors.unauthorized("invalid_token", "Unsupported token algorithm")
-            key: Any = settings.jwt_secret
-        elif alg in ASYMMETRIC and settings.jwks_url:
+            key: Any = settings.auth.jwt_secret
+        elif alg in ASYMMETRIC and settings.auth.jwks_url:
             # The PyJWK itself, so PyJWT refuses a token whose alg is not the key's.
-            key = _jwks_client(settings.jwks_url).get_signing_key_from_jwt(token)
+            key = _jwks_client(settings.auth.jwks_url).get_signing_key_from_jwt(token)
         else:
             raise errors.unauthorized("invalid_token", "Unsupported token algorithm")
         claims = jwt.decode(
@@ -68,7 +68,7 @@ def verify(token: str, settings: Settings) -> Caller:
     if role not in ROLES:
         raise errors.unauthorized("invalid_token", "The token names an unknown role")
     # User tokens must be meant for this project's users; API keys carry no aud.
-    if role == "authenticated" and claims.get("aud") != settings.jwt_audience:
+    if role == "authenticated" and claims.get("aud") != settings.auth.jwt_audience:
         raise errors.unauthorized("invalid_token", "The token is for another audience")
     if role == "authenticated" and not claims.get("sub"):
         raise errors.unauthorized("invalid_token", "The token names no user")
@@ -80,10 +80,10 @@ def mint(settings: Settings, *, role: str, sub: str | None = None, email: str | 
     now = int(time.time())
     claims: dict[str, Any] = {"iss": "bookwell-local", "role": role, "iat": now, "exp": now + ttl_seconds}
     if role == "authenticated":
-        claims |= {"aud": settings.jwt_audience, "sub": sub, "email": email,
+        claims |= {"aud": settings.auth.jwt_audience, "sub": sub, "email": email,
                    "session_id": str(uuid.uuid4()), "app_metadata": {"provider": "email"}}
     claims |= extra
-    return jwt.encode(claims, settings.jwt_secret, algorithm="HS256")
+    return jwt.encode(claims, settings.auth.jwt_secret, algorithm="HS256")
 
 
 def api_keys(settings: Settings) -> dict[str, str]:

@@ -62,14 +62,14 @@ def pool(database_url: str | None = None) -> ConnectionPool:
     """One pool per database URL per process, opened on first use."""
     from shared.platform.config import settings
 
-    url = database_url or settings().database_url
+    url = database_url or settings().database.url
     if not url:
         raise RuntimeError("DATABASE_URL is not set (run `bookwell dev`, or export it)")
     with _pools_lock:
         found = _pools.get(url)
         if found is None:
             found = ConnectionPool(
-                url, min_size=1, max_size=settings().pool_max_size, open=True,
+                url, min_size=1, max_size=settings().database.pool_max_size, open=True,
                 kwargs={"autocommit": True, "prepare_threshold": None},
                 name="bookwell",
             )

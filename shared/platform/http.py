@@ -13,6 +13,10 @@ supabase.toml says `verify_jwt = true`, turns DomainErrors and database
 refusals into `{"error": {"code", "message", "details"}}`, hides anything
 else behind a generic 500 (logged with the request id), and writes one
 structured JSON log line per request.
+
+Handlers share a few helpers from here: `prefers` (Accept negotiation),
+`path_uuid` (an id in the path, 404 when it is not one) and
+`storage_or_503` (photo storage, 503 when it is not configured).
 """
 
 from __future__ import annotations
@@ -36,7 +40,7 @@ import flask
 import psycopg
 import pydantic
 
-from shared.platform import auth, errors, log
+from shared.platform import auth, errors, log, storage
 from shared.platform.config import Settings, project, settings
 from shared.platform.db import Caller
 
@@ -81,8 +85,8 @@ class Call:
             raise errors.forbidden("service_role_only", "This endpoint is for the service role")
 
     def limit_body(self, limit: int | None = None) -> None:
-        """413 when the body is over `limit` (default settings.max_body_bytes)."""
-        limit = self.settings.max_body_bytes if limit is None else limit
+        """413 when the body is over `limit` (default settings.http.max_body_bytes)."""
+        limit = self.settings.http.max_body_bytes if limit is None else limit
         if len(self.raw_body) > limit:
             raise errors.DomainError(413, "body_too_large", f"The body is larger than {limit} bytes")
 
@@ -109,6 +113,55 @@ def validate(model: type[M], data: Any) -> M:
         ) from None
 
 
+def prefers(request: flask.Request, media_type: str, *, over: str = "application/json") -> bool:
+    """True when the Accept header ranks `media_type` above zero and not below `over`.
+
+    Plain q-value ranking; a bare `*/*` counts for `over`, a hair below an
+    explicit `media_type`, so `Accept: text/csv, */*` still prefers text/csv.
+    """
+    ranked = _accept_ranks(request.headers.get("accept") or "")
+    wanted = ranked.get(media_type, 0.0)
+    return wanted > 0 and wanted >= max(ranked.get(over, 0.0), ranked.get("*/*", 0.0) - 0.001)
+
+
+def _accept_ranks(accept: str) -> dict[str, float]:
+    ranked: dict[str, float] = {}
+    for part in accept.split(","):
+        media, *params = [p.strip() for p in part.split(";")]
+        q = 1.0
+        for p in params:
+            if p.startswith("q="):
+                try:
+                    q = float(p[2:])
+                except ValueError:
+                    q = 0.0
+        ranked[media.lower()] = max(q, ranked.get(media.lower(), 0.0))
+    return ranked
+
+
+def path_uuid(segment: str, what: str) -> str:
+    """A path segment that must be an id (canonical UUID, any case), lower-cased.
+
+    Anything else is 404 invalid_id: no `what` can have that id, so the path
+    names nothing (the same status as an id that exists but is not yours).
+    """
+    try:
+        parsed = str(UUID(segment))
+    except ValueError:
+        parsed = None
+    if parsed != segment.lower():
+        raise errors.not_found("invalid_id", f"The {what} id in the path is not a UUID")
+    return parsed
+
+
+def storage_or_503(cfg: Settings) -> storage.Storage:
+    """The configured photo storage; 503 storage_not_configured when Supabase Storage lacks its URL or key."""
+    try:
+        return storage.from_settings(cfg)
+    except RuntimeError:
+        raise errors.DomainError(503, "storage_not_configured", "Photo storage is not configured") from None
+
+
 class Response:
     """A non-JSON or non-200 answer from a handler."""
 
@@ -123,7 +176,7 @@ def function(*, methods: tuple[str, ...] = ("POST",), name: str | None = None,
     """Wrap a handler as a Bookwell HTTP function (see module docstring).
 
     `max_body_bytes(settings)` raises the body limit for a function that takes
-    uploads (default: settings.max_body_bytes); such a handler applies the
+    uploads (default: settings.http.max_body_bytes); such a handler applies the
     ordinary limit itself on its other routes (`Call.limit_body`).
     """
 
@@ -134,7 +187,7 @@ def function(*, methods: tuple[str, ...] = ("POST",), name: str | None = None,
         @functools.wraps(handler)
         def main(request: flask.Request) -> flask.Response:
             cfg = settings()
-            log.configure(cfg.log_level)
+            log.configure(cfg.runtime.log_level)
             started = time.perf_counter()
             request_id = _request_id(request.headers.get("x-request-id"))
             caller: Caller | None = None
@@ -144,7 +197,7 @@ def function(*, methods: tuple[str, ...] = ("POST",), name: str | None = None,
                 else:
                     if request.method not in allowed:
                         raise errors.DomainError(405, "method_not_allowed", f"Use {', '.join(sorted(allowed))}")
-                    raw = _read_body(request, max_body_bytes(cfg) if max_body_bytes else cfg.max_body_bytes)
+                    raw = _read_body(request, max_body_bytes(cfg) if max_body_bytes else cfg.http.max_body_bytes)
                     caller = _identify(request, cfg, project().function(fn_name).verify_jwt)
                     call = Call(request, caller, request_id, cfg, raw, fn_name)
                     response = _to_flask(handler(call))
@@ -242,7 +295,7 @@ def _discard(stream) -> None:
 
 
 def _origin_allowed(origin: str, cfg: Settings) -> bool:
-    return "*" in cfg.cors_origins or origin.rstrip("/") in cfg.cors_origins
+    return "*" in cfg.http.cors_origins or origin.rstrip("/") in cfg.http.cors_origins
 
 
 def _preflight(request: flask.Request, cfg: Settings) -> flask.Response:

@@ -150,9 +150,9 @@ class SupabaseStorage:
 
 def from_settings(cfg: Settings, *, transport: httpx.BaseTransport | None = None) -> Storage:
     """The configured backend; RuntimeError when Supabase Storage is chosen without URL or key."""
-    if cfg.storage_kind == "local":
-        return LocalStorage(cfg.storage_local_dir or cfg.home / "storage")
-    if not cfg.storage_base or not cfg.service_role_key:
+    if cfg.storage.kind == "local":
+        return LocalStorage(cfg.storage.local_root)
+    if not cfg.storage.base or not cfg.auth.service_role_key:
         raise RuntimeError("Supabase Storage needs SUPABASE_URL (or SUPABASE_STORAGE_URL) and "
                            "SUPABASE_SERVICE_ROLE_KEY")
-    return SupabaseStorage(cfg.storage_base, cfg.storage_bucket, cfg.service_role_key, transport=transport)
+    return SupabaseStorage(cfg.storage.base, cfg.storage.bucket, cfg.auth.service_role_key, transport=transport)

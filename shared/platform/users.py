@@ -71,14 +71,14 @@ def create_in_database(conn: psycopg.Connection, email: str, *, full_name: str |
 
 def uses_auth_api(settings: Settings) -> bool:
     """Whether users are created through a hosted project's Auth admin API."""
-    return bool(settings.supabase_url and settings.service_role_key)
+    return bool(settings.auth.supabase_url and settings.auth.service_role_key)
 
 
 def create_through_auth_api(settings: Settings, email: str, *, full_name: str | None = None,
                             confirmed: bool = True) -> str:
     from supabase import create_client
 
-    client = create_client(settings.supabase_url, settings.service_role_key)
+    client = create_client(settings.auth.supabase_url, settings.auth.service_role_key)
     answer = client.auth.admin.create_user({
         "email": email, "email_confirm": confirmed, "user_metadata": {"full_name": full_name} if full_name else {}})
     return str(answer.user.id)

@@ -34,7 +34,7 @@ class Mailer:
 
     def send(self, email: Email, *, idempotency_key: str) -> str:
         params: resend.Emails.SendParams = {
-            "from": self.settings.mail_from,
+            "from": self.settings.mail.sender,
             "to": [email.to],
             "subject": email.subject,
             "html": email.html,
@@ -48,8 +48,8 @@ class Mailer:
             ]
         # The SDK keeps its key and URL in module globals; every Mailer in a
         # process is built from the same settings, so setting them is safe.
-        resend.api_key = self.settings.resend_api_key
-        resend.api_url = self.settings.resend_base or "https://api.resend.com"
+        resend.api_key = self.settings.mail.resend_api_key
+        resend.api_url = self.settings.mail.resend_base or "https://api.resend.com"
         sent = resend.Emails.send(params, options={"idempotency_key": idempotency_key})
         return sent["id"]
 

@@ -17,7 +17,7 @@ STRIPE_MIN_SESSION = timedelta(minutes=30, seconds=60)
 
 def stripe_client(settings: Settings) -> stripe.StripeClient:
     """One client per key and base URL per process (building one costs milliseconds of TLS setup)."""
-    return _client(settings.stripe_secret_key, settings.stripe_base)
+    return _client(settings.stripe.secret_key, settings.stripe.base)
 
 
 @functools.lru_cache(maxsize=8)
@@ -27,7 +27,7 @@ def _client(api_key: str, base: str | None) -> stripe.StripeClient:
 
 def verify_webhook(payload: bytes, signature: str, settings: Settings) -> stripe.Event:
     """The event, if the signature is good and fresh (300 s tolerance); raises otherwise."""
-    return stripe.Webhook.construct_event(payload, signature, settings.stripe_webhook_secret, tolerance=300)
+    return stripe.Webhook.construct_event(payload, signature, settings.stripe.webhook_secret, tolerance=300)
 
 
 def checkout_line_items(order: dict) -> list[dict[str, Any]]:

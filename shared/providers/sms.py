@@ -85,9 +85,9 @@ class _RebasedHttpClient(TwilioHttpClient):
 
 
 def twilio_client(settings: Settings) -> Client:
-    base = settings.twilio_base
+    base = settings.sms.twilio_base
     http_client = _RebasedHttpClient(base, timeout=15) if base else TwilioHttpClient(timeout=15)
-    return Client(settings.twilio_account_sid, settings.twilio_auth_token, http_client=http_client)
+    return Client(settings.sms.twilio_account_sid, settings.sms.twilio_auth_token, http_client=http_client)
 
 
 class Texter:
@@ -99,5 +99,5 @@ class Texter:
         self.client = client or twilio_client(settings)
 
     def send(self, sms: Sms, *, idempotency_key: str) -> str:
-        message = self.client.messages.create(to=sms.to, from_=self.settings.twilio_from, body=sms.body[:MAX_BODY])
+        message = self.client.messages.create(to=sms.to, from_=self.settings.sms.twilio_from, body=sms.body[:MAX_BODY])
         return message.sid

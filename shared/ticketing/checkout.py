@@ -49,7 +49,7 @@ def place_ticket_order(caller: db.Caller, req: TicketCheckoutRequest, idempotenc
         cur.execute(
             "select private.place_ticket_order(%s, %s, %s, %s, %s, %s, %s, make_interval(mins => %s)) as summary",
             (req.event_id, Jsonb(items), req.buyer_email, req.buyer_name, req.promo_code,
-             idempotency_key, checkout.request_hash(req), settings.checkout_hold_minutes),
+             idempotency_key, checkout.request_hash(req), settings.checkout.hold_minutes),
         )
         return cur.fetchone()["summary"]
 

@@ -146,8 +146,8 @@ def chat(caller: db.Caller, req: ChatRequest, *, settings: Settings, client: ope
     bound = Bound(caller, wizard.WizardContext(
         org_id=str(session["org_id"]), session_id=str(session["id"]),
         event_id=str(session["event_id"]) if session["event_id"] else None, now=now), dict(session["draft"]))
-    limits = Limits(settings.ai_max_steps, settings.ai_max_tokens_per_turn, settings.ai_timeout_seconds)
-    turn = run_turn(client, settings.ai_model or "", [{"role": "system", "content": system}, *history, user_message],
+    limits = Limits(settings.ai.max_steps, settings.ai.max_tokens_per_turn, settings.ai.timeout_seconds)
+    turn = run_turn(client, settings.ai.model or "", [{"role": "system", "content": system}, *history, user_message],
                     toolset(), bound, limits, user=str(session["id"]))
 
     messages = [*history, user_message, *turn.messages]

@@ -108,7 +108,7 @@ class Captured(logging.Handler):
 @pytest.fixture
 def logs() -> Iterator[Captured]:
     """What the host writes to its JSON log (the 'bookwell' logger) during one test."""
-    log.configure(config.settings().log_level)  # configure first: it replaces the handler list once
+    log.configure(config.settings().runtime.log_level)  # configure first: it replaces the handler list once
     handler = Captured()
     logger = logging.getLogger("bookwell")
     logger.addHandler(handler)
@@ -433,7 +433,7 @@ def test_a_key_removed_from_the_jwks_is_refused_once_the_cached_set_expires(echo
     # The project rotates: rsa-1 is revoked, only the EC key remains.
     jwks.documents[jwks.path] = {"keys": [_jwk(EC_KEY.public_key(), "ec-1", "ES256")]}
     # Stand-in for the cache lifespan passing: drop the cached key set.
-    auth._jwks_client(config.settings().jwks_url).jwk_set_cache.put(None)
+    auth._jwks_client(config.settings().auth.jwks_url).jwk_set_cache.put(None)
     assert_error(httpx.post(echo_url, json={"message": "x"}, headers=bearer(token)), 401, "invalid_token")
     assert httpx.post(echo_url, json={"message": "hi"}, headers=bearer(es256(user_claims()))).status_code == 200
 
@@ -507,7 +507,7 @@ def test_error_answers_carry_cors_headers_so_the_browser_can_read_them(functions
 
 def test_cors_origins_is_a_comma_separated_list(functions_url, env):
     env(CORS_ORIGINS=" https://app.example.com , https://admin.example.com/ ,,")
-    assert config.settings().cors_origins == ["https://app.example.com", "https://admin.example.com"]
+    assert config.settings().http.cors_origins == ["https://app.example.com", "https://admin.example.com"]
     r = preflight(f"{functions_url}/me", "https://admin.example.com")
     assert r.status_code == 204
     assert r.headers["access-control-allow-origin"] == "https://admin.example.com"
@@ -573,7 +573,7 @@ def test_a_body_that_is_not_json_is_400_invalid_json(echo_url, anon_headers, bod
 
 
 def test_a_body_at_the_limit_is_read_whole_with_or_without_content_length(echo_url, anon_headers):
-    limit = config.settings().max_body_bytes
+    limit = config.settings().http.max_body_bytes
     prefix = b'{"message": "m", "padding": "'
     body = prefix + b"p" * (limit - len(prefix) - 2) + b'"}'
     assert len(body) == limit
@@ -586,14 +586,14 @@ def test_a_body_at_the_limit_is_read_whole_with_or_without_content_length(echo_u
 
 
 def test_a_body_over_the_limit_is_413_with_content_length(echo_url, anon_headers):
-    limit = config.settings().max_body_bytes
+    limit = config.settings().http.max_body_bytes
     r = httpx.post(echo_url, content=b"x" * (limit + 1), headers=anon_headers)
     assert r.request.headers["content-length"] == str(limit + 1)
     assert_error(r, 413, "body_too_large")
 
 
 def test_a_body_over_the_limit_is_413_with_chunked_transfer(echo_url, anon_headers):
-    limit = config.settings().max_body_bytes
+    limit = config.settings().http.max_body_bytes
     r = httpx.post(echo_url, content=iter([b"x" * 4096] * (limit // 4096 + 1)), headers=anon_headers)
     assert r.request.headers.get("transfer-encoding") == "chunked"
     assert "content-length" not in r.request.headers

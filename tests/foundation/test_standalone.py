@@ -88,7 +88,7 @@ def test_body_limits_hold_under_the_production_server_too(database_url):
 
     echo = PROJECT_ROOT / "tests" / "fixtures" / "functions" / "echo" / "main.py"
     headers = {"authorization": f"Bearer {auth.api_keys(config.settings())['anon']}"}
-    limit = config.settings().max_body_bytes
+    limit = config.settings().http.max_body_bytes
     prefix = b'{"message": "m", "padding": "'
     at_limit = prefix + b"p" * (limit - len(prefix) - 2) + b'"}'
     with standalone(echo, {"DATABASE_URL": database_url}) as server, httpx.Client(timeout=60) as client:

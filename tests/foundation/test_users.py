@@ -51,7 +51,7 @@ def test_a_local_user_has_every_column_gotrue_writes_and_its_identity(db, databa
 def hosted(database_url):
     """SUPABASE_URL pointing at the GoTrue stand-in, with the project's service-role key."""
     settings = config.settings()
-    standin = AuthStandin(database_url, settings.jwt_secret)
+    standin = AuthStandin(database_url, settings.auth.jwt_secret)
     with serve(standin.wsgi) as url:
         yield {"standin": standin, "env": {"SUPABASE_URL": url,
                                            "SUPABASE_SERVICE_ROLE_KEY": auth.api_keys(settings)["service_role"]}}

@@ -148,8 +148,8 @@ def test_production_refuses_the_local_twilio_credentials():
         Settings(**real, TWILIO_AUTH_TOKEN="real").check()
     Settings(**real, TWILIO_AUTH_TOKEN="real", TWILIO_ACCOUNT_SID=SID).check()
     Settings(**real, SMS_ENABLED="false").check()
-    assert Settings(**real, TWILIO_AUTH_TOKEN="real", TWILIO_ACCOUNT_SID=SID).twilio_base is None
-    assert Settings().twilio_base.endswith("/twilio")
+    assert Settings(**real, TWILIO_AUTH_TOKEN="real", TWILIO_ACCOUNT_SID=SID).sms.twilio_base is None
+    assert Settings().sms.twilio_base.endswith("/twilio")
 
 
 @pytest.mark.parametrize("e164, countries, allowed", [
@@ -162,7 +162,7 @@ def test_production_refuses_the_local_twilio_credentials():
 ])
 def test_only_numbers_of_the_allowed_countries_are_texted(e164, countries, allowed):
     cfg = Settings(SMS_ALLOWED_COUNTRIES=countries)
-    assert sms.may_text(e164, cfg.sms_allowed_regions) is allowed
+    assert sms.may_text(e164, cfg.sms.allowed_regions) is allowed
 
 
 def test_with_a_journal_the_sms_list_survives_a_restart(tmp_path):

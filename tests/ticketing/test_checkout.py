@@ -261,13 +261,13 @@ def test_json_that_is_not_a_checkout_object_is_a_422(stack, db, event, general, 
 
 
 def test_a_body_over_the_size_limit_is_a_413(stack, db, event, general):
-    limit = settings().max_body_bytes
+    limit = settings().http.max_body_bytes
     body = checkout_body(event, [(general, 1)], buyer_name="x" * (limit + 1))
     refused(stack, db, body, status=413, code="body_too_large")
 
 
 def test_a_chunked_body_over_the_size_limit_is_a_413(stack, db, event, general):
-    limit = settings().max_body_bytes
+    limit = settings().http.max_body_bytes
     payload = json.dumps(checkout_body(event, [(general, 1)], buyer_name="y" * (limit + 1))).encode()
 
     def chunks():
@@ -279,7 +279,7 @@ def test_a_chunked_body_over_the_size_limit_is_a_413(stack, db, event, general):
 
 def test_a_body_just_under_the_limit_is_read_whole(stack, db, event, general):
     """The limit refuses what is over it, not what is near it: a big but valid body reaches validation."""
-    limit = settings().max_body_bytes
+    limit = settings().http.max_body_bytes
     body = checkout_body(event, [(general, 1)], buyer_name="z" * 190)
     body["padding"] = ""
     padding = limit - len(json.dumps(body).encode()) - 8
@@ -441,7 +441,7 @@ BAD_RETURN_URLS = [
 @pytest.mark.parametrize("field", ["success_url", "cancel_url"])
 @pytest.mark.parametrize("url", BAD_RETURN_URLS)
 def test_a_return_url_outside_the_configured_origins_is_refused(stack, db, event, general, field, url):
-    assert origin_of(url) not in settings().return_origins
+    assert origin_of(url) not in settings().checkout.return_origins
     body = checkout_body(event, [(general, 1)], **{field: url})
     error = refused(stack, db, body, status=422, code="invalid_return_url")
     assert error["details"]["field"] == field
@@ -556,7 +556,7 @@ def test_the_checkout_session_matches_the_order_and_outlives_the_hold(stack, db,
 
     # The hold is 15 minutes; Stripe refuses sessions shorter than 30, so the session lives longer.
     hold = row["hold_expires_at"] - row["created_at"]
-    assert hold == timedelta(minutes=settings().checkout_hold_minutes) == timedelta(minutes=15)
+    assert hold == timedelta(minutes=settings().checkout.hold_minutes) == timedelta(minutes=15)
     assert session["expires_at"] - session["created"] >= 30 * 60
     assert session["expires_at"] > row["hold_expires_at"].timestamp()
     # ... so the page tells the buyer when the hold ends, in the org's zone, not only when the page closes.

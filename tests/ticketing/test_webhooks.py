@@ -252,7 +252,7 @@ def test_a_failed_async_payment_cancels_the_order_and_releases_the_seats(stack, 
 
 def dashboard_refund(stack, payment_intent: str, amount: int) -> dict:
     """A refund made by hand in Stripe's dashboard: through the API, without our metadata."""
-    client = stripe.StripeClient(settings().stripe_secret_key, base_addresses={"api": f"{stack.base_url}/stripe"})
+    client = stripe.StripeClient(settings().stripe.secret_key, base_addresses={"api": f"{stack.base_url}/stripe"})
     return client.v1.refunds.create(params={"payment_intent": payment_intent, "amount": amount}).to_dict()
 
 
@@ -465,7 +465,7 @@ def test_an_event_for_no_order_of_ours_is_recorded_and_acknowledged(stack, db, s
 def foreign_session(stack, order: dict, *, amount: int, currency: str) -> str:
     """A Checkout Session opened on the same Stripe account by someone else (a Payment Link does this),
     whose metadata and client_reference_id name our order."""
-    client = stripe.StripeClient(settings().stripe_secret_key, base_addresses={"api": f"{stack.base_url}/stripe"})
+    client = stripe.StripeClient(settings().stripe.secret_key, base_addresses={"api": f"{stack.base_url}/stripe"})
     session = client.v1.checkout.sessions.create(params={
         "mode": "payment",
         "line_items": [{"price_data": {"currency": currency, "unit_amount": amount,

@@ -11,7 +11,7 @@ def reserve(caller: db.Caller, settings: Settings) -> dict:
     """Take one request from the caller's allowance, or raise 429."""
     with db.transaction(caller) as cur:
         cur.execute("select private.ai_reserve(%s, %s) as allowance",
-                    (settings.ai_requests_per_minute, settings.ai_daily_tokens))
+                    (settings.ai.requests_per_minute, settings.ai.daily_tokens))
         return cur.fetchone()["allowance"]
 
 

@@ -12,12 +12,12 @@ from shared.platform.config import Settings
 
 def client(settings: Settings) -> openai.OpenAI:
     """The provider's client; 503 ai_not_configured when no provider is set."""
-    if not (settings.ai_base_url or settings.ai_api_key) or not settings.ai_model:
+    if not (settings.ai.base_url or settings.ai.api_key) or not settings.ai.model:
         raise errors.DomainError(
             503, "ai_not_configured",
             "No AI provider is configured (set AI_BASE_URL / AI_API_KEY and AI_MODEL); "
             "the wizard's tools still work at /tools/<name>")
-    return _client(settings.ai_base_url, settings.ai_api_key or "not-needed")
+    return _client(settings.ai.base_url, settings.ai.api_key or "not-needed")
 
 
 @functools.lru_cache(maxsize=4)
