@@ -32,6 +32,7 @@ from psycopg.conninfo import conninfo_to_dict, make_conninfo
 import shared.areas  # noqa: F401  every area's order kinds, describers and message renderers
 from shared.platform import config, db as shared_db, migrate
 from shared.devstack.localdb import LocalServer, free_port
+from tests.support import ticketing
 from tests.support.pg import Db
 
 TEMPLATE = f"bookwell_template_{os.getpid()}"
@@ -196,3 +197,11 @@ def stack(database_url: str) -> Iterator[Stack]:
 @pytest.fixture(scope="module")
 def functions_url(stack: Stack) -> str:
     return stack.functions_url
+
+
+@pytest.fixture
+def sale(db):
+    """A published event with one £25 tier of 10 seats (ticketing and the shared money paths)."""
+    event = ticketing.event(db)
+    general = ticketing.tier(db, event, name="General", price_minor=2500, capacity=10)
+    return event, general

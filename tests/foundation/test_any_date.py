@@ -46,7 +46,7 @@ SUITES = [
     "tests/appointments/test_calendar.py",
     "tests/appointments/test_staff_portal.py",
     "tests/ticketing/test_lifecycle.py",
-    "tests/ticketing/test_late_payments.py",
+    "tests/commerce/test_late_payments.py",
 ]
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"),

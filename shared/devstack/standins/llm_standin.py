@@ -67,7 +67,7 @@ from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
 from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Request, Response
 
-from shared.devstack.standins.plumbing import json_response
+from shared.devstack.standins.plumbing import ApiError, json_response
 
 logger = logging.getLogger("bookwell.standins.llm")
 
@@ -212,17 +212,8 @@ _TURN_TYPES = (Reply, ToolCalls, RawArguments, Fail, Delay, Garbage)
 
 # ---------------------------------------------------------------------- errors
 
-class LlmError(Exception):
+class LlmError(ApiError):
     """A refusal in OpenAI's shape."""
-
-    def __init__(self, status: int, message: str, *, type: str = "invalid_request_error",
-                 param: str | None = None, code: str | None = None):
-        super().__init__(message)
-        self.status = status
-        self.message = message
-        self.type = type
-        self.param = param
-        self.code = code
 
     def body(self) -> dict:
         return {"error": {"message": self.message, "type": self.type, "param": self.param, "code": self.code}}

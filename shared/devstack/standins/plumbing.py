@@ -6,6 +6,8 @@
 - `Clock`: unix seconds from a function (time.time unless set), plus an offset
   `advance` adds to (expiries, idempotency windows).
 - `json_response`: a JSON body with a status and optional headers.
+- `ApiError`: a refusal with Stripe's error fields (OpenAI's API copies them);
+  each stand-in shapes its body.
 All thread-safe: a stand-in serves the SDK's threads and the test's at once.
 """
 
@@ -72,3 +74,16 @@ def json_response(status: int, body: Any, headers: dict[str, str] | None = None,
     for name, value in (headers or {}).items():
         response.headers[name] = value
     return response
+
+
+class ApiError(Exception):
+    """A refusal: HTTP status, message, and Stripe's error type, param and code."""
+
+    def __init__(self, status: int, message: str, *, type: str = "invalid_request_error",
+                 param: str | None = None, code: str | None = None):
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.type = type
+        self.param = param
+        self.code = code

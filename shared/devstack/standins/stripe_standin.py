@@ -69,7 +69,7 @@ from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Request, Response
 
 from shared.devstack.standins import forms
-from shared.devstack.standins.plumbing import Clock, Faults, json_response
+from shared.devstack.standins.plumbing import ApiError, Clock, Faults, json_response
 
 logger = logging.getLogger("bookwell.standins.stripe")
 
@@ -97,17 +97,8 @@ def sign(payload: bytes | str, secret: str, timestamp: int | None = None) -> str
     return f"t={ts},v1={digest}"
 
 
-class StripeError(Exception):
+class StripeError(ApiError):
     """An API refusal in Stripe's shape; also raised by the Python-side helpers."""
-
-    def __init__(self, status: int, message: str, *, type: str = "invalid_request_error",
-                 param: str | None = None, code: str | None = None):
-        super().__init__(message)
-        self.status = status
-        self.message = message
-        self.type = type
-        self.param = param
-        self.code = code
 
     def body(self) -> dict:
         error: dict[str, Any] = {"type": self.type, "message": self.message}
