@@ -14,7 +14,7 @@ import re
 
 import functions_framework
 
-from shared.platform import errors, http
+from shared.platform import db, errors, http
 from shared.ticketing import wizard_sessions
 
 SESSION = re.compile(r"^/sessions/(?P<id>[^/]+)(?P<abandon>/abandon)?/?$")
@@ -29,12 +29,16 @@ def main(call: http.Call):
     if path == "/" and method == "POST":
         return wizard_sessions.chat(call.caller, call.json(wizard_sessions.ChatRequest), settings=call.settings)
     if path == "/sessions" and method == "GET":
-        return wizard_sessions.list_sessions(call.caller)
+        with db.transaction(call.caller) as cur:
+            return wizard_sessions.list_sessions(cur)
     if match := SESSION.match(path):
+        session_id = http.path_uuid(match["id"], "session")
         if match["abandon"] and method == "POST":
-            return wizard_sessions.abandon_session(call.caller, http.path_uuid(match["id"], "session"))
+            with db.transaction(call.caller) as cur:
+                return wizard_sessions.abandon_session(cur, session_id)
         if not match["abandon"] and method == "GET":
-            return wizard_sessions.get_session(call.caller, http.path_uuid(match["id"], "session"))
+            with db.transaction(call.caller) as cur:
+                return wizard_sessions.get_session(cur, session_id)
     if (match := TOOL.match(path)) and method == "POST":
         return wizard_sessions.run_tool(call.caller, match["name"], call.json(wizard_sessions.ToolRequest))
     raise errors.not_found("no_route", f"No {method} {path} in ai-wizard")

@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field
 import shared.areas  # noqa: F401  every area's order kinds, describers and message renderers
 from shared.commerce import refunds
 from shared.comms import notifications
-from shared.platform import http
+from shared.platform import db, http
 from shared.providers import mail, payments
 
 
@@ -37,8 +37,9 @@ def main(call: http.Call):
         call.require_service()
         return refunds.execute_pending(client)
     call.require_user()
-    refund = refunds.request_refund(call.caller, order_id=str(req.order_id), amount_minor=req.amount_minor,
-                                    reason=req.reason)
+    with db.transaction(call.caller) as cur:
+        refund = refunds.request_refund(cur, order_id=str(req.order_id), amount_minor=req.amount_minor,
+                                        reason=req.reason)
     executed = refunds.execute_pending(client, only=str(refund["id"]))
     notifications.send_due(mail.Mailer(call.settings), limit=5, order_id=str(req.order_id))
     return {"refund": refund, "executed": executed["executed"] == 1}

@@ -12,11 +12,12 @@ from __future__ import annotations
 from typing import Literal
 from uuid import UUID
 
+import psycopg
 from psycopg.types.json import Jsonb
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from shared.commerce import checkout
-from shared.platform import db, errors
+from shared.platform import errors
 from shared.platform.config import Settings
 
 
@@ -46,28 +47,25 @@ class AppointmentCheckoutRequest(BaseModel):
     idempotency_key: checkout.IdempotencyKey | None = None
 
 
-def place_appointment_order(caller: db.Caller, req: AppointmentCheckoutRequest, idempotency_key: str | None,
+def place_appointment_order(cur: psycopg.Cursor, req: AppointmentCheckoutRequest, idempotency_key: str | None,
                             settings: Settings) -> dict:
     """Hold appointments and create the order (private.place_appointment_order). The hold
     lasts the org's appointment_settings.hold_minutes (p_hold null)."""
     items = [{"service_id": str(i.service_id), "start": i.start.isoformat(),
               **({"staff_id": str(i.staff_id)} if i.staff_id else {})} for i in req.items]
 
-    def place(cur) -> dict:
-        # The service's org when none is named (a definer helper: anon cannot read services directly).
-        org_id = req.org_id or cur.execute("select private.org_of_service(%s) as org_id",
-                                           (req.items[0].service_id,)).fetchone()["org_id"]
-        if org_id is None:
-            raise errors.unprocessable("unknown_service", "This service is not offered",
-                                       {"field": "items.0.service_id"})
-        cur.execute(
-            "select private.place_appointment_order(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, null) as summary",
-            (org_id, Jsonb(items), req.postcode, req.buyer_email, req.buyer_name, req.buyer_phone,
-             req.address, req.promo_code, idempotency_key, checkout.request_hash(req)),
-        )
-        return cur.fetchone()["summary"]
-
-    return db.run(caller, place)
+    # The service's org when none is named (a definer helper: anon cannot read services directly).
+    org_id = req.org_id or cur.execute("select private.org_of_service(%s) as org_id",
+                                       (req.items[0].service_id,)).fetchone()["org_id"]
+    if org_id is None:
+        raise errors.unprocessable("unknown_service", "This service is not offered",
+                                   {"field": "items.0.service_id"})
+    cur.execute(
+        "select private.place_appointment_order(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, null) as summary",
+        (org_id, Jsonb(items), req.postcode, req.buyer_email, req.buyer_name, req.buyer_phone,
+         req.address, req.promo_code, idempotency_key, checkout.request_hash(req)),
+    )
+    return cur.fetchone()["summary"]
 
 
 checkout.register(checkout.OrderKind("appointments", AppointmentCheckoutRequest, place_appointment_order,

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from typing import Annotated, Any, Union
 from urllib.parse import urlsplit
 
+import psycopg
 import pydantic
 import stripe
 from pydantic import BaseModel, Discriminator, RootModel, StringConstraints, Tag
@@ -37,7 +38,7 @@ from shared.providers import payments
 # A key is not a credential, but a short one can be guessed and replayed: a random UUID (36) is the norm.
 IdempotencyKey = Annotated[str, StringConstraints(min_length=32, max_length=200)]
 
-Placer = Callable[[db.Caller, Any, "str | None", Settings], dict]
+Placer = Callable[[psycopg.Cursor, Any, "str | None", Settings], dict]
 
 
 @dataclass(frozen=True)
@@ -46,7 +47,7 @@ class OrderKind:
 
     kind: str                      # orders.kind, and the body's "kind"
     request: type[BaseModel]       # the body, with `kind: Literal[kind]` and idempotency_key: IdempotencyKey | None
-    place: Placer                  # places the order as the caller: the summary with tracking_token and replayed
+    place: Placer                  # places the order in the caller's transaction: the summary with tracking_token and replayed
     answer_keys: tuple[str, ...] = ()  # keys of that summary the answer also carries
     default: bool = False          # the kind of a body that names none
 
@@ -133,7 +134,7 @@ def create_checkout_session(caller: db.Caller, req: BaseModel, *, settings: Sett
     check_return_url(req.success_url, settings, "success_url")
     check_return_url(req.cancel_url, settings, "cancel_url")
     kind = KINDS[req.kind]
-    order = kind.place(caller, req, req.idempotency_key, settings)
+    order = db.run(caller, lambda cur: kind.place(cur, req, req.idempotency_key, settings))
     answer = {
         "order_id": order["order_id"],
         "order_number": order["number"],

@@ -7,17 +7,17 @@ invalid_refund_amount, refund_exceeds_payment.
 
 from __future__ import annotations
 
+import psycopg
 import stripe
 
 from shared.platform import db, log
 from shared.providers import payments
 
 
-def request_refund(caller: db.Caller, *, order_id: str, amount_minor: int | None, reason: str | None) -> dict:
+def request_refund(cur: psycopg.Cursor, *, order_id: str, amount_minor: int | None, reason: str | None) -> dict:
     """An owner/admin's refund request (RLS + role check in Postgres). Returns the refund row."""
-    with db.transaction(caller) as cur:
-        cur.execute("select * from public.request_refund(%s, %s, %s)", (order_id, amount_minor, reason))
-        return cur.fetchone()
+    cur.execute("select * from public.request_refund(%s, %s, %s)", (order_id, amount_minor, reason))
+    return cur.fetchone()
 
 
 def execute_pending(client: stripe.StripeClient, *, limit: int = 50, only: str | None = None) -> dict:

@@ -11,11 +11,11 @@ from __future__ import annotations
 from typing import Literal
 from uuid import UUID
 
+import psycopg
 from psycopg.types.json import Jsonb
 from pydantic import BaseModel, ConfigDict, Field
 
 from shared.commerce import checkout
-from shared.platform import db
 from shared.platform.config import Settings
 
 
@@ -40,20 +40,16 @@ class TicketCheckoutRequest(BaseModel):
     idempotency_key: checkout.IdempotencyKey | None = None
 
 
-def place_ticket_order(caller: db.Caller, req: TicketCheckoutRequest, idempotency_key: str | None,
+def place_ticket_order(cur: psycopg.Cursor, req: TicketCheckoutRequest, idempotency_key: str | None,
                        settings: Settings) -> dict:
     """Hold tickets and create the order (private.place_ticket_order)."""
     items = [{"tier_id": str(i.tier_id), "quantity": i.quantity} for i in req.items]
-
-    def place(cur) -> dict:
-        cur.execute(
-            "select private.place_ticket_order(%s, %s, %s, %s, %s, %s, %s, make_interval(mins => %s)) as summary",
-            (req.event_id, Jsonb(items), req.buyer_email, req.buyer_name, req.promo_code,
-             idempotency_key, checkout.request_hash(req), settings.checkout.hold_minutes),
-        )
-        return cur.fetchone()["summary"]
-
-    return db.run(caller, place)
+    cur.execute(
+        "select private.place_ticket_order(%s, %s, %s, %s, %s, %s, %s, make_interval(mins => %s)) as summary",
+        (req.event_id, Jsonb(items), req.buyer_email, req.buyer_name, req.promo_code,
+         idempotency_key, checkout.request_hash(req), settings.checkout.hold_minutes),
+    )
+    return cur.fetchone()["summary"]
 
 
 checkout.register(checkout.OrderKind("tickets", TicketCheckoutRequest, place_ticket_order, default=True))

@@ -24,6 +24,7 @@ from datetime import datetime, timezone
 from uuid import UUID
 
 import openai
+import psycopg
 from psycopg.types.json import Jsonb
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -172,25 +173,22 @@ def chat(caller: db.Caller, req: ChatRequest, *, settings: Settings, client: ope
     }
 
 
-def list_sessions(caller: db.Caller) -> dict:
-    with db.transaction(caller) as cur:
-        cur.execute(
-            "select id, org_id, title, status, event_id, prompt_tokens, completion_tokens, created_at, updated_at"
-            " from public.wizard_sessions order by updated_at desc limit 100")
-        return {"sessions": cur.fetchall()}
+def list_sessions(cur: psycopg.Cursor) -> dict:
+    cur.execute(
+        "select id, org_id, title, status, event_id, prompt_tokens, completion_tokens, created_at, updated_at"
+        " from public.wizard_sessions order by updated_at desc limit 100")
+    return {"sessions": cur.fetchall()}
 
 
-def get_session(caller: db.Caller, session_id: str) -> dict:
-    with db.transaction(caller) as cur:
-        return _session(cur, session_id)
+def get_session(cur: psycopg.Cursor, session_id: str) -> dict:
+    return _session(cur, session_id)
 
 
-def abandon_session(caller: db.Caller, session_id: str) -> dict:
-    with db.transaction(caller) as cur:
-        _session(cur, session_id)
-        cur.execute("update public.wizard_sessions set status = 'abandoned' where id = %s"
-                    " returning id, status", (session_id,))
-        return cur.fetchone()
+def abandon_session(cur: psycopg.Cursor, session_id: str) -> dict:
+    _session(cur, session_id)
+    cur.execute("update public.wizard_sessions set status = 'abandoned' where id = %s"
+                " returning id, status", (session_id,))
+    return cur.fetchone()
 
 
 def run_tool(caller: db.Caller, name: str, req: ToolRequest, *, now: datetime | None = None) -> dict:

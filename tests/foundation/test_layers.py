@@ -98,3 +98,36 @@ def test_no_test_module_imports_another():
         if found:
             offending[str(path.relative_to(PROJECT_ROOT))] = found
     assert offending == {}
+
+
+# ---------------------------------------------------------------------------
+# One service convention (ARCHITECTURE.md, "Services"): a step takes the caller's
+# cursor and never opens a transaction; only a use case, which owns its
+# transactions (around provider calls, or retried), takes the Caller.
+# ---------------------------------------------------------------------------
+OPENERS = {"transaction", "run", "as_service", "as_anon"}
+
+
+def steps_opening_transactions(modules: dict[str, str]) -> list[str]:
+    out = []
+    for name, source in sorted(modules.items()):
+        for node in ast.walk(ast.parse(source)):
+            if not isinstance(node, ast.FunctionDef) or not node.args.args or node.args.args[0].arg != "cur":
+                continue
+            for call in ast.walk(node):
+                if (isinstance(call, ast.Call) and isinstance(call.func, ast.Attribute)
+                        and isinstance(call.func.value, ast.Name) and call.func.value.id == "db"
+                        and call.func.attr in OPENERS):
+                    out.append(f"{name}.{node.name} takes a cursor and calls db.{call.func.attr}")
+    return out
+
+
+def test_the_convention_check_finds_a_step_that_opens_its_own_transaction():
+    made_up = {"shared.ticketing.bad": "def list_things(cur):\n    with db.transaction(caller) as c:\n        pass\n",
+               "shared.ticketing.good": "def list_things(cur):\n    cur.execute('select 1')\n"}
+    assert steps_opening_transactions(made_up) == [
+        "shared.ticketing.bad.list_things takes a cursor and calls db.transaction"]
+
+
+def test_no_step_opens_a_transaction():
+    assert steps_opening_transactions(shared_modules()) == []

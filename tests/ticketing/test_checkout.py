@@ -794,7 +794,8 @@ def test_a_retry_while_the_first_request_is_still_opening_its_session_waits_and_
     body = checkout_body(event, [(general, 1)], buyer_email=unique_email("inflight"))
     key = f"inflight-{uuid.uuid4()}"
     request = checkout.parse_request(body, idempotency_header=key)
-    first = place_ticket_order(shared_db.Caller.anon(), request, request.idempotency_key, settings())
+    with shared_db.transaction(shared_db.Caller.anon()) as cur:
+        first = place_ticket_order(cur, request, request.idempotency_key, settings())
     sessions = len(stack.stripe.sessions)
     r = post(stack, body, key=key)
     assert r.status_code == 409 and r.json()["error"]["code"] == "idempotency_conflict", r.text
