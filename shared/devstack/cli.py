@@ -95,7 +95,7 @@ def cmd_migrate(args: argparse.Namespace) -> None:
     done = migrate.migrate(url)
     for m in done:
         print(f"applied  {m.path.name}")
-    print(f"{len(done)} migration(s) applied; policies re-applied")
+    print(f"{len(done)} migration(s) applied; routines and policies re-applied")
 
 
 def cmd_seed(args: argparse.Namespace) -> None:

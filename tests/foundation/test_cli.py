@@ -25,7 +25,7 @@ def test_migrate_status_lists_the_applied_migrations(bookwell, db) -> None:
 def test_migrate_on_a_migrated_database_applies_nothing(bookwell, db) -> None:
     before = db.value("select count(*) from supabase_migrations.schema_migrations")
     out = ok(bookwell("migrate"))
-    assert out.strip().splitlines()[-1] == "0 migration(s) applied; policies re-applied"
+    assert out.strip().splitlines()[-1] == "0 migration(s) applied; routines and policies re-applied"
     assert db.value("select count(*) from supabase_migrations.schema_migrations") == before
 
 

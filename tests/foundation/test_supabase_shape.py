@@ -112,7 +112,7 @@ def test_migrate_seed_and_migrate_again_succeed_as_postgres(shape, project):
     assert seeded.returncode == 0, seeded.stderr
     again = bookwell("migrate", "--database-url", shape["project"], url=shape["project"])
     assert again.returncode == 0 and again.stdout.strip().splitlines()[-1] == \
-        "0 migration(s) applied; policies re-applied", again.stdout + again.stderr
+        "0 migration(s) applied; routines and policies re-applied", again.stdout + again.stderr
     answer = bookwell("rpc", "services_for_postcode", "org_slug=demo", "postcode=SE1 7PB", url=shape["project"])
     assert answer.returncode == 0 and json.loads(answer.stdout)["org"]["slug"] == "demo", answer.stderr
 
