@@ -1,4 +1,4 @@
--- Row-level security for the notification outbox: written only in the
+-- Row-level security for the notification outbox and its delivery events. The outbox is written only in the
 -- transactions that cause a notification (definer helpers) and by the
 -- service_role workers; owners and admins may read their org's queue.
 
@@ -11,3 +11,19 @@ drop policy if exists "Notifications are visible to owners and admins" on public
 create policy "Notifications are visible to owners and admins" on public.notification_outbox
   for select to authenticated
   using (org_id = any ((select private.org_ids_with_role('{owner,admin}'))::uuid[]));
+
+-- Delivery events: what the providers reported about an org's messages, readable by its owners
+-- and admins; written only by private.record_message_event (service_role webhooks).
+revoke all on public.message_events from anon, authenticated;
+grant select on public.message_events to authenticated;
+grant all on public.message_events to service_role;
+alter table public.message_events enable row level security;
+
+drop policy if exists "Message events are visible to owners and admins" on public.message_events;
+create policy "Message events are visible to owners and admins" on public.message_events
+  for select to authenticated
+  using (org_id = any ((select private.org_ids_with_role('{owner,admin}'))::uuid[]));
+
+-- The suppression list (private): no API role; read and written by definer functions only.
+revoke all on private.suppressions from public, anon, authenticated, service_role;
+alter table private.suppressions enable row level security;

@@ -179,8 +179,8 @@ def stack(database_url: str) -> Iterator[Stack]:
 
     server = make_server("127.0.0.1", 0, lambda env, start: app(env, start), threaded=True)
     base = f"http://127.0.0.1:{server.server_port}"
-    with override_env(STRIPE_API_BASE=f"{base}/stripe", RESEND_API_BASE=f"{base}/resend",
-                      TWILIO_API_BASE=f"{base}/twilio"):
+    with override_env(BOOKWELL_API_PORT=str(server.server_port), STRIPE_API_BASE=f"{base}/stripe",
+                      RESEND_API_BASE=f"{base}/resend", TWILIO_API_BASE=f"{base}/twilio"):
         standins = devserver.Standins.for_settings(
             config.settings(), webhook_url=f"{base}/functions/v1/stripe-webhook")
         app = devserver.build_app(standins=standins)

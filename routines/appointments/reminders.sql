@@ -27,21 +27,6 @@
 -- This file holds the current definition of each of its functions, re-applied on every migrate
 -- (shared/platform/migrate.py). Tables, types and indexes: migrations/20261121001800_appointments_reminders.sql.
 
--- Skip a claimed notification that must not be sent (its reason in last_error).
-create or replace function private.mark_notification_skipped(p_id uuid, p_reason text) returns void
-  language plpgsql
-  security definer
-  set search_path = ''
-as $$
-begin
-  update public.notification_outbox
-  set status = 'skipped', locked_until = null, last_error = left(p_reason, 2000)
-  where id = p_id and status = 'sending';
-end;
-$$;
-comment on function private.mark_notification_skipped(uuid, text) is
-  'Marks a claimed outbox row as deliberately not sent (e.g. its appointment was cancelled); never retried.';
-
 create or replace function private.appointment_reminder_key(
   p_channel public.notification_channel, p_appointment_id uuid, p_start timestamptz
 ) returns text
@@ -129,7 +114,6 @@ $$;
 comment on function private.appointment_reminder_details(uuid, timestamptz) is
   'The facts a reminder shows, or null when it must not be sent (cancelled, moved, no longer booked, started).';
 grant execute on function
-  private.mark_notification_skipped(uuid, text),
   private.queue_appointment_reminders(timestamptz, interval),
   private.appointment_reminder_details(uuid, timestamptz)
   to service_role;

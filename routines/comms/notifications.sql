@@ -77,9 +77,25 @@ as $$
       next_attempt_at = now() + least(interval '1 hour', interval '30 seconds' * power(2, attempts - 1))
   where id = p_id and status = 'sending';
 $$;
+-- Skip a claimed notification that must not be sent (its reason in last_error).
+create or replace function private.mark_notification_skipped(p_id uuid, p_reason text) returns void
+  language plpgsql
+  security definer
+  set search_path = ''
+as $$
+begin
+  update public.notification_outbox
+  set status = 'skipped', locked_until = null, last_error = left(p_reason, 2000)
+  where id = p_id and status = 'sending';
+end;
+$$;
+comment on function private.mark_notification_skipped(uuid, text) is
+  'Marks a claimed outbox row as deliberately not sent (e.g. its appointment was cancelled); never retried.';
+
 grant execute on function
   private.enqueue_notification(uuid, public.notification_channel, text, text, jsonb, text),
   private.claim_notifications(integer, interval, text[], uuid),
   private.mark_notification_sent(uuid, text),
-  private.mark_notification_failed(uuid, text, integer)
+  private.mark_notification_failed(uuid, text, integer),
+  private.mark_notification_skipped(uuid, text)
   to service_role;

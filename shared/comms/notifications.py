@@ -13,7 +13,9 @@ Areas register a renderer per template name with @renderer (emails) and
 @sms_renderer (SMS; loaded by importing shared.areas; the row's recipient is the number as typed, normalised to
 E.164 here). A renderer that finds its notification no longer true (e.g. a
 reminder for a cancelled appointment) raises Skip: the row is marked
-`skipped` and never retried. SMS go through Twilio, which takes no idempotency
+`skipped` and never retried; so is a message to a suppressed address
+(routines/comms/delivery.sql: promotions to a bounced or complaining email
+address, any SMS to a number that sent STOP). SMS go through Twilio, which takes no idempotency
 key: a worker dying between Twilio's answer and the mark can resend one SMS
 after its lease (emails cannot double, Resend dedupes on the outbox id).
 """
@@ -57,6 +59,13 @@ class Skip(Exception):
     """Raised by a renderer: this notification must not be sent (reason stored, never retried)."""
 
 
+def _unless_suppressed(cur: psycopg.Cursor, channel: str, address: str, row: dict) -> None:
+    """Skip a promotion to a bounced or complaining address, and any SMS to a number that sent STOP."""
+    cur.execute("select private.is_suppressed(%s, %s, %s) as suppressed", (channel, address, row["purpose"]))
+    if cur.fetchone()["suppressed"]:
+        raise Skip("suppressed")
+
+
 def _render(cur: psycopg.Cursor, row: dict, texter: Texter | None) -> Email | Sms:
     if row["channel"] == "sms":
         if texter is None:
@@ -68,6 +77,7 @@ def _render(cur: psycopg.Cursor, row: dict, texter: Texter | None) -> Email | Sm
             raise Skip("invalid_phone_number")
         if not may_text(to, texter.settings.sms.allowed_regions):
             raise Skip("country_not_allowed")
+        _unless_suppressed(cur, "sms", to, row)
         render_sms = SMS_RENDERERS.get(row["template"])
         if render_sms is None:
             raise LookupError(f"no SMS renderer for template {row['template']!r}")
@@ -78,6 +88,7 @@ def _render(cur: psycopg.Cursor, row: dict, texter: Texter | None) -> Email | Sm
     render = RENDERERS.get(row["template"])
     if render is None:
         raise LookupError(f"no renderer for template {row['template']!r}")
+    _unless_suppressed(cur, "email", row["recipient"], row)
     with cur.connection.transaction():  # a failed render spoils only its own savepoint
         return render(cur, row)
 

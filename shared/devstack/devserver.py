@@ -50,11 +50,19 @@ class Standins:
         if settings.mail.resend_base and settings.mail.resend_base.startswith("http://127.0.0.1"):
             resend = ResendStandin(api_key=settings.mail.resend_api_key,
                                    journal=keep_in / "mailbox.jsonl" if keep_in else None)
+            resend.subscribe(settings.runtime.local_base("functions/v1/resend-webhook"),
+                             settings.mail.resend_webhook_secret)
         # Always served, never the default: AI_BASE_URL=http://127.0.0.1:54321/llm/v1 opts in.
         twilio = None
         if settings.sms.twilio_base and settings.sms.twilio_base.startswith("http://127.0.0.1"):
             twilio = TwilioStandin(settings.sms.twilio_account_sid, settings.sms.twilio_auth_token,
                                    journal=keep_in / "sms.jsonl" if keep_in else None)
+            if settings.sms.webhook_base:
+                twilio.subscribe_inbound(f"{settings.sms.webhook_base}/inbound")
+        if keep_in:  # dev mode: delivery events arrive on their own, about a second after a send
+            for owed in (resend, twilio):
+                if owed is not None:
+                    owed.webhooks.deliver_every(1.0)
         # Unscripted, the local model drafts events through the wizard's real tools (shared/devstack/wizard_demo.py).
         llm = LlmStandin(model=settings.ai.model or "bookwell-local", improvise=wizard_demo.improvise)
         return cls(stripe, resend, llm, twilio)

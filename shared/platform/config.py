@@ -27,6 +27,7 @@ LOCAL_JWT_SECRET = "super-secret-jwt-token-with-at-least-32-characters-long"
 LOCAL_STRIPE_KEY = "sk_test_bookwell_local"
 LOCAL_STRIPE_WEBHOOK_SECRET = "whsec_bookwell_local"
 LOCAL_RESEND_KEY = "re_bookwell_local"
+LOCAL_RESEND_WEBHOOK_SECRET = "whsec_Ym9va3dlbGwtbG9jYWwtcmVzZW5kLXdlYmhvb2tz"  # base64 of a fixed local string
 LOCAL_TWILIO_ACCOUNT_SID = "AC" + "b0" * 16
 LOCAL_TWILIO_AUTH_TOKEN = "bookwell_local_twilio_token"
 
@@ -144,6 +145,9 @@ class MailSettings(_Linked):
 
     resend_api_key: str = Field(default=LOCAL_RESEND_KEY, alias="RESEND_API_KEY")
     resend_api_base: str | None = Field(default=None, alias="RESEND_API_BASE")
+    # Signing secret of the webhook endpoint (Resend's standard-webhooks scheme, "whsec_<base64>").
+    resend_webhook_secret: str = Field(default=LOCAL_RESEND_WEBHOOK_SECRET, pattern=r"^whsec_[A-Za-z0-9+/=]+$",
+                                       alias="RESEND_WEBHOOK_SECRET")
     sender: str = Field(default="Bookwell <tickets@bookwell.local>", alias="MAIL_FROM")
     public_site_url: str = Field(default="http://localhost:3000", alias="PUBLIC_SITE_URL")
 
@@ -153,6 +157,7 @@ class MailSettings(_Linked):
 
     def refuse_placeholders(self) -> None:
         _refuse_placeholder("RESEND_API_KEY", self.resend_api_key, LOCAL_RESEND_KEY)
+        _refuse_placeholder("RESEND_WEBHOOK_SECRET", self.resend_webhook_secret, LOCAL_RESEND_WEBHOOK_SECRET)
 
 
 class SmsSettings(_Linked):
@@ -163,6 +168,8 @@ class SmsSettings(_Linked):
     twilio_auth_token: str = Field(default=LOCAL_TWILIO_AUTH_TOKEN, alias="TWILIO_AUTH_TOKEN")
     twilio_api_base: str | None = Field(default=None, alias="TWILIO_API_BASE")
     twilio_from: str = Field(default="+447700900000", alias="TWILIO_FROM")
+    # The public URL of functions/twilio-webhook exactly as Twilio calls it (its signatures cover the URL).
+    twilio_webhook_url: str | None = Field(default=None, pattern=r"^https?://", alias="TWILIO_WEBHOOK_URL")
     enabled: bool = Field(default=True, alias="SMS_ENABLED")
     default_region: str = Field(default="GB", pattern=r"^[A-Z]{2}$", alias="SMS_DEFAULT_REGION")
     # Countries we text (comma-separated ISO codes); empty: the default region only.
@@ -178,6 +185,16 @@ class SmsSettings(_Linked):
     def twilio_base(self) -> str | None:
         """Where the twilio SDK's requests go instead of https://api.twilio.com."""
         return self._api_base(self.twilio_api_base, "twilio", self.twilio_auth_token == LOCAL_TWILIO_AUTH_TOKEN)
+
+    @property
+    def webhook_base(self) -> str | None:
+        """functions/twilio-webhook as Twilio reaches it: the configured URL, or the local stack's with the
+        stand-in's credentials; None: status callbacks are not asked for and the webhook answers 503."""
+        if self.twilio_webhook_url:
+            return self.twilio_webhook_url.rstrip("/")
+        if self.twilio_auth_token == LOCAL_TWILIO_AUTH_TOKEN:
+            return self._runtime.local_base("functions/v1/twilio-webhook")
+        return None
 
     def refuse_placeholders(self) -> None:
         if self.enabled:

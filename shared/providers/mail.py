@@ -39,6 +39,8 @@ class Mailer:
             "subject": email.subject,
             "html": email.html,
             "text": email.text,
+            # Delivery events carry the tags back: they name the outbox row (shared/comms/delivery.py).
+            "tags": [{"name": "outbox_id", "value": idempotency_key}],
         }
         if email.images:
             params["attachments"] = [

@@ -14,6 +14,7 @@ normalises them with Google's libphonenumber port, UK by default.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from urllib.parse import urlencode
 
 import phonenumbers
 from twilio.http.http_client import TwilioHttpClient
@@ -99,5 +100,10 @@ class Texter:
         self.client = client or twilio_client(settings)
 
     def send(self, sms: Sms, *, idempotency_key: str) -> str:
-        message = self.client.messages.create(to=sms.to, from_=self.settings.sms.twilio_from, body=sms.body[:MAX_BODY])
+        """Returns Twilio's message SID. Status callbacks, when a webhook URL is configured, name the
+        outbox row (`?outbox=`), so a callback that overtakes the worker still finds its message."""
+        base = self.settings.sms.webhook_base
+        extra = {"status_callback": f"{base}/status?{urlencode({'outbox': idempotency_key})}"} if base else {}
+        message = self.client.messages.create(to=sms.to, from_=self.settings.sms.twilio_from,
+                                              body=sms.body[:MAX_BODY], **extra)
         return message.sid

@@ -105,6 +105,10 @@ notification_outbox    select  x    0        1     1     0       0     0        
 notification_outbox    insert  x    x        x     x     x       x     x          x      x         x           x     x           1
 notification_outbox    update  x    x        x     x     x       x     x          x      x         x           x     x           1
 notification_outbox    delete  x    x        x     x     x       x     x          x      x         x           x     x           1
+message_events         select  x    0        1     1     0       0     0          0      0         0           0     0           1
+message_events         insert  x    x        x     x     x       x     x          x      x         x           x     x           1
+message_events         update  x    x        x     x     x       x     x          x      x         x           x     x           1
+message_events         delete  x    x        x     x     x       x     x          x      x         x           x     x           1
 """
 # service_role is BYPASSRLS with every grant (Supabase's contract for the
 # server key); its column is here so a change to that contract is visible.
@@ -251,6 +255,13 @@ PROBES: dict[tuple[str, str], Probe] = {
         "%(org_id)s, 'email', 'probe', 'probe@example.com', %(marker)s", "dedupe_key"),
     ("notification_outbox", "update"): _update("notification_outbox", "last_error", "outbox_id"),
     ("notification_outbox", "delete"): _delete("notification_outbox", "outbox_id"),
+    # message_events: the target is the delivery report of the buyer's ticket email.
+    ("message_events", "select"): _select("message_events", "message_event_id"),
+    ("message_events", "insert"): _insert(
+        "message_events", "org_id, notification_id, channel, provider, provider_event_id, type, occurred_at",
+        "%(org_id)s, %(outbox_id)s, 'email', 'resend', %(marker)s, 'delivered', now()", "provider_event_id"),
+    ("message_events", "update"): _update("message_events", "provider_event_id", "message_event_id"),
+    ("message_events", "delete"): _delete("message_events", "message_event_id"),
 }
 
 
@@ -319,6 +330,11 @@ def world(db) -> dict:
         assert value is not None, query
         return value
 
+    outbox_id = one("select id from public.notification_outbox where dedupe_key = %s", f"tickets:{order['id']}")
+    with db.acting(Caller.service()) as cur:
+        cur.execute("select private.record_message_event('resend', %s, null, %s, 'delivered', now(), '{}')",
+                    (f"msg_{uuid.uuid4().hex}", outbox_id))
+
     callers = {role: user.caller for role, user in people.items()}
     callers["anon"] = Caller.anon()
     callers["service_role"] = Caller.service()
@@ -371,8 +387,8 @@ def world(db) -> dict:
             "webhook_id": webhook_id,
             "ticket_id": ticket["id"],
             "check_in_id": one("select id from public.check_ins where ticket_id = %s", ticket["id"]),
-            "outbox_id": one("select id from public.notification_outbox where dedupe_key = %s",
-                             f"tickets:{order['id']}"),
+            "outbox_id": outbox_id,
+            "message_event_id": one("select id from public.message_events where notification_id = %s", outbox_id),
             "marker": marker,
         },
     }

@@ -8,6 +8,9 @@
 - `json_response`: a JSON body with a status and optional headers.
 - `ApiError`: a refusal with Stripe's error fields (OpenAI's API copies them);
   each stand-in shapes its body.
+- `WebhookQueue`: webhooks a stand-in owes, POSTed when flushed (tests) or
+  every second (dev mode), never during the API call they follow, as the
+  real providers send them after answering.
 All thread-safe: a stand-in serves the SDK's threads and the test's at once.
 """
 
@@ -16,6 +19,8 @@ from __future__ import annotations
 import json
 import threading
 import time
+import urllib.error
+import urllib.request
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -87,3 +92,67 @@ class ApiError(Exception):
         self.type = type
         self.param = param
         self.code = code
+
+
+@dataclass(frozen=True)
+class WebhookAttempt:
+    url: str
+    body: bytes
+    headers: dict[str, str]
+    status: int | None  # None: the endpoint could not be reached
+    answer: bytes
+
+
+class WebhookQueue:
+    def __init__(self, timeout: float = 10.0) -> None:
+        self._lock = threading.Lock()
+        self._pending: deque[tuple[str, bytes, dict[str, str]]] = deque()
+        self._attempts: list[WebhookAttempt] = []
+        self._timeout = timeout
+        self._stop = threading.Event()
+
+    def add(self, url: str, body: bytes, headers: dict[str, str]) -> None:
+        with self._lock:
+            self._pending.append((url, body, headers))
+
+    @property
+    def pending(self) -> int:
+        with self._lock:
+            return len(self._pending)
+
+    @property
+    def attempts(self) -> list[WebhookAttempt]:
+        with self._lock:
+            return list(self._attempts)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._pending.clear()
+            self._attempts.clear()
+
+    def flush(self) -> list[WebhookAttempt]:
+        """POST everything owed, oldest first; returns the attempts."""
+        with self._lock:
+            owed, self._pending = list(self._pending), deque()
+        done = [self._post(url, body, headers) for url, body, headers in owed]
+        with self._lock:
+            self._attempts.extend(done)
+        return done
+
+    def _post(self, url: str, body: bytes, headers: dict[str, str]) -> WebhookAttempt:
+        request = urllib.request.Request(url, data=body, method="POST", headers=headers)
+        try:
+            with urllib.request.urlopen(request, timeout=self._timeout) as response:
+                return WebhookAttempt(url, body, headers, response.status, response.read(4096))
+        except urllib.error.HTTPError as exc:
+            return WebhookAttempt(url, body, headers, exc.code, exc.read(4096))
+        except (urllib.error.URLError, OSError):
+            return WebhookAttempt(url, body, headers, None, b"")
+
+    def deliver_every(self, seconds: float) -> None:
+        """Dev mode: a daemon thread flushes the queue every `seconds`."""
+        def loop() -> None:
+            while not self._stop.wait(seconds):
+                self.flush()
+
+        threading.Thread(target=loop, name="webhook-queue", daemon=True).start()

@@ -19,6 +19,15 @@ Served (relative to the mount):
 
 Errors have Resend's shape `{"statusCode", "name", "message"}` so the SDK
 raises its own exception classes. `fail_next` simulates an outage.
+
+Webhooks: after `subscribe(url, secret)`, every email sent owes `email.sent`
+and then its outcome, decided by Resend's test addresses: `bounced@resend.dev`
+(a permanent bounce), `complained@resend.dev` (delivered, then a complaint),
+`suppressed@resend.dev`; anyone else is delivered. `+label` is allowed
+(`bounced+x@resend.dev`). They are signed as Resend signs them (standard
+webhooks: svix-id, svix-timestamp, svix-signature) and POSTed when the queue
+is flushed (`webhooks.flush()`; dev mode every second). `webhook(type, email)`
+builds one by hand, for tests of order and replays.
 """
 
 from __future__ import annotations
@@ -31,6 +40,7 @@ import html
 import json
 import mimetypes
 import re
+import hashlib
 import threading
 import time
 import uuid
@@ -44,7 +54,7 @@ from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Request, Response
 
 from shared.devstack.standins.journal import Journal
-from shared.devstack.standins.plumbing import Clock, Faults, json_response
+from shared.devstack.standins.plumbing import Clock, Faults, WebhookQueue, json_response
 
 IDEMPOTENCY_TTL = 24 * 60 * 60
 MAX_RECIPIENTS = 50
@@ -97,6 +107,8 @@ class ResendStandin:
         self._faults = Faults()
         self._emails: dict[str, dict] = {e["id"]: e for e in self._journal.load()}
         self._idempotency: dict[tuple[str, str], dict] = {}
+        self.webhooks = WebhookQueue()
+        self._endpoint: tuple[str, str] | None = None  # (url, signing secret)
         self._routes = Map([
             Rule("/emails", endpoint="api_send", methods=["POST"]),
             Rule("/emails/batch", endpoint="api_batch", methods=["POST"]),
@@ -145,6 +157,7 @@ class ResendStandin:
             self._emails.clear()
             self._idempotency.clear()
             self._journal.clear()
+            self.webhooks.clear()
 
     def fail_next(self, n: int = 1, status: int = 500, *, after: bool = False) -> None:
         """Make the next `n` API calls fail with `status` (500 application_error, 429 rate limit, ...).
@@ -285,11 +298,50 @@ class ResendStandin:
         email["id"] = str(uuid.uuid4())
         email["created_at"] = datetime.fromtimestamp(self.now(), timezone.utc).isoformat()
         email["idempotency_key"] = idempotency_key
-        email["last_event"] = "delivered"
+        outcome = _test_outcome(email["to"])
+        email["last_event"] = outcome[-1].removeprefix("email.")
         email["_seq"] = len(self._emails)
         self._emails[email["id"]] = email
         self._journal.append(email)
+        for event_type in outcome:
+            self.queue_webhook(self.webhook(event_type, email))
         return email["id"]
+
+    # ----------------------------------------------------------- webhooks
+
+    def subscribe(self, url: str, secret: str) -> None:
+        """The webhook endpoint (Resend's dashboard setting) and its signing secret (whsec_...)."""
+        self._endpoint = (url, secret)
+
+    def webhook(self, event_type: str, email: dict, **data: Any) -> dict:
+        """One event about `email` as Resend's webhook sends it (extra `data` fields merged)."""
+        tags = {t["name"]: t["value"] for t in email.get("tags") or []}
+        body = {"created_at": email["created_at"], "email_id": email["id"], "from": email["from"],
+                "to": email["to"], "subject": email["subject"], "message_id": f"<{email['id']}@resend.dev>",
+                "tags": tags}
+        if event_type == "email.bounced":
+            body["bounce"] = {"type": "Permanent", "subType": "General",
+                              "message": "The recipient's email provider rejected the address."}
+        body.update(data)
+        return {"type": event_type, "created_at": datetime.fromtimestamp(self.now(), timezone.utc).isoformat(),
+                "data": body}
+
+    def signed(self, event: dict, *, event_id: str | None = None, timestamp: int | None = None,
+               secret: str | None = None) -> tuple[bytes, dict[str, str]]:
+        """The body and headers of a webhook delivery, signed with the endpoint's secret (or `secret`)."""
+        secret = secret or (self._endpoint[1] if self._endpoint else "")
+        event_id = event_id or f"msg_{uuid.uuid4().hex}"
+        timestamp = int(time.time()) if timestamp is None else timestamp
+        body = json.dumps(event).encode("utf-8")
+        key = base64.b64decode(secret.removeprefix("whsec_"))
+        digest = hmac.new(key, f"{event_id}.{timestamp}.".encode() + body, hashlib.sha256).digest()
+        return body, {"content-type": "application/json", "svix-id": event_id, "svix-timestamp": str(timestamp),
+                      "svix-signature": "v1," + base64.b64encode(digest).decode()}
+
+    def queue_webhook(self, event: dict) -> None:
+        if self._endpoint is not None:
+            body, headers = self.signed(event)
+            self.webhooks.add(self._endpoint[0], body, headers)
 
     # ------------------------------------------------------------ mailbox
 
@@ -496,6 +548,17 @@ def _attachments(value: Any) -> list[dict]:
 
 
 # ------------------------------------------------------------------ rendering
+
+def _test_outcome(recipients: list[str]) -> list[str]:
+    """Resend's test addresses decide what happens after `email.sent`."""
+    local, _, domain = _bare(recipients[0]).lower().partition("@") if recipients else ("", "", "")
+    local = local.split("+", 1)[0]
+    if domain == "resend.dev" and local in ("bounced", "complained", "suppressed"):
+        return {"bounced": ["email.sent", "email.bounced"],
+                "complained": ["email.sent", "email.delivered", "email.complained"],
+                "suppressed": ["email.suppressed"]}[local]
+    return ["email.sent", "email.delivered"]
+
 
 def _public(email: dict) -> dict:
     """The email as GET /emails/{id} shows it."""

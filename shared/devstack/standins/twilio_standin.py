@@ -18,6 +18,15 @@ alphanumeric sender ID (21212), `Body` present (21602) and at most 1600
 characters (21617). Errors have Twilio's shape {code, message, more_info,
 status} so the SDK raises TwilioRestException with the code. `fail_next`
 simulates an outage.
+
+Webhooks, signed as Twilio signs them (X-Twilio-Signature, computed by the
+twilio SDK's RequestValidator with the auth token) and POSTed when the queue is
+flushed (`webhooks.flush()`; dev mode every second):
+- a message sent with a StatusCallback owes `sent` and then `delivered`, or
+  `undelivered` with the error code `undeliverable(number, code)` set;
+- `receive(number, body)` is a text to our number, POSTed to the inbound URL
+  (`subscribe_inbound`). After STOP (or another opt-out keyword) Twilio
+  refuses to text that number (21610) until it sends START.
 """
 
 from __future__ import annotations
@@ -34,18 +43,23 @@ import uuid
 from collections.abc import Callable, Iterable
 from email.utils import formatdate
 from pathlib import Path
+from urllib.parse import urlencode
 
 from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
 from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Request, Response
 
 from shared.devstack.standins.journal import Journal
-from shared.devstack.standins.plumbing import Faults, json_response
+from twilio.request_validator import RequestValidator
+
+from shared.devstack.standins.plumbing import Faults, WebhookQueue, json_response
 
 E164 = re.compile(r"^\+[1-9]\d{1,14}$")
 ALPHANUMERIC_SENDER = re.compile(r"^(?=.*[A-Za-z])[A-Za-z0-9 ]{1,11}$")
 MAX_BODY = 1600
 SEGMENT = 160
+OPT_OUT = frozenset({"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT"})
+OPT_IN = frozenset({"START", "YES", "UNSTOP"})
 API = "/2010-04-01/Accounts/<account_sid>"
 
 
@@ -73,6 +87,10 @@ class TwilioStandin:
         self._lock = threading.RLock()
         self._faults = Faults()
         self._messages: dict[str, dict] = {m["sid"]: m for m in self._journal.load()}
+        self.webhooks = WebhookQueue()
+        self._inbound_url: str | None = None
+        self._opted_out: set[str] = set()
+        self._undeliverable: dict[str, str] = {}
         self._routes = Map([
             Rule(f"{API}/Messages.json", endpoint="api_send", methods=["POST"]),
             Rule(f"{API}/Messages.json", endpoint="api_list", methods=["GET"]),
@@ -101,6 +119,53 @@ class TwilioStandin:
             self._messages.clear()
             self._faults.clear()
             self._journal.clear()
+            self._opted_out.clear()
+            self._undeliverable.clear()
+        self.webhooks.clear()
+
+    # ----------------------------------------------------------- webhooks
+
+    def subscribe_inbound(self, url: str) -> None:
+        """Where texts to our number are POSTed (the number's incoming-message webhook)."""
+        self._inbound_url = url
+
+    def undeliverable(self, number: str, error_code: str = "30005") -> None:
+        """Messages to `number` end `undelivered` with `error_code` (30005: unknown handset)."""
+        with self._lock:
+            self._undeliverable[number] = error_code
+
+    def receive(self, number: str, body: str, *, to: str | None = None) -> None:
+        """`number` texts us `body`; the carrier-standard keywords opt it out of (or back into) our texts."""
+        keyword = body.strip().upper()
+        with self._lock:
+            if keyword in OPT_OUT:
+                self._opted_out.add(number)
+            elif keyword in OPT_IN:
+                self._opted_out.discard(number)
+        if self._inbound_url:
+            params = {"MessageSid": "SM" + uuid.uuid4().hex, "AccountSid": self.account_sid, "From": number,
+                      "To": to or "+447700900000", "Body": body, "NumMedia": "0", "ApiVersion": "2010-04-01"}
+            if keyword in OPT_OUT | OPT_IN:
+                params["OptOutType"] = "STOP" if keyword in OPT_OUT else "START"
+            self.queue_webhook(self._inbound_url, params)
+
+    def signature(self, url: str, params: dict[str, str]) -> str:
+        return RequestValidator(self.auth_token).compute_signature(url, params)
+
+    def queue_webhook(self, url: str, params: dict[str, str]) -> None:
+        self.webhooks.add(url, urlencode(params).encode(), {
+            "content-type": "application/x-www-form-urlencoded", "x-twilio-signature": self.signature(url, params),
+            "user-agent": "TwilioProxy/1.1"})
+
+    def _owe_status_callbacks(self, message: dict, callback: str) -> None:
+        failure = self._undeliverable.get(message["to"])
+        for status in ("sent", "undelivered" if failure else "delivered"):
+            params = {"MessageSid": message["sid"], "SmsSid": message["sid"], "AccountSid": self.account_sid,
+                      "From": message["from"], "To": message["to"], "MessageStatus": status, "SmsStatus": status,
+                      "ApiVersion": "2010-04-01"}
+            if status == "undelivered":
+                params["ErrorCode"] = failure
+            self.queue_webhook(callback, params)
 
     def fail_next(self, n: int = 1, status: int = 500) -> None:
         """Make the next `n` API calls fail with `status` (500: Twilio down; 429: too many requests)."""
@@ -171,6 +236,9 @@ class TwilioStandin:
             raise TwilioError(400, 21602, "Message body is required.")
         if len(body) > MAX_BODY:
             raise TwilioError(400, 21617, "The concatenated message body exceeds the 1600 character limit.")
+        with self._lock:
+            if to in self._opted_out:
+                raise TwilioError(400, 21610, "Attempt to send to unsubscribed recipient")
         now = formatdate(usegmt=True)
         sid = "SM" + uuid.uuid4().hex
         message = {
@@ -186,6 +254,8 @@ class TwilioStandin:
             message["_seq"] = len(self._messages)
             self._messages[sid] = message
             self._journal.append(message)
+        if form.get("StatusCallback"):
+            self._owe_status_callbacks(message, form["StatusCallback"])
         return 201, _public(message)
 
     def _api_list(self, request: Request) -> tuple[int, dict]:

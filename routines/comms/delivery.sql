@@ -1,0 +1,147 @@
+-- Communications: delivery events and suppressions.
+--
+-- The provider webhooks (functions/resend-webhook, functions/twilio-webhook)
+-- verify their signatures and hand each event to private.record_message_event
+-- as the service role; an inbound SMS keyword goes to private.record_sms_keyword.
+-- The outbox worker asks private.is_suppressed before it renders a message.
+--
+-- Out of order, in the right state: an event only ever moves the outbox row's
+-- delivery_status forward (private.delivery_rank), so `delivered` arriving
+-- before `sent`, or `opened` before `delivered`, ends where the last real
+-- event left it. Negative outcomes outrank everything: a complaint comes after
+-- delivery, a bounce or failure ends the message.
+--
+-- Tables and types: migrations/20261207001000_comms_delivery_tracking.sql.
+
+-- How far along a message is: sent < delayed < delivered < opened < clicked < the bad endings.
+create or replace function private.delivery_rank(p_type public.message_event_type) returns integer
+  language sql immutable
+  set search_path = ''
+as $$
+  select case p_type
+    when 'sent' then 1 when 'delayed' then 2 when 'delivered' then 3 when 'opened' then 4
+    when 'clicked' then 5 when 'suppressed' then 6 when 'failed' then 7 when 'bounced' then 8
+    when 'complained' then 9 end;
+$$;
+
+-- The address form suppressions are kept in: lower-case email; numbers as given (E.164 already).
+create or replace function private.suppression_address(p_channel public.notification_channel, p_address text)
+  returns text
+  language sql immutable
+  set search_path = ''
+as $$
+  select case p_channel when 'email' then lower(btrim(p_address)) else btrim(p_address) end;
+$$;
+
+create or replace function private.suppress(
+  p_channel public.notification_channel, p_address text, p_reason text, p_detail jsonb default '{}'::jsonb
+) returns void
+  language sql
+  security definer
+  set search_path = ''
+as $$
+  insert into private.suppressions (channel, address, reason, detail)
+  values (p_channel, private.suppression_address(p_channel, p_address), p_reason, coalesce(p_detail, '{}'::jsonb))
+  on conflict (channel, address) do update
+    set reason = excluded.reason, detail = excluded.detail, created_at = now(), lifted_at = null;
+$$;
+
+-- Whether a message of this purpose must not go to this address.
+create or replace function private.is_suppressed(
+  p_channel public.notification_channel, p_address text, p_purpose public.message_purpose
+) returns boolean
+  language sql stable
+  security definer
+  set search_path = ''
+as $$
+  select exists (
+    select 1 from private.suppressions s
+    where s.channel = p_channel and s.address = private.suppression_address(p_channel, p_address)
+      and s.lifted_at is null
+      and (p_channel = 'sms' or p_purpose = 'promotional'));
+$$;
+comment on function private.is_suppressed(public.notification_channel, text, public.message_purpose) is
+  'A suppressed email address gets transactional and alert mail but no promotions; a number that sent STOP gets no SMS.';
+grant execute on function private.is_suppressed(public.notification_channel, text, public.message_purpose)
+  to service_role;
+
+-- One provider event about one of our messages, found by the outbox id we gave the provider
+-- (so an event may overtake the worker marking the row sent) or else by the provider's message id.
+-- Returns 'recorded', 'duplicate' (that provider event was recorded before) or 'unknown_message'.
+create or replace function private.record_message_event(
+  p_provider text, p_provider_event_id text, p_provider_message_id text, p_notification_id uuid,
+  p_type public.message_event_type, p_occurred_at timestamptz, p_detail jsonb default '{}'::jsonb
+) returns text
+  language plpgsql
+  security definer
+  set search_path = ''
+as $$
+declare
+  msg public.notification_outbox;
+  event_id uuid;
+begin
+  select * into msg from public.notification_outbox o
+  where (o.id = p_notification_id or (p_notification_id is null and o.provider_message_id = p_provider_message_id))
+    and o.channel = case p_provider when 'resend' then 'email'::public.notification_channel
+                                    else 'sms'::public.notification_channel end
+  for update;
+  if not found then
+    return 'unknown_message';
+  end if;
+
+  insert into public.message_events (org_id, notification_id, channel, provider, provider_event_id, type,
+                                     occurred_at, detail)
+  values (msg.org_id, msg.id, msg.channel, p_provider, p_provider_event_id, p_type,
+          coalesce(p_occurred_at, now()), coalesce(p_detail, '{}'::jsonb))
+  on conflict (provider, provider_event_id) do nothing
+  returning id into event_id;
+  if event_id is null then
+    return 'duplicate';
+  end if;
+
+  if msg.delivery_status is null or private.delivery_rank(p_type) > private.delivery_rank(msg.delivery_status) then
+    update public.notification_outbox set delivery_status = p_type, delivery_updated_at = now() where id = msg.id;
+  end if;
+
+  if msg.channel = 'email' and (p_type = 'complained'
+                                or (p_type = 'bounced' and p_detail ->> 'bounce_type' = 'Permanent')) then
+    perform private.suppress('email', msg.recipient, case p_type when 'complained' then 'complaint' else 'hard_bounce' end,
+                             jsonb_build_object('notification_id', msg.id, 'event', p_provider_event_id));
+  end if;
+  -- Twilio 21610: the number has replied STOP (we may have missed the inbound message).
+  if msg.channel = 'sms' and p_type = 'failed' and p_detail ->> 'error_code' = '21610' then
+    perform private.suppress('sms', coalesce(p_detail ->> 'to', msg.recipient), 'sms_stop',
+                             jsonb_build_object('notification_id', msg.id, 'event', p_provider_event_id));
+  end if;
+  return 'recorded';
+end;
+$$;
+comment on function private.record_message_event(text, text, text, uuid, public.message_event_type, timestamptz, jsonb) is
+  'Records a verified provider event once, moves the message''s delivery_status forward only, and suppresses the '
+  'address on a hard bounce, a complaint or Twilio''s 21610 (the number sent STOP).';
+grant execute on function
+  private.record_message_event(text, text, text, uuid, public.message_event_type, timestamptz, jsonb) to service_role;
+
+-- An inbound SMS: the carrier-standard opt-out and opt-in keywords, as Twilio honours them.
+-- Returns 'opted_out', 'opted_in' or 'ignored'.
+create or replace function private.record_sms_keyword(p_from text, p_body text) returns text
+  language plpgsql
+  security definer
+  set search_path = ''
+as $$
+declare
+  keyword text := upper(btrim(coalesce(p_body, '')));
+begin
+  if keyword in ('STOP', 'STOPALL', 'UNSUBSCRIBE', 'CANCEL', 'END', 'QUIT') then
+    perform private.suppress('sms', p_from, 'sms_stop', jsonb_build_object('keyword', keyword));
+    return 'opted_out';
+  end if;
+  if keyword in ('START', 'YES', 'UNSTOP') then
+    update private.suppressions set lifted_at = now()
+    where channel = 'sms' and address = private.suppression_address('sms', p_from) and lifted_at is null;
+    return 'opted_in';
+  end if;
+  return 'ignored';
+end;
+$$;
+grant execute on function private.record_sms_keyword(text, text) to service_role;
