@@ -92,7 +92,7 @@ begin
   insert into public.message_events (org_id, notification_id, channel, provider, provider_event_id, type,
                                      occurred_at, detail)
   values (msg.org_id, msg.id, msg.channel, p_provider, p_provider_event_id, p_type,
-          coalesce(p_occurred_at, now()), coalesce(p_detail, '{}'::jsonb))
+          coalesce(p_occurred_at, now()), coalesce(p_detail, '{}'::jsonb) - 'to')  -- the address stays on the outbox row
   on conflict (provider, provider_event_id) do nothing
   returning id into event_id;
   if event_id is null then
@@ -145,3 +145,75 @@ begin
 end;
 $$;
 grant execute on function private.record_sms_keyword(text, text) to service_role;
+
+-- ===========================================================================
+-- Analytics: per local day (the org's timezone, by when the message was
+-- queued), template and channel, how many messages were queued and sent and
+-- how many of them were reported delivered, opened, clicked, bounced,
+-- complained about or failed, and how many were not sent to a suppressed
+-- address. Each counts messages, not events: a message opened twice is one
+-- opened. Owners and admins of the org; anyone else PT403 not_an_admin.
+-- ===========================================================================
+create or replace function private.message_analytics(org_id uuid, date_from date, date_to date)
+  returns table (day date, template text, channel public.notification_channel, queued bigint, sent bigint,
+                 delivered bigint, opened bigint, clicked bigint, bounced bigint, complained bigint,
+                 failed bigint, suppressed bigint)
+  language plpgsql stable
+  security definer
+  set search_path = ''
+as $$
+declare
+  tz text;
+begin
+  if date_from is null or date_to is null or date_to < date_from then
+    raise exception using errcode = 'PT422', detail = 'invalid_date_range',
+      message = 'Give a date range whose end is not before its start';
+  end if;
+  if date_to - date_from > 365 then
+    raise exception using errcode = 'PT422', detail = 'date_range_too_long', message = 'At most 366 days at a time';
+  end if;
+  if not private.has_org_role(message_analytics.org_id, '{owner,admin}') then
+    raise exception using errcode = 'PT403', detail = 'not_an_admin',
+      message = 'Message analytics are for the organization''s owners and admins';
+  end if;
+  select o.timezone into tz from public.organizations o where o.id = message_analytics.org_id;
+  return query
+    with messages as (
+      select (m.created_at at time zone tz)::date as local_day, m.template, m.channel, m.status, m.last_error,
+             array(select e.type from public.message_events e where e.notification_id = m.id) as reported
+      from public.notification_outbox m
+      where m.org_id = message_analytics.org_id
+        and m.created_at >= date_from::timestamp at time zone tz
+        and m.created_at < (date_to + 1)::timestamp at time zone tz
+    )
+    select local_day, messages.template, messages.channel, count(*),
+           count(*) filter (where status = 'sent'),
+           count(*) filter (where 'delivered' = any (reported)),
+           count(*) filter (where 'opened' = any (reported)),
+           count(*) filter (where 'clicked' = any (reported)),
+           count(*) filter (where 'bounced' = any (reported)),
+           count(*) filter (where 'complained' = any (reported)),
+           count(*) filter (where 'failed' = any (reported) or status = 'dead'),
+           count(*) filter (where status = 'skipped' and last_error = 'suppressed')
+    from messages
+    group by 1, 2, 3
+    order by 1, 2, 3;
+end;
+$$;
+comment on function private.message_analytics(uuid, date, date) is
+  'Per local day, template and channel: messages queued, sent, delivered, opened, clicked, bounced, complained '
+  'about, failed and not sent to a suppressed address. Owners and admins; PT403 not_an_admin; PT422 bad ranges.';
+grant execute on function private.message_analytics(uuid, date, date) to authenticated, service_role;
+
+create or replace function public.message_analytics(org_id uuid, date_from date, date_to date)
+  returns table (day date, template text, channel public.notification_channel, queued bigint, sent bigint,
+                 delivered bigint, opened bigint, clicked bigint, bounced bigint, complained bigint,
+                 failed bigint, suppressed bigint)
+  language sql stable
+  set search_path = ''
+as $$
+  select * from private.message_analytics(org_id, date_from, date_to);
+$$;
+comment on function public.message_analytics(uuid, date, date) is
+  'Message analytics of an org over a local date range (private.message_analytics): owners and admins.';
+grant execute on function public.message_analytics(uuid, date, date) to authenticated, service_role;

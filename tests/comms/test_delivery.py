@@ -228,7 +228,7 @@ def test_an_undelivered_sms_ends_failed_with_its_error_and_suppresses_nothing(st
     assert row(db, outbox_id)["delivery_status"] == "failed"
     detail = db.value("select detail from public.message_events where notification_id = %s and type = 'failed'",
                       (outbox_id,))
-    assert detail["error_code"] == "30005"
+    assert detail == {"status": "undelivered", "error_code": "30005"}, "no phone number kept outside the outbox row"
     assert suppression(db, "sms", number) is None
 
 
