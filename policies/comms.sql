@@ -27,3 +27,15 @@ create policy "Message events are visible to owners and admins" on public.messag
 -- The suppression list (private): no API role; read and written by definer functions only.
 revoke all on private.suppressions from public, anon, authenticated, service_role;
 alter table private.suppressions enable row level security;
+
+-- Message templates: an org's owners and admins read its overrides; they write them only through
+-- functions/message-templates (validated there, saved by private.save_message_template).
+revoke all on public.message_templates from anon, authenticated;
+grant select on public.message_templates to authenticated;
+grant all on public.message_templates to service_role;
+alter table public.message_templates enable row level security;
+
+drop policy if exists "Message templates are visible to owners and admins" on public.message_templates;
+create policy "Message templates are visible to owners and admins" on public.message_templates
+  for select to authenticated
+  using (org_id = any ((select private.org_ids_with_role('{owner,admin}'))::uuid[]));

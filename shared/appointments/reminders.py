@@ -3,23 +3,24 @@
 Queueing is Postgres's (private.queue_appointment_reminders, see
 migrations/*_appointments_reminders.sql): one outbox row per channel per
 (appointment, start time), so it is idempotent and safe to run concurrently.
-The outbox worker sends them; the renderers here re-check at send time that
-the appointment is still booked at the queued time (else Skip) and write the
-time in the org's timezone.
+The outbox worker sends them through the `appointment_reminder` message kind
+(email and SMS templates an org may reword, shared/comms/templates.py): its
+variables are re-read at send time, which checks the appointment is still
+booked at the queued time (else Skip), and the time is written in the org's
+timezone.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import html
 from zoneinfo import ZoneInfoNotFoundError
 
 import psycopg
 
 from shared.platform import db
 from shared.platform.formatting import day_and_time
-from shared.providers.mail import Email, layout
-from shared.comms.notifications import Skip, renderer, sms_renderer
+from shared.comms import templates
+from shared.comms.notifications import Skip
 
 TEMPLATE = "appointment_reminder"
 
@@ -54,28 +55,40 @@ def _where(d: dict) -> str | None:
     return ", ".join(parts) or None
 
 
-@renderer(TEMPLATE)
-def render_reminder_email(cur: psycopg.Cursor, row: dict) -> Email:
+def _variables(cur: psycopg.Cursor, row: dict) -> dict:
     d = _details(cur, row)
     day, time = local_time(d["starts_at"], d["timezone"])
-    ends = local_time(d["ends_at"], d["timezone"])[1].split()[0]
-    title = f"Reminder: {d['service']} on {day} at {time}"
-    lines = [f"Hello {d['customer_name']}, this is a reminder of your appointment with {d['org_name']}.",
-             f"{d['service']} with {d['staff_name']}: {day} at {time}, until {ends}."]
-    if where := _where(d):
-        lines.append(f"Where: {where}")
-    lines.append("If you need to cancel or move it, please contact us as soon as possible.")
-    body = f'<h1 style="margin:0 0 12px;font-size:22px">{html.escape(title)}</h1>' + "".join(
-        f"<p>{html.escape(line)}</p>" for line in lines)
-    return Email(row["recipient"], title, layout(title, body), "\n\n".join([title, *lines]))
+    return {"customer_name": d["customer_name"], "org_name": d["org_name"], "service": d["service"],
+            "staff_name": d["staff_name"], "day": day, "time": time,
+            "ends": local_time(d["ends_at"], d["timezone"])[1].split()[0], "where": _where(d) or ""}
 
 
-@sms_renderer(TEMPLATE)
-def render_reminder_sms(cur: psycopg.Cursor, row: dict) -> str:
-    d = _details(cur, row)
-    day, time = local_time(d["starts_at"], d["timezone"])
-    text = f"{d['org_name']}: reminder, {d['service']} on {day} at {time}"
-    if where := _where(d):
-        text += f", {where}"
-    return text + ". To change it, please contact us."
-
+REMINDER = templates.register(templates.Kind(
+    name=TEMPLATE, purpose="transactional",
+    variables={"customer_name": "the customer's name", "org_name": "your business's name",
+               "service": "the service booked", "staff_name": "who will do the job",
+               "day": "the day, e.g. Tuesday 3 March 2026", "time": "the start, e.g. 10:00 GMT",
+               "ends": "the end, e.g. 11:30", "where": "address and postcode (may be empty)"},
+    sample={"customer_name": "Casey Customer", "org_name": "Sparkle Cleaning", "service": "Oven clean",
+            "staff_name": "Val Cleaner", "day": "Tuesday 3 March 2026", "time": "10:00 GMT", "ends": "11:30",
+            "where": "10 Downing Street, SW1A 2AA"},
+    context=_variables,
+    defaults={
+        "email": {
+            "subject": "Reminder: {{ service }} on {{ day }} at {{ time }}",
+            "html": ('<h1 style="margin:0 0 12px;font-size:22px">{{ subject }}</h1>\n'
+                     "<p>Hello {{ customer_name }}, this is a reminder of your appointment with {{ org_name }}.</p>\n"
+                     "<p>{{ service }} with {{ staff_name }}: {{ day }} at {{ time }}, until {{ ends }}.</p>\n"
+                     "{% if where %}<p>Where: {{ where }}</p>\n{% endif %}"
+                     "<p>If you need to cancel or move it, please contact us as soon as possible.</p>"),
+            "text": ("{{ subject }}\n\n"
+                     "Hello {{ customer_name }}, this is a reminder of your appointment with {{ org_name }}.\n\n"
+                     "{{ service }} with {{ staff_name }}: {{ day }} at {{ time }}, until {{ ends }}.\n\n"
+                     "{% if where %}Where: {{ where }}\n\n{% endif %}"
+                     "If you need to cancel or move it, please contact us as soon as possible."),
+        },
+        "sms": {
+            "body": ("{{ org_name }}: reminder, {{ service }} on {{ day }} at {{ time }}"
+                     "{% if where %}, {{ where }}{% endif %}. To change it, please contact us."),
+        },
+    }))

@@ -9,7 +9,8 @@ cannot cause a second delivery. Failures come back with backoff.
 A batch costs three transactions (claim, render, mark), and sends run a few
 at a time, since each is a network round trip.
 
-Areas register a renderer per template name with @renderer (emails) and
+Areas register a message kind with its templates (shared/comms/templates.py),
+or, for kinds not yet templated, a renderer per template name with @renderer (emails) and
 @sms_renderer (SMS; loaded by importing shared.areas; the row's recipient is the number as typed, normalised to
 E.164 here). A renderer that finds its notification no longer true (e.g. a
 reminder for a cancelled appointment) raises Skip: the row is marked
@@ -27,6 +28,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import psycopg
 
+from shared.comms import templates
 from shared.platform import db, log
 from shared.providers.mail import Email, Mailer
 from shared.providers.sms import Sms, Texter, may_text, to_e164
@@ -78,6 +80,9 @@ def _render(cur: psycopg.Cursor, row: dict, texter: Texter | None) -> Email | Sm
         if not may_text(to, texter.settings.sms.allowed_regions):
             raise Skip("country_not_allowed")
         _unless_suppressed(cur, "sms", to, row)
+        if kind := templates.KINDS.get(row["template"]):
+            with cur.connection.transaction():
+                return Sms(to, templates.compose(cur, kind, row)["body"])
         render_sms = SMS_RENDERERS.get(row["template"])
         if render_sms is None:
             raise LookupError(f"no SMS renderer for template {row['template']!r}")
@@ -85,6 +90,10 @@ def _render(cur: psycopg.Cursor, row: dict, texter: Texter | None) -> Email | Sm
             return Sms(to, render_sms(cur, row))
     if row["channel"] != "email":
         raise NotImplementedError(f"no sender for channel {row['channel']}")
+    if kind := templates.KINDS.get(row["template"]):
+        _unless_suppressed(cur, "email", row["recipient"], row)
+        with cur.connection.transaction():
+            return templates.as_email(row["recipient"], templates.compose(cur, kind, row))
     render = RENDERERS.get(row["template"])
     if render is None:
         raise LookupError(f"no renderer for template {row['template']!r}")

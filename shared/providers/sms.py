@@ -107,3 +107,30 @@ class Texter:
         message = self.client.messages.create(to=sms.to, from_=self.settings.sms.twilio_from,
                                               body=sms.body[:MAX_BODY], **extra)
         return message.sid
+
+
+# GSM 03.38: the basic set (one septet each) and its extension (an escape and a septet: two).
+GSM7_BASIC = frozenset(
+    "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?"
+    "¡ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà")
+GSM7_EXTENSION = frozenset("^{}\\[~]|€\f")
+
+
+@dataclass(frozen=True)
+class Segments:
+    encoding: str  # "GSM-7" or "UCS-2"
+    units: int     # septets (GSM-7) or UTF-16 code units (UCS-2)
+    segments: int
+
+
+def segments(body: str) -> Segments:
+    """How many SMS a body costs: 160 GSM-7 septets in one (153 per part when split), else UCS-2:
+    70 UTF-16 units in one (67 per part). One character outside GSM-7 makes the whole text UCS-2."""
+    if all(c in GSM7_BASIC or c in GSM7_EXTENSION for c in body):
+        units = sum(2 if c in GSM7_EXTENSION else 1 for c in body)
+        single, part, encoding = 160, 153, "GSM-7"
+    else:
+        units = len(body.encode("utf-16-le")) // 2
+        single, part, encoding = 70, 67, "UCS-2"
+    count = 0 if units == 0 else 1 if units <= single else -(-units // part)
+    return Segments(encoding, units, count)

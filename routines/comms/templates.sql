@@ -1,0 +1,59 @@
+-- Communications: an org's message templates (overrides of the product's defaults).
+--
+-- functions/message-templates validates a template (shared/comms/templates.py)
+-- and then saves it through private.save_message_template as the service role,
+-- having checked as the caller that they are an owner or admin of the org. The
+-- outbox worker reads the override for a message with private.message_template_for.
+--
+-- Table: migrations/20261207001100_comms_message_templates.sql.
+
+create or replace function private.save_message_template(
+  p_org_id uuid, p_kind text, p_channel public.notification_channel, p_language text,
+  p_subject text, p_html text, p_text text, p_body text, p_by uuid
+) returns public.message_templates
+  language sql
+  security definer
+  set search_path = ''
+as $$
+  insert into public.message_templates (org_id, kind, channel, language, subject, html, text, body, updated_by)
+  values (p_org_id, p_kind, p_channel, coalesce(p_language, 'en'), p_subject, p_html, p_text, p_body, p_by)
+  on conflict (org_id, kind, channel, language) do update
+    set subject = excluded.subject, html = excluded.html, text = excluded.text, body = excluded.body,
+        updated_by = excluded.updated_by, updated_at = now()
+  returning *;
+$$;
+
+-- Back to the product's default: true when there was an override.
+create or replace function private.delete_message_template(
+  p_org_id uuid, p_kind text, p_channel public.notification_channel, p_language text
+) returns boolean
+  language sql
+  security definer
+  set search_path = ''
+as $$
+  with gone as (
+    delete from public.message_templates
+    where org_id = p_org_id and kind = p_kind and channel = p_channel and language = coalesce(p_language, 'en')
+    returning 1)
+  select exists (select 1 from gone);
+$$;
+
+-- The org's override for a message, in its language or else English; null: the default applies.
+create or replace function private.message_template_for(
+  p_org_id uuid, p_kind text, p_channel public.notification_channel, p_language text default 'en'
+) returns public.message_templates
+  language sql stable
+  security definer
+  set search_path = ''
+as $$
+  select t.* from public.message_templates t
+  where t.org_id = p_org_id and t.kind = p_kind and t.channel = p_channel
+    and t.language in (coalesce(p_language, 'en'), 'en')
+  order by t.language = coalesce(p_language, 'en') desc
+  limit 1;
+$$;
+grant execute on function
+  private.save_message_template(uuid, text, public.notification_channel, text, text, text, text, text, uuid),
+  private.delete_message_template(uuid, text, public.notification_channel, text),
+  private.message_template_for(uuid, text, public.notification_channel, text)
+  to service_role;

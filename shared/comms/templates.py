@@ -1,0 +1,140 @@
+"""Message templates: the wording of every message kind, which an org may override.
+
+A message kind (the outbox `template` name) is registered by its area with the
+variables it offers, sample values for previews, a `context` function that
+computes the variables of one queued message, and the product's default
+templates per channel. An org's override (public.message_templates) replaces a
+default; it is checked before it is saved: a variable the kind does not offer
+is refused by name, and so is anything that fails to render with the sample
+values.
+
+Rendering uses Jinja's sandbox (no attribute of Python internals, no calls to
+unsafe methods) with undefined variables as errors. HTML is auto-escaped, so a
+customer named `<script>` or `{{ org.secret }}` is text, never markup or
+template; the plain-text parts and SMS are not escaped (they are not HTML).
+The email HTML is placed in the product's email layout.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import jinja2
+import psycopg
+from jinja2 import meta
+from jinja2.sandbox import SandboxedEnvironment
+
+from shared.platform import errors, log
+from shared.providers.mail import Email, layout
+from shared.providers.sms import segments
+
+EMAIL_PARTS = ("subject", "html", "text")
+SMS_PARTS = ("body",)
+PARTS = {"email": EMAIL_PARTS, "sms": SMS_PARTS}
+# The rendered subject is offered to the html and text parts as `subject`.
+DERIVED = {"html": {"subject"}, "text": {"subject"}}
+
+_html = SandboxedEnvironment(autoescape=True, undefined=jinja2.StrictUndefined)
+_plain = SandboxedEnvironment(autoescape=False, undefined=jinja2.StrictUndefined, keep_trailing_newline=False)
+
+
+def _env(part: str) -> SandboxedEnvironment:
+    return _html if part == "html" else _plain
+
+
+@dataclass(frozen=True)
+class Kind:
+    name: str
+    purpose: str                                       # transactional, promotional or alert
+    variables: dict[str, str]                          # name -> what it holds (shown to editors)
+    sample: dict[str, Any]                             # values for previews and checks
+    context: Callable[[psycopg.Cursor, dict], dict]    # the variables of one queued message (may raise Skip)
+    defaults: dict[str, dict[str, str]] = field(default_factory=dict)  # channel -> part -> template
+
+
+KINDS: dict[str, Kind] = {}
+
+
+def register(kind: Kind) -> Kind:
+    for channel, parts in kind.defaults.items():
+        check(kind, channel, parts)  # a default that would be refused is a bug, found at import
+    KINDS[kind.name] = kind
+    return kind
+
+
+def kind_named(name: str) -> Kind:
+    found = KINDS.get(name)
+    if found is None:
+        raise errors.not_found("unknown_kind", f"No message kind {name!r}", {"kinds": sorted(KINDS)})
+    return found
+
+
+def check(kind: Kind, channel: str, parts: dict[str, str | None]) -> None:
+    """Refuse (422) a template with a part missing, a variable the kind does not offer, or one that
+    does not render with the kind's sample values."""
+    if channel not in kind.defaults:
+        raise errors.unprocessable("channel_not_offered", f"{kind.name} is not sent by {channel}",
+                                   {"channels": sorted(kind.defaults)})
+    for part in PARTS[channel]:
+        source = parts.get(part)
+        if not isinstance(source, str) or not source.strip():
+            raise errors.unprocessable("template_part_missing", f"The {part} is required", {"part": part})
+        try:
+            used = meta.find_undeclared_variables(_env(part).parse(source))
+        except jinja2.TemplateSyntaxError as exc:
+            raise errors.unprocessable("template_error", f"The {part} does not parse: {exc.message}",
+                                       {"part": part, "line": exc.lineno}) from None
+        unknown = sorted(used - set(kind.variables) - DERIVED.get(part, set()))
+        if unknown:
+            raise errors.unprocessable("unknown_variable", f"The {part} uses {', '.join(unknown)}, which "
+                                       f"{kind.name} does not offer", {"part": part, "variables": unknown,
+                                                                       "offered": sorted(kind.variables)})
+    render(kind, channel, parts, kind.sample)
+
+
+def render(kind: Kind, channel: str, parts: dict[str, str], variables: dict[str, Any]) -> dict[str, str]:
+    """The rendered parts (422 template_error when one fails)."""
+    out: dict[str, str] = {}
+    for part in PARTS[channel]:
+        try:
+            out[part] = _env(part).from_string(parts[part]).render({**variables, **out}).strip()
+        except jinja2.TemplateError as exc:  # SecurityError and UndefinedError included
+            raise errors.unprocessable("template_error", f"The {part} does not render: {exc}",
+                                       {"part": part}) from None
+    return out
+
+
+def sms_cost(body: str) -> dict:
+    found = segments(body)
+    return {"encoding": found.encoding, "units": found.units, "segments": found.segments}
+
+
+def effective(cur: psycopg.Cursor, kind: Kind, channel: str, org_id: str | None,
+              language: str = "en") -> tuple[dict[str, str], str]:
+    """The org's override if it has one, else the default: (parts, "org" | "default")."""
+    if org_id:
+        cur.execute("select * from private.message_template_for(%s, %s, %s, %s)",
+                    (org_id, kind.name, channel, language))
+        row = cur.fetchone()
+        if row and row["id"]:
+            return {p: row[p] for p in PARTS[channel]}, "org"
+    return dict(kind.defaults[channel]), "default"
+
+
+def compose(cur: psycopg.Cursor, kind: Kind, row: dict) -> dict[str, str]:
+    """A queued message's rendered parts, from the org's override, or the default should it fail."""
+    variables = kind.context(cur, row)
+    parts, source = effective(cur, kind, row["channel"], row.get("org_id"))
+    try:
+        return render(kind, row["channel"], parts, variables)
+    except errors.DomainError:
+        if source == "default":
+            raise
+        log.event("template_fell_back", kind=kind.name, channel=row["channel"], org_id=str(row.get("org_id")))
+        return render(kind, row["channel"], kind.defaults[row["channel"]], variables)
+
+
+def as_email(to: str, rendered: dict[str, str]) -> Email:
+    return Email(to, rendered["subject"], layout(rendered["subject"], rendered["html"]), rendered["text"])
