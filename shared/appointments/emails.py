@@ -1,7 +1,8 @@
 """Appointment emails: confirmation, cancellation, reschedule and change requests.
 
-Rendered at send time by the outbox worker from the row's payload (written by
-the appointment migrations) and, for confirmations, the order's current
+Message kinds (shared/comms/templates.py) whose wording an org may change; their
+variables are read at send time from the row's payload (written by the
+appointment routines) and, for confirmations, the order's current
 appointments. Times are written in the org's timezone as people read them
 ("Tue 8 Dec 2026, 09:30 GMT"), money by locale (shared/platform/formatting.py). Same
 layout as every Bookwell email, with a plain-text part.
@@ -10,14 +11,12 @@ layout as every Bookwell email, with a plain-text part.
 from __future__ import annotations
 
 import datetime as dt
-import html
 
 import psycopg
 from babel.dates import format_date
 
 from shared.platform.formatting import DEFAULT_LOCALE, money, span, when
-from shared.providers.mail import Email, layout
-from shared.comms.notifications import renderer
+from shared.comms import templates
 from shared.commerce.order_mail import OrderView, describer
 
 
@@ -36,22 +35,34 @@ def _zone(cur: psycopg.Cursor, row: dict) -> str | None:
     return found["timezone"] if found else None
 
 
-def _email(row: dict, title: str, lines: list[str]) -> Email:
-    body = f'<h1 style="margin:0 0 12px;font-size:22px">{html.escape(title)}</h1>' + "".join(
-        f"<p>{html.escape(line)}</p>" for line in lines)
-    return Email(row["recipient"], title, layout(title, body), "\n\n".join([title, *lines]))
+def _kind(name: str, variables: dict[str, str], sample: dict, context, email: dict[str, str],
+          purpose: str = "transactional") -> templates.Kind:
+    return templates.register(templates.Kind(name=name, purpose=purpose, variables=variables, sample=sample,
+                                             context=context, defaults={"email": email}))
 
 
-@renderer("appointment_confirmed")
-def render_confirmed(cur: psycopg.Cursor, row: dict) -> Email:
+def _confirmed(cur: psycopg.Cursor, row: dict) -> dict:
     cur.execute("select private.appointment_order_summary(%s) as s", (row["payload"]["order_id"],))
     order = cur.fetchone()["s"]
     zone = _zone(cur, row)
-    lines = [f"Thank you, {order['buyer_name']}. Order {order['number']} is confirmed "
-             f"({money(order['total_minor'], order['currency'])})."]
-    lines += [f"{a['service']} with {a['staff_name']}: {span(a['start'], a['end'], zone)}"
-              for a in order.get("appointments") or [] if a["status"] == "booked"]
-    return _email(row, f"Booked: order {order['number']}", lines)
+    return {"buyer_name": order["buyer_name"], "number": order["number"],
+            "total": money(order["total_minor"], order["currency"]),
+            "visits": [f"{a['service']} with {a['staff_name']}: {span(a['start'], a['end'], zone)}"
+                       for a in order.get("appointments") or [] if a["status"] == "booked"]}
+
+
+_kind("appointment_confirmed",
+      {"buyer_name": "the buyer's name", "number": "the order number", "total": "the amount paid, e.g. £48.00",
+       "visits": "the booked visits, each 'Service with Staff: Tue 8 Dec 2026, 09:00–10:30 GMT'"},
+      {"buyer_name": "Casey Customer", "number": "BW-7K3M9QXA", "total": "£48.00",
+       "visits": ["Oven clean with Val Cleaner: Tue 8 Dec 2026, 09:00–10:30 GMT"]},
+      _confirmed,
+      {"subject": "Booked: order {{ number }}",
+       "html": ('<h1 style="margin:0 0 12px;font-size:22px">{{ subject }}</h1>\n'
+                "<p>Thank you, {{ buyer_name }}. Order {{ number }} is confirmed ({{ total }}).</p>"
+                "{% for visit in visits %}\n<p>{{ visit }}</p>{% endfor %}"),
+       "text": ("{{ subject }}\n\nThank you, {{ buyer_name }}. Order {{ number }} is confirmed ({{ total }})."
+                "{% for visit in visits %}\n\n{{ visit }}{% endfor %}")})
 
 
 @describer("appointments")
@@ -68,109 +79,126 @@ def describe_appointment_order(cur: psycopg.Cursor, order_id: str) -> OrderView:
                      kept_note="Your appointments stand.", lost_reason="the times you chose were taken")
 
 
-@renderer("appointment_cancelled")
-def render_cancelled(cur: psycopg.Cursor, row: dict) -> Email:
-    p = row["payload"]
-    service = _service(cur, p.get("service_id"))
-    lines = [f"{service} on {when(p['start'], _zone(cur, row))} has been cancelled."]
-    if p.get("reason"):
-        lines.append(f"Reason: {p['reason']}")
-    return _email(row, f"Cancelled: {service}", lines)
+SERVICE = {"service": "the service, e.g. Oven clean"}
+SAMPLE_WHEN = "Thu 1 May 2031, 10:00 BST"
 
 
-@renderer("appointment_rescheduled")
-def render_rescheduled(cur: psycopg.Cursor, row: dict) -> Email:
-    p = row["payload"]
-    service = _service(cur, p.get("service_id"))
-    zone = _zone(cur, row)
-    before = f" from {when(p['previous_start'], zone)}" if p.get("previous_start") else ""
-    lines = [f"{service} has moved{before} to {span(p['start'], p['end'], zone)}."]
-    if p.get("reason"):
-        lines.append(f"Reason: {p['reason']}")
-    return _email(row, f"New time: {service}", lines)
+def _change(cur: psycopg.Cursor, row: dict) -> dict:
+    p, zone = row["payload"], _zone(cur, row)
+    return {"service": _service(cur, p.get("service_id")), "when": when(p["start"], zone),
+            "new_time": span(p["start"], p["end"], zone) if p.get("end") else when(p["start"], zone),
+            "previous": when(p["previous_start"], zone) if p.get("previous_start") else "",
+            "reason": p.get("reason") or "", "request": p.get("kind") or "",
+            "proposed_time": when(p["proposed_start"], zone) if p.get("proposed_start") else "",
+            "outcome": "approved" if p.get("decision") == "approved" else "declined", "note": p.get("note") or ""}
 
 
-@renderer("change_request_received")
-def render_request_received(cur: psycopg.Cursor, row: dict) -> Email:
-    p = row["payload"]
-    service = _service(cur, p.get("service_id"))
-    zone = _zone(cur, row)
-    wish = "cancel it" if p.get("kind") == "cancel" else f"move it to {when(p['proposed_start'], zone)}"
-    lines = [f"A customer asks to {wish}: {service} on {when(p['start'], zone)}.",
-             f"Reason: {p.get('reason') or 'not given'}", "Approve or reject it in Bookwell."]
-    return _email(row, f"Change request: {service}", lines)
+_CHANGE_SAMPLE = {"service": "Oven clean", "when": SAMPLE_WHEN, "new_time": "Fri 2 May 2031, 10:00–11:30 BST",
+                  "previous": SAMPLE_WHEN, "reason": "Travelling", "request": "reschedule",
+                  "proposed_time": "Fri 2 May 2031, 10:00 BST", "outcome": "approved", "note": "See you then"}
+
+_kind("appointment_cancelled",
+      {**SERVICE, "when": "when it was booked for", "reason": "why (may be empty)"}, _CHANGE_SAMPLE, _change,
+      templates.heading_and_paragraphs("Cancelled: {{ service }}", "{{ service }} on {{ when }} has been cancelled.",
+                                       ("reason", "Reason: {{ reason }}")))
+
+_kind("appointment_rescheduled",
+      {**SERVICE, "previous": "the old time (may be empty)", "new_time": "the new time and end",
+       "reason": "why (may be empty)"}, _CHANGE_SAMPLE, _change,
+      templates.heading_and_paragraphs(
+          "New time: {{ service }}",
+          "{{ service }} has moved{% if previous %} from {{ previous }}{% endif %} to {{ new_time }}.",
+          ("reason", "Reason: {{ reason }}")))
+
+_kind("change_request_received",
+      {**SERVICE, "when": "the booked time", "request": "cancel or reschedule",
+       "proposed_time": "the time asked for (reschedule)", "reason": "the customer's reason (may be empty)"},
+      _CHANGE_SAMPLE, _change,
+      templates.heading_and_paragraphs(
+          "Change request: {{ service }}",
+          "A customer asks to {% if request == 'cancel' %}cancel it{% else %}move it to {{ proposed_time }}"
+          "{% endif %}: {{ service }} on {{ when }}.",
+          "Reason: {{ reason or 'not given' }}", "Approve or reject it in Bookwell."))
+
+_kind("change_request_decided",
+      {**SERVICE, "when": "the booked time", "outcome": "approved or declined", "note": "the business's note"},
+      _CHANGE_SAMPLE, _change,
+      templates.heading_and_paragraphs(
+          "Your change request was {{ outcome }}",
+          "Your request about {{ service }} on {{ when }} was {{ outcome }}.", ("note", "Note: {{ note }}")))
 
 
-@renderer("change_request_decided")
-def render_request_decided(cur: psycopg.Cursor, row: dict) -> Email:
-    p = row["payload"]
-    service = _service(cur, p.get("service_id"))
-    outcome = "approved" if p.get("decision") == "approved" else "declined"
-    lines = [f"Your request about {service} on {when(p['start'], _zone(cur, row))} was {outcome}."]
-    if p.get("note"):
-        lines.append(f"Note: {p['note']}")
-    return _email(row, f"Your change request was {outcome}", lines)
-
-
-# --- Subscriptions (migrations/*_appointments_subscriptions.sql) -------------------------------
+# --- Subscriptions (routines/appointments/subscriptions.sql) -------------------------------
 _EVERY = {"weekly": "every week", "biweekly": "every other week", "monthly": "every month"}
 
 
-@renderer("subscription_created")
-def render_subscription_created(cur: psycopg.Cursor, row: dict) -> Email:
-    p = row["payload"]
-    service = _service(cur, p.get("service_id"))
-    lines = [f"Subscription {p['number']}: {service} {_EVERY.get(p.get('frequency'), p.get('frequency'))} "
-             f"for {p.get('months')} month(s), from {when(p['first_start'], _zone(cur, row))}"
-             f" until {format_date(dt.date.fromisoformat(p['ends_on']), 'EEE d MMM y', locale=DEFAULT_LOCALE)}.",
-             "Each visit is paid when it happens. Keep your subscription number and tracking link to "
-             "see or cancel it."]
-    return _email(row, f"Subscribed: {service}", lines)
+def _subscription(cur: psycopg.Cursor, row: dict) -> dict:
+    p, zone = row["payload"], _zone(cur, row)
+    return {
+        "service": _service(cur, p.get("service_id")), "number": p.get("number") or "",
+        "frequency": _EVERY.get(p.get("frequency"), p.get("frequency") or ""), "months": p.get("months") or "",
+        "first_visit": when(p["first_start"], zone) if p.get("first_start") else "",
+        "ends_on": format_date(dt.date.fromisoformat(p["ends_on"]), "EEE d MMM y", locale=DEFAULT_LOCALE)
+        if p.get("ends_on") else "",
+        "code": p.get("tracking_token") or "",
+        "wanted_time": when(p["wanted_start"], zone) if p.get("wanted_start") else "",
+        "new_time": when(p["start"], zone) if p.get("start") else "",
+        "customer_name": p.get("customer_name") or "",
+        "cancelled_count": len(p.get("cancelled") or []),
+        "kept": ", ".join(when(k["start"], zone) for k in p.get("kept") or []),
+        "reason": p.get("reason") or "",
+    }
 
 
-@renderer("subscription_confirm")
-def render_subscription_confirm(cur: psycopg.Cursor, row: dict) -> Email:
-    p = row["payload"]
-    service = _service(cur, p.get("service_id"))
-    lines = [f"Please confirm subscription {p['number']}: {service} "
-             f"{_EVERY.get(p.get('frequency'), p.get('frequency'))} for {p.get('months')} month(s), "
-             f"from {when(p['first_start'], _zone(cur, row))}.",
-             f"Your confirmation code: {p['tracking_token']}",
-             "Nothing is booked until you confirm. Keep the number and the code: they also let you see or "
-             "cancel the subscription later. If you did not ask for this, ignore this email."]
-    return _email(row, f"Confirm your subscription: {service}", lines)
+_SUBSCRIPTION_SAMPLE = {
+    "service": "Regular clean", "number": "SUB-4F7KQ2", "frequency": "every other week", "months": 3,
+    "first_visit": "Tue 8 Dec 2026, 09:00 GMT", "ends_on": "Mon 8 Mar 2027", "code": "a-long-secret-code",
+    "wanted_time": "Tue 22 Dec 2026, 09:00 GMT", "new_time": "Wed 23 Dec 2026, 09:00 GMT",
+    "customer_name": "Casey Customer", "cancelled_count": 4, "kept": "Tue 8 Dec 2026, 09:00 GMT", "reason": "Moving"}
+_SUBSCRIPTION = {**SERVICE, "number": "the subscription number", "frequency": "e.g. every other week",
+                 "months": "how many months", "first_visit": "the first visit's time", "ends_on": "the last day"}
 
+_kind("subscription_created", _SUBSCRIPTION, _SUBSCRIPTION_SAMPLE, _subscription,
+      templates.heading_and_paragraphs(
+          "Subscribed: {{ service }}",
+          "Subscription {{ number }}: {{ service }} {{ frequency }} for {{ months }} month(s), from {{ first_visit }}"
+          " until {{ ends_on }}.",
+          "Each visit is paid when it happens. Keep your subscription number and tracking link to see or cancel it."))
 
-@renderer("subscription_occurrence_moved")
-def render_subscription_occurrence_moved(cur: psycopg.Cursor, row: dict) -> Email:
-    p = row["payload"]
-    service = _service(cur, p.get("service_id"))
-    zone = _zone(cur, row)
-    lines = [f"Your visit due {when(p['wanted_start'], zone)} (subscription {p.get('number')}) could not take "
-             f"place then; it is booked for {when(p['start'], zone)} instead, with the same person."]
-    return _email(row, f"New time: {service}", lines)
+_kind("subscription_confirm", {**_SUBSCRIPTION, "code": "the confirmation code (also the tracking code)"},
+      _SUBSCRIPTION_SAMPLE, _subscription,
+      templates.heading_and_paragraphs(
+          "Confirm your subscription: {{ service }}",
+          "Please confirm subscription {{ number }}: {{ service }} {{ frequency }} for {{ months }} month(s), "
+          "from {{ first_visit }}.",
+          "Your confirmation code: {{ code }}",
+          "Nothing is booked until you confirm. Keep the number and the code: they also let you see or cancel the "
+          "subscription later. If you did not ask for this, ignore this email."))
 
+_kind("subscription_occurrence_moved",
+      {**SERVICE, "number": "the subscription number", "wanted_time": "when the visit was due",
+       "new_time": "when it is booked instead"}, _SUBSCRIPTION_SAMPLE, _subscription,
+      templates.heading_and_paragraphs(
+          "New time: {{ service }}",
+          "Your visit due {{ wanted_time }} (subscription {{ number }}) could not take place then; it is booked "
+          "for {{ new_time }} instead, with the same person."))
 
-@renderer("subscription_needs_attention")
-def render_subscription_needs_attention(cur: psycopg.Cursor, row: dict) -> Email:
-    p = row["payload"]
-    service = _service(cur, p.get("service_id"))
-    lines = [f"Subscription {p.get('number')} ({p.get('customer_name')}): the visit due "
-             f"{when(p['wanted_start'], _zone(cur, row))} "
-             "could not be booked: its staff member has no free slot within 3 days.",
-             "Nothing was booked. Arrange the visit with the customer in Bookwell."]
-    return _email(row, f"Needs attention: {service}", lines)
+_kind("subscription_needs_attention",
+      {**SERVICE, "number": "the subscription number", "customer_name": "the customer's name",
+       "wanted_time": "when the visit was due"}, _SUBSCRIPTION_SAMPLE, _subscription,
+      templates.heading_and_paragraphs(
+          "Needs attention: {{ service }}",
+          "Subscription {{ number }} ({{ customer_name }}): the visit due {{ wanted_time }} could not be booked: "
+          "its staff member has no free slot within 3 days.",
+          "Nothing was booked. Arrange the visit with the customer in Bookwell."))
 
-
-@renderer("subscription_cancelled")
-def render_subscription_cancelled(cur: psycopg.Cursor, row: dict) -> Email:
-    p = row["payload"]
-    service = _service(cur, p.get("service_id"))
-    lines = [f"Subscription {p.get('number')} for {service} is cancelled; "
-             f"{len(p.get('cancelled') or [])} upcoming visit(s) were cancelled."]
-    kept = [when(k["start"], _zone(cur, row)) for k in p.get("kept") or []]
-    if kept:
-        lines.append("Within the cancellation cut-off, so still booked: " + ", ".join(kept) + ".")
-    if p.get("reason"):
-        lines.append(f"Reason: {p['reason']}")
-    return _email(row, f"Subscription cancelled: {service}", lines)
+_kind("subscription_cancelled",
+      {**SERVICE, "number": "the subscription number", "cancelled_count": "how many upcoming visits were cancelled",
+       "kept": "visits inside the cut-off, still booked (may be empty)", "reason": "why (may be empty)"},
+      _SUBSCRIPTION_SAMPLE, _subscription,
+      templates.heading_and_paragraphs(
+          "Subscription cancelled: {{ service }}",
+          "Subscription {{ number }} for {{ service }} is cancelled; {{ cancelled_count }} upcoming visit(s) were "
+          "cancelled.",
+          ("kept", "Within the cancellation cut-off, so still booked: {{ kept }}."),
+          ("reason", "Reason: {{ reason }}")))

@@ -1,5 +1,6 @@
 """The emails about an order's money that every kind of order sends: a refund, a late payment refunded,
-a dispute (queued by migrations/*_commerce_orders.sql for any order).
+a dispute (queued by routines/commerce/orders.sql for any order). They are message kinds whose wording
+an org may change (shared/comms/templates.py).
 
 What the order is for is the area's business: each area registers, with
 @describer(kind), how its orders read in these emails ("2 tickets for Spring
@@ -10,15 +11,13 @@ plain terms (its number and amount), never as "None".
 
 from __future__ import annotations
 
-import html
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import psycopg
 
+from shared.comms import templates
 from shared.platform.formatting import money
-from shared.providers.mail import Email, layout
-from shared.comms.notifications import renderer
 
 
 @dataclass(frozen=True)
@@ -60,42 +59,63 @@ def view(cur: psycopg.Cursor, order_id: str) -> OrderView:
                      kept_note="The rest of the order stands.", lost_reason="what you ordered was taken")
 
 
-def _email(row: dict, title: str, heading: str, paragraphs: list[str]) -> Email:
-    body = f'<h1 style="margin:0 0 12px;font-size:22px">{html.escape(heading)}</h1>' + "".join(
-        f"<p>{html.escape(p)}</p>" for p in paragraphs)
-    return Email(row["recipient"], title, layout(title, body), "\n\n".join([heading, *paragraphs]))
+_ORDER = {"number": "the order number", "what": "what the order is for, e.g. 2 tickets for Spring Gala",
+          "goods": "what the money bought, e.g. tickets", "total": "the order's total, e.g. £45.00"}
+_SAMPLE = {"number": "BW-7K3M9QXA", "what": "Spring Gala", "goods": "tickets", "total": "£45.00",
+           "amount": "£20.00", "note": "The rest of the order stands.", "lost": "the tickets were sold",
+           "reason": "fraudulent"}
 
 
-@renderer("order_refunded")
-def render_refund(cur: psycopg.Cursor, row: dict) -> Email:
-    order = view(cur, row["payload"]["order_id"])
+def _order(cur: psycopg.Cursor, order_id: str) -> tuple[dict, OrderView]:
+    order = view(cur, order_id)
+    return {"number": order.number, "what": order.what, "goods": order.goods,
+            "total": money(order.total_minor, order.currency)}, order
+
+
+def _refund(cur: psycopg.Cursor, row: dict) -> dict:
+    variables, order = _order(cur, row["payload"]["order_id"])
     cur.execute("select amount_minor, currency from public.refunds where id = %s", (row["payload"]["refund_id"],))
     refund = cur.fetchone()
-    amount = money(refund["amount_minor"], refund["currency"])
-    title = f"Refund for order {order.number}"
-    note = order.void_note if order.status == "refunded" else order.kept_note
-    return _email(row, title, title, [
-        f"We are refunding {amount} for {order.what}. It usually reaches your account within 5-10 days.", note])
+    return {**variables, "amount": money(refund["amount_minor"], refund["currency"]),
+            "note": order.void_note if order.status == "refunded" else order.kept_note}
 
 
-@renderer("late_payment_refunded")
-def render_late_payment(cur: psycopg.Cursor, row: dict) -> Email:
-    order = view(cur, row["payload"]["order_id"])
+def _late_payment(cur: psycopg.Cursor, row: dict) -> dict:
+    variables, order = _order(cur, row["payload"]["order_id"])
     cur.execute("select close_reason from public.orders where number = %s", (order.number,))
     lost = ("the promo code you used reached its limit"
             if cur.fetchone()["close_reason"] == "late_payment_promo_exhausted" else order.lost_reason)
-    why = (f"Your payment arrived after your reservation had run out, and {lost} in the meantime. "
-           "The full amount is on its way back to you.")
-    return _email(row, f"Your payment for {order.what} is being refunded", f"Sorry, those {order.goods} are gone", [
-        why, f"Refund: {money(order.total_minor, order.currency)} for order {order.number}. "
-             "It usually reaches your account within 5-10 days."])
+    return {**variables, "lost": lost}
 
 
-@renderer("dispute_opened")
-def render_dispute(cur: psycopg.Cursor, row: dict) -> Email:
-    order = view(cur, row["payload"]["order_id"])
-    title = f"Payment dispute on order {order.number}"
-    reason = row["payload"].get("reason") or "not given"
-    return _email(row, title, title, [
-        f"The buyer's bank has opened a dispute ({reason}) on {money(order.total_minor, order.currency)} "
-        f"for {order.what}. Respond in your Stripe dashboard before the deadline."])
+def _dispute(cur: psycopg.Cursor, row: dict) -> dict:
+    variables, _ = _order(cur, row["payload"]["order_id"])
+    return {**variables, "reason": row["payload"].get("reason") or "not given"}
+
+
+def _kind(name: str, variables: dict[str, str], context, email: dict[str, str]) -> None:
+    templates.register(templates.Kind(name=name, purpose="transactional", variables=variables, sample=_SAMPLE,
+                                      context=context, defaults={"email": email}))
+
+
+_kind("order_refunded", {**_ORDER, "amount": "the amount refunded",
+                         "note": "whether the order stands or is cancelled, as its area says it"}, _refund,
+      templates.heading_and_paragraphs(
+          "Refund for order {{ number }}",
+          "We are refunding {{ amount }} for {{ what }}. It usually reaches your account within 5-10 days.",
+          "{{ note }}"))
+
+_kind("late_payment_refunded", {**_ORDER, "lost": "why nothing was left, e.g. the tickets were sold"},
+      _late_payment,
+      templates.heading_and_paragraphs(
+          "Your payment for {{ what }} is being refunded",
+          "Your payment arrived after your reservation had run out, and {{ lost }} in the meantime. "
+          "The full amount is on its way back to you.",
+          "Refund: {{ total }} for order {{ number }}. It usually reaches your account within 5-10 days.",
+          heading="Sorry, those {{ goods }} are gone"))
+
+_kind("dispute_opened", {**_ORDER, "reason": "the reason the bank gave"}, _dispute,
+      templates.heading_and_paragraphs(
+          "Payment dispute on order {{ number }}",
+          "The buyer's bank has opened a dispute ({{ reason }}) on {{ total }} for {{ what }}. "
+          "Respond in your Stripe dashboard before the deadline."))

@@ -68,7 +68,9 @@ def _unless_suppressed(cur: psycopg.Cursor, channel: str, address: str, row: dic
         raise Skip("suppressed")
 
 
-def _render(cur: psycopg.Cursor, row: dict, texter: Texter | None) -> Email | Sms:
+def render(cur: psycopg.Cursor, row: dict, texter: Texter | None = None) -> Email | Sms:
+    """One outbox row as the message it sends (raises Skip when it must not be sent)."""
+    row = {"channel": "email", "purpose": "transactional", "org_id": None, **row}
     if row["channel"] == "sms":
         if texter is None:
             raise RuntimeError("no SMS sender configured for this worker")
@@ -121,7 +123,7 @@ def send_due(mailer: Mailer, *, texter: Texter | None = None, limit: int = 25,
     with db.as_service() as cur:
         for row in claimed:
             try:
-                messages[row["id"]] = _render(cur, row, texter)
+                messages[row["id"]] = render(cur, row, texter)
             except Exception as exc:  # Skip: marked skipped; anything else: retried later with backoff
                 outcomes[row["id"]] = exc
 

@@ -106,6 +106,23 @@ def render(kind: Kind, channel: str, parts: dict[str, str], variables: dict[str,
     return out
 
 
+def heading_and_paragraphs(subject: str, *paragraphs: str | tuple[str, str],
+                           heading: str = "{{ subject }}") -> dict[str, str]:
+    """Default email parts in the house style: a heading (the subject unless given), then one
+    paragraph each; a (variable, paragraph) pair appears only when that variable is set."""
+    html = [f'<h1 style="margin:0 0 12px;font-size:22px">{heading}</h1>']
+    text = heading
+    for paragraph in paragraphs:
+        if isinstance(paragraph, tuple):
+            variable, body = paragraph
+            html.append(f"{{% if {variable} %}}<p>{body}</p>{{% endif %}}")
+            text += f"{{% if {variable} %}}\n\n{body}{{% endif %}}"
+        else:
+            html.append(f"<p>{paragraph}</p>")
+            text += f"\n\n{paragraph}"
+    return {"subject": subject, "html": "\n".join(html), "text": text}
+
+
 def sms_cost(body: str) -> dict:
     found = segments(body)
     return {"encoding": found.encoding, "units": found.units, "segments": found.segments}

@@ -516,7 +516,7 @@ def test_the_subscription_emails_render_from_what_the_database_queued(db, shop):
     assert {r["template"] for r in rows} == set(templates)  # each was queued by the tests above
     with db.as_service() as cur:
         for row in rows:
-            email = notifications.RENDERERS[row["template"]](cur, row)
+            email = notifications.render(cur, row)
             assert email.to == row["recipient"] and "Regular clean" in email.subject + email.text, row["template"]
             assert row["payload"]["number"] in email.text and email.html.startswith("<!doctype html>")
 

@@ -59,8 +59,8 @@ def test_the_appointment_change_emails_render_from_their_payload(db):
     }
     with db.as_service() as cur:
         for template, payload in payloads.items():
-            email = notifications.RENDERERS[template](
-                cur, {"recipient": "c@example.com", "org_id": org["id"], "payload": payload})
+            row = {"recipient": "c@example.com", "org_id": org["id"], "payload": payload, "channel": "email"}
+            email = templates.as_email(row["recipient"], templates.compose(cur, templates.KINDS[template], row))
             assert email.to == "c@example.com" and "Deep clean" in email.subject + email.text, template
             # The org's local time as people write it (Europe/London, summer), never an ISO instant.
             assert "Thu 1 May 2031, 10:00" in email.text and "BST" in email.text, (template, email.text)
@@ -132,7 +132,7 @@ def test_every_money_email_reads_right_for_every_kind_of_order(db):
             for template in ORDER_TEMPLATES:
                 row = {"recipient": "b@example.com", "template": template,
                        "payload": {"order_id": order_id, "refund_id": refund_id, "reason": "fraudulent"}}
-                email = notifications.RENDERERS[template](cur, row)
+                email = notifications.render(cur, row)
                 text = email.subject + "\n" + email.text
                 what, goods = expected[kind]
                 assert "None" not in text and what in text, (kind, template, text)
