@@ -373,7 +373,7 @@ def make_users(pg: common.Pg, org: dict, count: int, label: str) -> list[tuple[s
     users = []
     for i in range(count):
         email = f"{label}-{i}-{uuid.uuid4().hex[:6]}@example.com"
-        uid = str(pg.value("insert into auth.users (email, raw_user_meta_data) values (%s, '{}') returning id",
+        uid = str(pg.value("insert into auth.users (id, email, raw_user_meta_data) values (gen_random_uuid(), %s, '{}') returning id",
                            (email,)))
         pg.sql("insert into public.memberships (org_id, user_id, role) values (%s, %s, 'manager')", (org["id"], uid))
         users.append((uid, auth.mint(settings, role="authenticated", sub=uid, email=email, ttl_seconds=3600)))

@@ -302,7 +302,7 @@ class Pg:
     # -- data --------------------------------------------------------------
 
     def make_org(self) -> dict:
-        owner = self.one("insert into auth.users (email, raw_user_meta_data) values (%s, '{}') returning id",
+        owner = self.one("insert into auth.users (id, email, raw_user_meta_data) values (gen_random_uuid(), %s, '{}') returning id",
                          (f"owner-{uuid.uuid4().hex[:8]}@example.com",))
         slug = f"bench-{uuid.uuid4().hex[:8]}"
         org = self.one("insert into public.organizations (name, slug, timezone, currency, created_by)"

@@ -15,7 +15,7 @@ One run, loopback only, everything in a temporary directory removed at exit
   2. Per round (timed, one after the other, order alternating by round):
      - bare: shared.providers.qr.png(secret) for the round's ticket secrets, in a loop;
      - emails: shared.comms.notifications.send_due(Mailer(settings), limit=25)
-       until the outbox is empty - claim (skip locked), render_tickets (order
+       until the outbox is empty - claim (skip locked), the ticket kind's template (order
        summary and passes from Postgres, one QR PNG per ticket, HTML and text),
        Mailer.send through the resend SDK to the stand-in, mark sent.
      Both run in this one thread, as one outbox worker does.
@@ -53,9 +53,9 @@ from common import Bench, say  # noqa: E402
 import httpx  # noqa: E402
 from psycopg.types.json import Jsonb  # noqa: E402
 
-from shared.comms import notifications  # noqa: E402,F401  (ticketing registers the renderer)
-from shared.providers import mail, qr  # noqa: E402,F401  (ticketing registers the renderer)
-from shared.ticketing import emails as ticketing  # noqa: E402,F401  (ticketing registers the renderer)
+from shared.comms import notifications, templates  # noqa: E402
+from shared.providers import mail, qr  # noqa: E402
+from shared.ticketing import emails as ticketing  # noqa: E402,F401  (registers the ticket message kind)
 from shared.platform import db as shared_db  # noqa: E402
 from shared.platform.config import settings  # noqa: E402
 from shared.platform.db import Caller, act_as  # noqa: E402
@@ -114,7 +114,7 @@ def send_all(mailer: mail.Mailer) -> tuple[float, int]:
     return time.perf_counter() - started, sent
 
 
-BUCKETS = ("qr.png (QR PNG)", "Mailer.send (resend SDK -> HTTP)", "render_tickets minus QR (2 queries, HTML)",
+BUCKETS = ("qr.png (QR PNG)", "Mailer.send (resend SDK -> HTTP)", "templates.email minus QR (2 queries, HTML)",
            "other transaction time (role, claim, mark sent, BEGIN/COMMIT)")
 
 
@@ -123,8 +123,7 @@ def instrumented(totals: dict[str, float]):
     """Time the parts of each send in this benchmark process only (the product's code is not
     changed; module attributes are swapped for timing wrappers and put back): QR rendering,
     Mailer.send, the tickets renderer, and every database transaction, each net of what it contains."""
-    qr_png, send, render, transaction = (qr.png, mail.Mailer.send, notifications.RENDERERS["tickets"],
-                                         shared_db.transaction)
+    qr_png, send, render, transaction = (qr.png, mail.Mailer.send, templates.email, shared_db.transaction)
     stack: list[list[float]] = []  # per open timed block: time spent in nested timed blocks
 
     def measured(name: str, fn):
@@ -157,13 +156,12 @@ def instrumented(totals: dict[str, float]):
 
     qr.png = measured(BUCKETS[0], qr_png)  # shared.ticketing.emails calls qr.png through the module
     mail.Mailer.send = measured(BUCKETS[1], send)
-    notifications.RENDERERS["tickets"] = measured(BUCKETS[2], render)
+    templates.email = measured(BUCKETS[2], render)  # shared.comms.notifications calls it through the module
     shared_db.transaction = timed_transaction  # as_service() looks it up at call time
     try:
         yield
     finally:
-        qr.png, mail.Mailer.send, shared_db.transaction = qr_png, send, transaction
-        notifications.RENDERERS["tickets"] = render
+        qr.png, mail.Mailer.send, shared_db.transaction, templates.email = qr_png, send, transaction, render
 
 
 class KeepAliveResend:

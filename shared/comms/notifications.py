@@ -9,21 +9,21 @@ cannot cause a second delivery. Failures come back with backoff.
 A batch costs three transactions (claim, render, mark), and sends run a few
 at a time, since each is a network round trip.
 
-Areas register a message kind with its templates (shared/comms/templates.py),
-or, for kinds not yet templated, a renderer per template name with @renderer (emails) and
-@sms_renderer (SMS; loaded by importing shared.areas; the row's recipient is the number as typed, normalised to
-E.164 here). A renderer that finds its notification no longer true (e.g. a
+Areas register a message kind per template name, with its variables and
+default wording, which an org may change (shared/comms/templates.py; loaded by
+importing shared.areas). An SMS recipient is the number as typed, normalised
+to E.164 here. A kind that finds its notification no longer true (e.g. a
 reminder for a cancelled appointment) raises Skip: the row is marked
 `skipped` and never retried; so is a message to a suppressed address
 (routines/comms/delivery.sql: promotions to a bounced or complaining email
-address, any SMS to a number that sent STOP). SMS go through Twilio, which takes no idempotency
-key: a worker dying between Twilio's answer and the mark can resend one SMS
-after its lease (emails cannot double, Resend dedupes on the outbox id).
+address, any SMS to a number that sent STOP). SMS go through Twilio, which
+takes no idempotency key: a worker dying between Twilio's answer and the mark
+can resend one SMS after its lease (emails cannot double, Resend dedupes on
+the outbox id).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
 import psycopg
@@ -33,28 +33,7 @@ from shared.platform import db, log
 from shared.providers.mail import Email, Mailer
 from shared.providers.sms import Sms, Texter, may_text, to_e164
 
-Renderer = Callable[[psycopg.Cursor, dict], Email]
-SmsRenderer = Callable[[psycopg.Cursor, dict], str]
-RENDERERS: dict[str, Renderer] = {}
-SMS_RENDERERS: dict[str, SmsRenderer] = {}
 SEND_CONCURRENCY = 4
-
-
-def renderer(template: str) -> Callable[[Renderer], Renderer]:
-    def register(fn: Renderer) -> Renderer:
-        RENDERERS[template] = fn
-        return fn
-
-    return register
-
-
-def sms_renderer(template: str) -> Callable[[SmsRenderer], SmsRenderer]:
-    """Register the text of an SMS template (a function returning the message body)."""
-    def register(fn: SmsRenderer) -> SmsRenderer:
-        SMS_RENDERERS[template] = fn
-        return fn
-
-    return register
 
 
 class Skip(Exception):
@@ -69,8 +48,12 @@ def _unless_suppressed(cur: psycopg.Cursor, channel: str, address: str, row: dic
 
 
 def render(cur: psycopg.Cursor, row: dict, texter: Texter | None = None) -> Email | Sms:
-    """One outbox row as the message it sends (raises Skip when it must not be sent)."""
+    """One outbox row as the message it sends, from its kind's template (raises Skip when it must not
+    be sent: the kind finds it no longer true, the address is suppressed, the number is not ours to text)."""
     row = {"channel": "email", "purpose": "transactional", "org_id": None, **row}
+    kind = templates.KINDS.get(row["template"])
+    if kind is None or row["channel"] not in kind.defaults:
+        raise LookupError(f"no {row['channel']} template for {row['template']!r}")
     if row["channel"] == "sms":
         if texter is None:
             raise RuntimeError("no SMS sender configured for this worker")
@@ -82,26 +65,11 @@ def render(cur: psycopg.Cursor, row: dict, texter: Texter | None = None) -> Emai
         if not may_text(to, texter.settings.sms.allowed_regions):
             raise Skip("country_not_allowed")
         _unless_suppressed(cur, "sms", to, row)
-        if kind := templates.KINDS.get(row["template"]):
-            with cur.connection.transaction():
-                return Sms(to, templates.compose(cur, kind, row)["body"])
-        render_sms = SMS_RENDERERS.get(row["template"])
-        if render_sms is None:
-            raise LookupError(f"no SMS renderer for template {row['template']!r}")
-        with cur.connection.transaction():
-            return Sms(to, render_sms(cur, row))
-    if row["channel"] != "email":
-        raise NotImplementedError(f"no sender for channel {row['channel']}")
-    if kind := templates.KINDS.get(row["template"]):
-        _unless_suppressed(cur, "email", row["recipient"], row)
-        with cur.connection.transaction():
-            return templates.as_email(row["recipient"], templates.compose(cur, kind, row))
-    render = RENDERERS.get(row["template"])
-    if render is None:
-        raise LookupError(f"no renderer for template {row['template']!r}")
+        with cur.connection.transaction():  # a failed render spoils only its own savepoint
+            return Sms(to, templates.compose(cur, kind, row)["body"])
     _unless_suppressed(cur, "email", row["recipient"], row)
-    with cur.connection.transaction():  # a failed render spoils only its own savepoint
-        return render(cur, row)
+    with cur.connection.transaction():
+        return templates.email(cur, kind, row)
 
 
 def send_due(mailer: Mailer, *, texter: Texter | None = None, limit: int = 25,

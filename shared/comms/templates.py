@@ -17,6 +17,7 @@ The email HTML is placed in the product's email layout.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -27,7 +28,7 @@ from jinja2 import meta
 from jinja2.sandbox import SandboxedEnvironment
 
 from shared.platform import errors, log
-from shared.providers.mail import Email, layout
+from shared.providers.mail import Email, InlineImage, layout
 from shared.providers.sms import segments
 
 EMAIL_PARTS = ("subject", "html", "text")
@@ -44,6 +45,12 @@ def _env(part: str) -> SandboxedEnvironment:
     return _html if part == "html" else _plain
 
 
+@functools.lru_cache(maxsize=1024)
+def _compiled(part: str, source: str) -> jinja2.Template:
+    """Compiling is most of a render's cost; the same wording is compiled once per process."""
+    return _env(part).from_string(source)
+
+
 @dataclass(frozen=True)
 class Kind:
     name: str
@@ -52,6 +59,7 @@ class Kind:
     sample: dict[str, Any]                             # values for previews and checks
     context: Callable[[psycopg.Cursor, dict], dict]    # the variables of one queued message (may raise Skip)
     defaults: dict[str, dict[str, str]] = field(default_factory=dict)  # channel -> part -> template
+    images: Callable[[dict], list[InlineImage]] | None = None  # inline images an email refers to by cid
 
 
 KINDS: dict[str, Kind] = {}
@@ -99,7 +107,7 @@ def render(kind: Kind, channel: str, parts: dict[str, str], variables: dict[str,
     out: dict[str, str] = {}
     for part in PARTS[channel]:
         try:
-            out[part] = _env(part).from_string(parts[part]).render({**variables, **out}).strip()
+            out[part] = _compiled(part, parts[part]).render({**variables, **out}).strip()
         except jinja2.TemplateError as exc:  # SecurityError and UndefinedError included
             raise errors.unprocessable("template_error", f"The {part} does not render: {exc}",
                                        {"part": part}) from None
@@ -140,9 +148,9 @@ def effective(cur: psycopg.Cursor, kind: Kind, channel: str, org_id: str | None,
     return dict(kind.defaults[channel]), "default"
 
 
-def compose(cur: psycopg.Cursor, kind: Kind, row: dict) -> dict[str, str]:
+def compose(cur: psycopg.Cursor, kind: Kind, row: dict, variables: dict | None = None) -> dict[str, str]:
     """A queued message's rendered parts, from the org's override, or the default should it fail."""
-    variables = kind.context(cur, row)
+    variables = kind.context(cur, row) if variables is None else variables
     parts, source = effective(cur, kind, row["channel"], row.get("org_id"))
     try:
         return render(kind, row["channel"], parts, variables)
@@ -153,5 +161,9 @@ def compose(cur: psycopg.Cursor, kind: Kind, row: dict) -> dict[str, str]:
         return render(kind, row["channel"], kind.defaults[row["channel"]], variables)
 
 
-def as_email(to: str, rendered: dict[str, str]) -> Email:
-    return Email(to, rendered["subject"], layout(rendered["subject"], rendered["html"]), rendered["text"])
+def email(cur: psycopg.Cursor, kind: Kind, row: dict) -> Email:
+    """A queued email: its rendered parts in the house layout, with the kind's inline images."""
+    variables = kind.context(cur, row)
+    rendered = compose(cur, kind, row, variables)
+    return Email(row["recipient"], rendered["subject"], layout(rendered["subject"], rendered["html"]),
+                 rendered["text"], kind.images(variables) if kind.images else [])

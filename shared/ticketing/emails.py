@@ -1,19 +1,18 @@
 """Ticketing emails: the tickets (one inline QR per ticket), and how a ticket
 order reads in the refund, late-payment and dispute emails every order kind
-sends (shared/commerce/order_mail.py). Rendered at send time from the database, so a
+sends (shared/commerce/order_mail.py). A message kind an org may reword
+(shared/comms/templates.py), its variables read at send time from the database, so a
 resend shows the current truth. Mobile-friendly: one column, 600 px at most,
 inline styles only, and a plain-text part."""
 
 from __future__ import annotations
 
-import html
-
 import psycopg
 
 from shared.providers import qr
 from shared.platform.formatting import money, when
-from shared.providers.mail import Email, InlineImage, layout
-from shared.comms.notifications import renderer
+from shared.comms import templates
+from shared.providers.mail import InlineImage
 from shared.commerce.order_mail import OrderView, describer
 
 
@@ -30,38 +29,58 @@ def _starts(cur: psycopg.Cursor, order: dict) -> str:
     return when(order["event_starts_at"], found["timezone"] if found else None)
 
 
-@renderer("tickets")
-def render_tickets(cur: psycopg.Cursor, row: dict) -> Email:
+def _tickets(cur: psycopg.Cursor, row: dict) -> dict:
     order = _order(cur, row["payload"]["order_id"])
     cur.execute("select private.ticket_passes_for(%s) as p", (order["order_id"],))
     passes = [p for p in cur.fetchone()["p"] if p["status"] == "valid"]
-    title = f"Your tickets for {order['event_title']}"
-    images, blocks, lines = [], [], []
-    for n, ticket in enumerate(passes, 1):
-        cid = f"ticket-{ticket['ticket_id']}"
-        images.append(InlineImage(cid, f"ticket-{n}.png", qr.png(ticket["secret"])))
-        blocks.append(f"""
+    return {"event_title": order["event_title"], "starts": _starts(cur, order), "buyer_name": order["buyer_name"],
+            "number": order["number"], "total": money(order["total_minor"], order["currency"]),
+            "tickets": [{"tier": t["tier"], "attendee_name": t["attendee_name"], "secret": t["secret"],
+                         "cid": f"ticket-{t['ticket_id']}"} for t in passes]}
+
+
+def _qr_codes(variables: dict) -> list[InlineImage]:
+    return [InlineImage(t["cid"], f"ticket-{n}.png", qr.png(t["secret"]))
+            for n, t in enumerate(variables["tickets"], 1)]
+
+
+TICKET_HTML = """<h1 style="margin:0 0 8px;font-size:22px">{{ event_title }}</h1>
+<p style="margin:0 0 16px;color:#52525b">{{ starts }}</p>
+<p style="margin:0 0 8px">Hello {{ buyer_name }}, here are your tickets for order
+<strong>{{ number }}</strong> ({{ total }}).
+Show one code per person at the door.</p>
+{% for ticket in tickets %}
 <table role="presentation" width="100%" style="border:1px solid #e4e4e7;border-radius:8px;margin:12px 0">
 <tr><td align="center" style="padding:16px">
-<p style="margin:0 0 4px;font-size:16px;font-weight:600">{html.escape(ticket['tier'])}</p>
-<p style="margin:0 0 12px;color:#52525b">{html.escape(ticket['attendee_name'])} · ticket {n} of {len(passes)}</p>
-<img src="cid:{cid}" width="240" height="240" alt="QR code for ticket {n}" style="display:block;width:240px;max-width:100%;height:auto">
-<p style="margin:8px 0 0;font-family:monospace;font-size:11px;color:#71717a;word-break:break-all">{html.escape(ticket['secret'])}</p>
-</td></tr></table>""")
-        lines.append(f"- {ticket['tier']} for {ticket['attendee_name']}: {ticket['secret']}")
-    starts = _starts(cur, order)
-    body = f"""
-<h1 style="margin:0 0 8px;font-size:22px">{html.escape(order['event_title'])}</h1>
-<p style="margin:0 0 16px;color:#52525b">{html.escape(starts)}</p>
-<p style="margin:0 0 8px">Hello {html.escape(order['buyer_name'])}, here are your tickets for order
-<strong>{html.escape(order['number'])}</strong> ({money(order['total_minor'], order['currency'])}).
-Show one code per person at the door.</p>
-{''.join(blocks)}"""
-    text = "\n".join([
-        title, "", f"Order {order['number']} - {money(order['total_minor'], order['currency'])}",
-        f"Starts: {starts}", "", "Your tickets (show the QR code, or this code, at the door):", *lines,
-    ])
-    return Email(row["recipient"], title, layout(title, body), text, images)
+<p style="margin:0 0 4px;font-size:16px;font-weight:600">{{ ticket.tier }}</p>
+<p style="margin:0 0 12px;color:#52525b">{{ ticket.attendee_name }} · ticket {{ loop.index }} of {{ tickets|length }}</p>
+<img src="cid:{{ ticket.cid }}" width="240" height="240" alt="QR code for ticket {{ loop.index }}" style="display:block;width:240px;max-width:100%;height:auto">
+<p style="margin:8px 0 0;font-family:monospace;font-size:11px;color:#71717a;word-break:break-all">{{ ticket.secret }}</p>
+</td></tr></table>
+{% endfor %}"""
+
+TICKET_TEXT = """{{ subject }}
+
+Order {{ number }} - {{ total }}
+Starts: {{ starts }}
+
+Your tickets (show the QR code, or this code, at the door):
+{% for ticket in tickets %}- {{ ticket.tier }} for {{ ticket.attendee_name }}: {{ ticket.secret }}
+{% endfor %}"""
+
+templates.register(templates.Kind(
+    name="tickets", purpose="transactional",
+    variables={"event_title": "the event", "starts": "when it starts, e.g. Sat 9 Jan 2027, 19:00 GMT",
+               "buyer_name": "the buyer's name", "number": "the order number", "total": "the amount paid",
+               "tickets": "the valid tickets, each with tier, attendee_name, secret and cid (its QR image: "
+                          "<img src=\"cid:{{ ticket.cid }}\">)"},
+    sample={"event_title": "Spring Gala", "starts": "Sat 9 Jan 2027, 19:00 GMT", "buyer_name": "Casey Customer",
+            "number": "BW-7K3M9QXA", "total": "£45.00",
+            "tickets": [{"tier": "General", "attendee_name": "Casey Customer", "secret": "sample-ticket-secret",
+                         "cid": "ticket-sample"}]},
+    context=_tickets, images=_qr_codes,
+    defaults={"email": {"subject": "Your tickets for {{ event_title }}", "html": TICKET_HTML,
+                        "text": TICKET_TEXT}}))
 
 
 @describer("tickets")

@@ -18,23 +18,18 @@ import httpx
 import psycopg
 import pytest
 
-from shared.comms import notifications
+from shared.comms import notifications, templates
 from shared.platform.config import settings
 from shared.platform.db import Caller
-from shared.providers.mail import Email, Mailer
+from shared.providers.mail import Mailer
 from shared.providers.sms import Texter
 
 TEMPLATE = "delivery_probe"
 
 
-@notifications.renderer(TEMPLATE)
-def _probe_email(cur, row: dict) -> Email:
-    return Email(to=row["recipient"], subject="Probe", html="<p>Probe</p>", text="Probe")
-
-
-@notifications.sms_renderer(TEMPLATE)
-def _probe_sms(cur, row: dict) -> str:
-    return "Probe"
+templates.register(templates.Kind(
+    name=TEMPLATE, purpose="transactional", variables={}, sample={}, context=lambda cur, row: {},
+    defaults={"email": {"subject": "Probe", "html": "<p>Probe</p>", "text": "Probe"}, "sms": {"body": "Probe"}}))
 
 
 def queue(db, channel: str, recipient: str, *, purpose: str = "transactional") -> str:
