@@ -39,3 +39,18 @@ drop policy if exists "Message templates are visible to owners and admins" on pu
 create policy "Message templates are visible to owners and admins" on public.message_templates
   for select to authenticated
   using (org_id = any ((select private.org_ids_with_role('{owner,admin}'))::uuid[]));
+
+-- Emergency alerts: an org's owners and admins read what was sent; alerts are sent only through
+-- public.send_emergency_alert. The audience registry (private) is no API role's.
+revoke all on public.emergency_alerts from anon, authenticated;
+grant select on public.emergency_alerts to authenticated;
+grant all on public.emergency_alerts to service_role;
+alter table public.emergency_alerts enable row level security;
+
+drop policy if exists "Emergency alerts are visible to owners and admins" on public.emergency_alerts;
+create policy "Emergency alerts are visible to owners and admins" on public.emergency_alerts
+  for select to authenticated
+  using (org_id = any ((select private.org_ids_with_role('{owner,admin}'))::uuid[]));
+
+revoke all on private.alert_audiences from public, anon, authenticated, service_role;
+alter table private.alert_audiences enable row level security;

@@ -1,14 +1,16 @@
 """Every business area, loaded for what it registers with the layers below.
 
 Areas register their order kinds (shared.commerce.checkout), how their orders
-read in the money emails (shared.commerce.order_mail) and the renderers of
-the messages they queue (shared.comms.notifications). No lower layer names an
+read in the money emails (shared.commerce.order_mail) and the message kinds
+they queue (shared.comms.templates); comms' own emergency alert is loaded here
+too, for the same reason. No lower layer names an
 area: the functions, the dev stack and the tests import this module instead.
 Adding a business area means adding it here (ARCHITECTURE.md).
 """
 
 from shared.appointments import checkout as appointment_checkout  # noqa: F401  kind "appointments"
-from shared.appointments import emails as appointment_emails  # noqa: F401  renderers, order describer
+from shared.appointments import emails as appointment_emails  # noqa: F401  message kinds, order describer
 from shared.appointments import reminders as appointment_reminders  # noqa: F401  reminder email and SMS
 from shared.ticketing import checkout as ticket_checkout  # noqa: F401  kind "tickets" (the default)
 from shared.ticketing import emails as ticket_emails  # noqa: F401  the tickets, order describer
+from shared.comms import alerts as emergency_alerts  # noqa: F401  the emergency alert, every area's audience

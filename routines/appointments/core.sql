@@ -66,3 +66,19 @@ begin
   return new;
 end;
 $$;
+
+-- Emergency alerts (routines/comms/alerts.sql): the customers of booked or running jobs that
+-- overlap the window.
+create or replace function private.appointment_alert_contacts(p_org_id uuid, p_during tstzrange)
+  returns table (name text, email text, phone text)
+  language sql stable
+  security definer
+  set search_path = ''
+as $$
+  select a.customer_name, a.customer_email, a.customer_phone
+  from public.appointments a
+  where a.org_id = p_org_id and a.status in ('booked', 'in_progress') and a.period && p_during;
+$$;
+insert into private.alert_audiences (name, contacts_function)
+  values ('appointments', 'private.appointment_alert_contacts')
+  on conflict (name) do update set contacts_function = excluded.contacts_function;

@@ -655,3 +655,19 @@ $$;
 comment on function public.request_refund(uuid, bigint, text) is
   'Owners/admins queue a full (amount null) or partial refund; the refund-order function executes it at Stripe.';
 grant execute on function public.request_refund(uuid, bigint, text) to authenticated;
+
+-- Emergency alerts (routines/comms/alerts.sql): the buyers of paid orders for events that run
+-- during the window (an event without an end counts at its start).
+create or replace function private.ticket_alert_contacts(p_org_id uuid, p_during tstzrange)
+  returns table (name text, email text, phone text)
+  language sql stable
+  security definer
+  set search_path = ''
+as $$
+  select o.buyer_name, o.buyer_email, null::text
+  from public.orders o join public.events e on e.id = o.event_id
+  where o.org_id = p_org_id and o.status = 'paid'
+    and tstzrange(e.starts_at, coalesce(e.ends_at, e.starts_at), '[]') && p_during;
+$$;
+insert into private.alert_audiences (name, contacts_function) values ('tickets', 'private.ticket_alert_contacts')
+  on conflict (name) do update set contacts_function = excluded.contacts_function;
