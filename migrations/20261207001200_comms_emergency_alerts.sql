@@ -33,3 +33,7 @@ comment on table public.emergency_alerts is
   'An alert an owner or admin sent to everyone with a live booking in `during`: how many emails and texts it queued.';
 create index emergency_alerts_org_id_idx on public.emergency_alerts (org_id, created_at desc);
 create index emergency_alerts_created_by_idx on public.emergency_alerts (created_by);
+
+-- The GDPR registry asks about every column whose name looks personal (routines/privacy/gdpr.sql).
+insert into private.gdpr_columns (table_name, column_name, erase_to, exported, reason) values
+  ('emergency_alerts', 'emails', null, true, 'how many emails an alert queued: a count, not an address');

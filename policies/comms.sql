@@ -54,3 +54,26 @@ create policy "Emergency alerts are visible to owners and admins" on public.emer
 
 revoke all on private.alert_audiences from public, anon, authenticated, service_role;
 alter table private.alert_audiences enable row level security;
+
+-- Consent and campaigns: an org's owners and admins read them; they are written only through
+-- set_marketing_consent, create_campaign, queue_campaign and the unsubscribe link. The audience
+-- registry and the unsubscribe tokens (private) are no API role's.
+revoke all on public.marketing_consents, public.campaigns from anon, authenticated;
+grant select on public.marketing_consents, public.campaigns to authenticated;
+grant all on public.marketing_consents, public.campaigns to service_role;
+alter table public.marketing_consents enable row level security;
+alter table public.campaigns enable row level security;
+
+drop policy if exists "Marketing consents are visible to owners and admins" on public.marketing_consents;
+create policy "Marketing consents are visible to owners and admins" on public.marketing_consents
+  for select to authenticated
+  using (org_id = any ((select private.org_ids_with_role('{owner,admin}'))::uuid[]));
+
+drop policy if exists "Campaigns are visible to owners and admins" on public.campaigns;
+create policy "Campaigns are visible to owners and admins" on public.campaigns
+  for select to authenticated
+  using (org_id = any ((select private.org_ids_with_role('{owner,admin}'))::uuid[]));
+
+revoke all on private.campaign_audiences, private.unsubscribe_tokens from public, anon, authenticated, service_role;
+alter table private.campaign_audiences enable row level security;
+alter table private.unsubscribe_tokens enable row level security;

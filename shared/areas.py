@@ -14,3 +14,4 @@ from shared.appointments import reminders as appointment_reminders  # noqa: F401
 from shared.ticketing import checkout as ticket_checkout  # noqa: F401  kind "tickets" (the default)
 from shared.ticketing import emails as ticket_emails  # noqa: F401  the tickets, order describer
 from shared.comms import alerts as emergency_alerts  # noqa: F401  the emergency alert, every area's audience
+from shared.comms import campaigns as promotions  # noqa: F401  the promotion

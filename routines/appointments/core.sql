@@ -82,3 +82,22 @@ $$;
 insert into private.alert_audiences (name, contacts_function)
   values ('appointments', 'private.appointment_alert_contacts')
   on conflict (name) do update set contacts_function = excluded.contacts_function;
+
+-- Campaign audience (routines/comms/campaigns.sql): customers with a job in the last
+-- `within_days` (365 unless given), of one service if `service_id` is given.
+create or replace function private.appointment_customers(p_org_id uuid, p_options jsonb)
+  returns table (name text, email text, phone text)
+  language sql stable
+  security definer
+  set search_path = ''
+as $$
+  select a.customer_name, a.customer_email, a.customer_phone
+  from public.appointments a
+  where a.org_id = p_org_id and a.status in ('booked', 'in_progress', 'completed')
+    and lower(a.period) >= now() - make_interval(days => coalesce((p_options ->> 'within_days')::int, 365))
+    and (p_options ->> 'service_id' is null or a.service_id = (p_options ->> 'service_id')::uuid);
+$$;
+insert into private.campaign_audiences (name, contacts_function, description)
+  values ('appointment_customers', 'private.appointment_customers',
+          'Customers with a job in the last within_days (365), optionally of one service_id')
+  on conflict (name) do update set contacts_function = excluded.contacts_function, description = excluded.description;

@@ -671,3 +671,22 @@ as $$
 $$;
 insert into private.alert_audiences (name, contacts_function) values ('tickets', 'private.ticket_alert_contacts')
   on conflict (name) do update set contacts_function = excluded.contacts_function;
+
+-- Campaign audience (routines/comms/campaigns.sql): buyers of paid orders placed in the last
+-- `within_days` (365 unless given), for one event if `event_id` is given.
+create or replace function private.ticket_buyers(p_org_id uuid, p_options jsonb)
+  returns table (name text, email text, phone text)
+  language sql stable
+  security definer
+  set search_path = ''
+as $$
+  select o.buyer_name, o.buyer_email, null::text
+  from public.orders o
+  where o.org_id = p_org_id and o.kind = 'tickets' and o.status = 'paid'
+    and o.created_at >= now() - make_interval(days => coalesce((p_options ->> 'within_days')::int, 365))
+    and (p_options ->> 'event_id' is null or o.event_id = (p_options ->> 'event_id')::uuid);
+$$;
+insert into private.campaign_audiences (name, contacts_function, description)
+  values ('ticket_buyers', 'private.ticket_buyers',
+          'Buyers of paid ticket orders in the last within_days (365), optionally for one event_id')
+  on conflict (name) do update set contacts_function = excluded.contacts_function, description = excluded.description;

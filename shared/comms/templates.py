@@ -60,6 +60,7 @@ class Kind:
     context: Callable[[psycopg.Cursor, dict], dict]    # the variables of one queued message (may raise Skip)
     defaults: dict[str, dict[str, str]] = field(default_factory=dict)  # channel -> part -> template
     images: Callable[[dict], list[InlineImage]] | None = None  # inline images an email refers to by cid
+    headers: Callable[[dict], dict[str, str]] | None = None    # extra email headers (List-Unsubscribe)
 
 
 KINDS: dict[str, Kind] = {}
@@ -166,4 +167,5 @@ def email(cur: psycopg.Cursor, kind: Kind, row: dict) -> Email:
     variables = kind.context(cur, row)
     rendered = compose(cur, kind, row, variables)
     return Email(row["recipient"], rendered["subject"], layout(rendered["subject"], rendered["html"]),
-                 rendered["text"], kind.images(variables) if kind.images else [])
+                 rendered["text"], kind.images(variables) if kind.images else [],
+                 kind.headers(variables) if kind.headers else {})

@@ -150,10 +150,16 @@ class MailSettings(_Linked):
                                        alias="RESEND_WEBHOOK_SECRET")
     sender: str = Field(default="Bookwell <tickets@bookwell.local>", alias="MAIL_FROM")
     public_site_url: str = Field(default="http://localhost:3000", alias="PUBLIC_SITE_URL")
+    # The public URL of functions/unsubscribe, put in every promotion (List-Unsubscribe and its link).
+    unsubscribe_url: str | None = Field(default=None, pattern=r"^https?://", alias="UNSUBSCRIBE_URL")
 
     @property
     def resend_base(self) -> str | None:
         return self._api_base(self.resend_api_base, "resend", self.resend_api_key == LOCAL_RESEND_KEY)
+
+    @property
+    def unsubscribe_base(self) -> str:
+        return (self.unsubscribe_url or self._runtime.local_base("functions/v1/unsubscribe")).rstrip("/")
 
     def refuse_placeholders(self) -> None:
         _refuse_placeholder("RESEND_API_KEY", self.resend_api_key, LOCAL_RESEND_KEY)

@@ -24,6 +24,7 @@ class Email:
     html: str
     text: str
     images: list[InlineImage] = field(default_factory=list)
+    headers: dict[str, str] = field(default_factory=dict)  # e.g. List-Unsubscribe on promotions
 
 
 class Mailer:
@@ -42,6 +43,8 @@ class Mailer:
             # Delivery events carry the tags back: they name the outbox row (shared/comms/delivery.py).
             "tags": [{"name": "outbox_id", "value": idempotency_key}],
         }
+        if email.headers:
+            params["headers"] = dict(email.headers)
         if email.images:
             params["attachments"] = [
                 {"filename": i.filename, "content": base64.b64encode(i.data).decode(),

@@ -408,7 +408,8 @@ def test_the_matrix_covers_every_command_on_every_ticketing_commerce_and_outbox_
     tenancy = {"profiles", "organizations", "memberships", "invitations", "audit_log"}
     crm = {"companies", "contacts", "interactions"}
     ai = {"wizard_sessions"}  # tests/ai/test_rls.py
-    comms = {"message_templates", "emergency_alerts"}  # tests/comms/test_templates.py, test_alerts.py
+    comms = {"message_templates", "emergency_alerts",  # tests/comms/test_templates.py, test_alerts.py
+             "marketing_consents", "campaigns"}  # tests/comms/test_campaigns.py
     appointments = {"service_categories", "services", "staff", "staff_services", "staff_schedules", "staff_breaks",
                     "staff_time_off", "staff_service_areas", "appointment_settings",  # test_catalogue_rls.py
                     "appointments",  # tests/appointments/test_appointments_rls.py
