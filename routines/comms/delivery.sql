@@ -151,13 +151,15 @@ grant execute on function private.record_sms_keyword(text, text) to service_role
 -- queued), template and channel, how many messages were queued and sent and
 -- how many of them were reported delivered, opened, clicked, bounced,
 -- complained about or failed, and how many were not sent to a suppressed
--- address. Each counts messages, not events: a message opened twice is one
--- opened. Owners and admins of the org; anyone else PT403 not_an_admin.
+-- address, and how many led their recipient to opt out (its unsubscribe link
+-- used, or a spam complaint). Each counts messages, not events: a message
+-- opened twice is one opened. Owners and admins of the org; anyone else PT403
+-- not_an_admin.
 -- ===========================================================================
 create or replace function private.message_analytics(org_id uuid, date_from date, date_to date)
   returns table (day date, template text, channel public.notification_channel, queued bigint, sent bigint,
                  delivered bigint, opened bigint, clicked bigint, bounced bigint, complained bigint,
-                 failed bigint, suppressed bigint)
+                 failed bigint, suppressed bigint, opted_out bigint)
   language plpgsql stable
   security definer
   set search_path = ''
@@ -180,7 +182,11 @@ begin
   return query
     with messages as (
       select (m.created_at at time zone tz)::date as local_day, m.template, m.channel, m.status, m.last_error,
-             array(select e.type from public.message_events e where e.notification_id = m.id) as reported
+             array(select e.type from public.message_events e where e.notification_id = m.id) as reported,
+             exists (select 1 from private.unsubscribe_tokens u
+                     where m.payload ? 'unsubscribe_token'
+                       and u.token_hash = private.token_hash(m.payload ->> 'unsubscribe_token')
+                       and u.used_at is not null) as unsubscribed
       from public.notification_outbox m
       where m.org_id = message_analytics.org_id
         and m.created_at >= date_from::timestamp at time zone tz
@@ -194,7 +200,8 @@ begin
            count(*) filter (where 'bounced' = any (reported)),
            count(*) filter (where 'complained' = any (reported)),
            count(*) filter (where 'failed' = any (reported) or status = 'dead'),
-           count(*) filter (where status = 'skipped' and last_error = 'suppressed')
+           count(*) filter (where status = 'skipped' and last_error = 'suppressed'),
+           count(*) filter (where unsubscribed or 'complained' = any (reported))
     from messages
     group by 1, 2, 3
     order by 1, 2, 3;
@@ -202,13 +209,13 @@ end;
 $$;
 comment on function private.message_analytics(uuid, date, date) is
   'Per local day, template and channel: messages queued, sent, delivered, opened, clicked, bounced, complained '
-  'about, failed and not sent to a suppressed address. Owners and admins; PT403 not_an_admin; PT422 bad ranges.';
+  'about, failed, not sent to a suppressed address, and opted out from. Owners and admins; PT403 not_an_admin.';
 grant execute on function private.message_analytics(uuid, date, date) to authenticated, service_role;
 
 create or replace function public.message_analytics(org_id uuid, date_from date, date_to date)
   returns table (day date, template text, channel public.notification_channel, queued bigint, sent bigint,
                  delivered bigint, opened bigint, clicked bigint, bounced bigint, complained bigint,
-                 failed bigint, suppressed bigint)
+                 failed bigint, suppressed bigint, opted_out bigint)
   language sql stable
   set search_path = ''
 as $$

@@ -9,7 +9,7 @@ from datetime import date
 import psycopg
 
 COLUMNS = ("day", "template", "channel", "queued", "sent", "delivered", "opened", "clicked", "bounced",
-           "complained", "failed", "suppressed")
+           "complained", "failed", "suppressed", "opted_out")
 CSV_CONTENT_TYPE = "text/csv; charset=utf-8"
 
 

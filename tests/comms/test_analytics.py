@@ -64,11 +64,12 @@ def test_counts_messages_per_local_day_template_and_channel(db, world):
     counts = {(r["day"], r["template"], r["channel"]): {k: v for k, v in r.items()
                                                         if k not in ("day", "template", "channel")} for r in rows}
     zero = dict.fromkeys(("queued", "sent", "delivered", "opened", "clicked", "bounced", "complained", "failed",
-                          "suppressed"), 0)
+                          "suppressed", "opted_out"), 0)
     assert counts == {
         ("2026-03-09", "tickets", "email"): {**zero, "queued": 3, "sent": 2, "delivered": 1, "opened": 1,
                                              "clicked": 1, "bounced": 1, "suppressed": 1},
-        ("2026-03-10", "tickets", "email"): {**zero, "queued": 2, "sent": 1, "delivered": 1, "complained": 1},
+        ("2026-03-10", "tickets", "email"): {**zero, "queued": 2, "sent": 1, "delivered": 1, "complained": 1,
+                                             "opted_out": 1},
         ("2026-03-10", "appointment_reminder", "sms"): {**zero, "queued": 1, "sent": 1, "failed": 1},
         ("2026-03-10", "appointment_reminder", "email"): {**zero, "queued": 1, "failed": 1},
     }
@@ -102,8 +103,8 @@ def test_over_http_as_json_and_as_csv(functions_url, world):
     assert 'filename="messages-2026-03-09-2026-03-10.csv"' in as_csv.headers["content-disposition"]
     table = list(csv.reader(io.StringIO(as_csv.text)))
     assert table[0] == ["day", "template", "channel", "queued", "sent", "delivered", "opened", "clicked", "bounced",
-                        "complained", "failed", "suppressed"]
-    assert ["2026-03-09", "tickets", "email", "3", "2", "1", "1", "1", "1", "0", "0", "1"] in table
+                        "complained", "failed", "suppressed", "opted_out"]
+    assert ["2026-03-09", "tickets", "email", "3", "2", "1", "1", "1", "1", "0", "0", "1", "0"] in table
     staff = httpx.get(url, params=params, headers=world["people"]["staff"].headers)
     assert staff.status_code == 403 and staff.json()["error"]["code"] == "not_an_admin"
     assert httpx.get(url, params=params).status_code == 401
