@@ -19,6 +19,7 @@ from shared.providers.mail import Mailer
 from shared.providers.sms import Texter, segments
 from tests.support import factories
 from tests.support.appointments import services_and_staff
+from tests.support.pg import refused
 
 KIND = "appointment_reminder"
 HOSTILE_NAME = "<script>alert(1)</script> {{ org.secret }} {% raw %}"
@@ -185,10 +186,17 @@ def test_only_owners_and_admins_read_or_write_an_orgs_templates(stack, db, world
         with pytest.raises(psycopg.errors.InsufficientPrivilege):
             with db.acting(caller) as cur:
                 cur.execute("update public.message_templates set subject = 'x' where org_id = %s", (org_id,))
+    # Around the function, straight at the database: Postgres itself refuses all but owners and admins.
+    before = db.value("select count(*) from public.message_templates where org_id = %s", (org_id,))
+    for role in ("manager", "staff", "rival_owner"):
+        refused(db.attempt(people[role].caller, "select private.save_message_template(%s, %s, 'sms', 'en',"
+                           " null, null, null, 'x', null)", (org_id, KIND)), "PT403", "not_an_admin")
+        refused(db.attempt(people[role].caller, "select private.delete_message_template(%s, %s, 'email', 'en')",
+                           (org_id, KIND)), "PT403", "not_an_admin")
+    assert db.value("select count(*) from public.message_templates where org_id = %s", (org_id,)) == before
     with pytest.raises(psycopg.errors.InsufficientPrivilege):
         with db.acting(people["owner"].caller) as cur:
-            cur.execute("select private.save_message_template(%s, %s, 'sms', 'en', null, null, null, 'x', null)",
-                        (org_id, KIND))
+            cur.execute("select private.message_template_for(%s, %s, 'email', 'en')", (org_id, KIND))
 
 
 # ---------------------------------------------------------------------------
