@@ -77,3 +77,15 @@ create policy "Campaigns are visible to owners and admins" on public.campaigns
 revoke all on private.campaign_audiences, private.unsubscribe_tokens from public, anon, authenticated, service_role;
 alter table private.campaign_audiences enable row level security;
 alter table private.unsubscribe_tokens enable row level security;
+
+-- Recipients' languages: an org's owners and admins read them; written only through
+-- private.remember_language (checkout, as the buyer with their tracking token).
+revoke all on public.recipient_languages from anon, authenticated;
+grant select on public.recipient_languages to authenticated;
+grant all on public.recipient_languages to service_role;
+alter table public.recipient_languages enable row level security;
+
+drop policy if exists "Recipient languages are visible to owners and admins" on public.recipient_languages;
+create policy "Recipient languages are visible to owners and admins" on public.recipient_languages
+  for select to authenticated
+  using (org_id = any ((select private.org_ids_with_role('{owner,admin}'))::uuid[]));

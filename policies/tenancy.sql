@@ -15,7 +15,7 @@ revoke all on public.profiles, public.organizations, public.memberships,
 grant select on public.profiles to authenticated;
 grant update (full_name, phone, avatar_url) on public.profiles to authenticated;
 grant select, delete on public.organizations to authenticated;
-grant update (name, timezone, currency, settings) on public.organizations to authenticated;
+grant update (name, timezone, currency, country, language, settings) on public.organizations to authenticated;
 grant select on public.memberships to authenticated;
 grant select (id, org_id, email, role, scope, invited_by, accepted_by, expires_at, accepted_at, created_at),
   delete on public.invitations to authenticated;
@@ -94,3 +94,7 @@ drop policy if exists "Audit entries are visible to owners and admins" on public
 create policy "Audit entries are visible to owners and admins" on public.audit_log
   for select to authenticated
   using (org_id = any ((select private.org_ids_with_role('{owner,admin}'))::uuid[]));
+
+-- Phone-number rules (private.to_e164 reads them as definer code): no API role's.
+revoke all on private.phone_regions from public, anon, authenticated, service_role;
+alter table private.phone_regions enable row level security;

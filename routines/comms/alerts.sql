@@ -2,7 +2,7 @@
 --
 -- public.send_emergency_alert(org_id, from, to, title, message, channels)
 -- queues one `emergency_alert` message per distinct email address and per
--- distinct phone number among the contacts every registered area returns for
+-- distinct phone number (in E.164, however it was typed) among the contacts every registered area returns for
 -- the window, with purpose `alert`: it reaches addresses suppressed for
 -- promotions, but not a number that sent STOP (Twilio would refuse it). The
 -- outbox dedupe key (alert, channel, address) makes "each person once" hold
@@ -22,6 +22,7 @@ declare
   contacts jsonb;
   n_emails integer := 0;
   n_texts integer := 0;
+  region text;
 begin
   if not private.has_org_role(p_org_id, '{owner,admin}') then
     raise exception using errcode = 'PT403', detail = 'not_an_admin',
@@ -39,6 +40,7 @@ begin
     raise exception using errcode = 'PT422', detail = 'invalid_channels', message = 'Choose email, sms or both';
   end if;
 
+  select o.country into region from public.organizations o where o.id = p_org_id;
   insert into public.emergency_alerts (org_id, during, title, message, channels, created_by)
   values (p_org_id, tstzrange(p_from, p_to, '[)'), btrim(p_title), btrim(p_message),
           array(select distinct unnest(p_channels)), (select auth.uid()))
@@ -60,9 +62,9 @@ begin
       select p_org_id, 'email', 'emergency_alert', c.email,
              jsonb_build_object('alert_id', alert.id, 'name', min(c.name)),
              'emergency_alert:' || alert.id || ':email:' || c.email, 'alert'
-      from (select lower(btrim(x.email)) as email, x.name
-            from jsonb_to_recordset(contacts) as x(name text, email text, phone text)
-            where x.email ~ '^[^@\s]+@[^@\s]+\.[^@\s]+$') c
+      from (select private.contact_address('email', x.email) as email, x.name
+            from jsonb_to_recordset(contacts) as x(name text, email text, phone text)) c
+      where c.email is not null
       group by c.email
       on conflict (dedupe_key) do nothing
       returning 1)
@@ -74,9 +76,9 @@ begin
       select p_org_id, 'sms', 'emergency_alert', c.phone,
              jsonb_build_object('alert_id', alert.id, 'name', min(c.name)),
              'emergency_alert:' || alert.id || ':sms:' || c.phone, 'alert'
-      from (select regexp_replace(x.phone, '[^0-9+]', '', 'g') as phone, x.name
-            from jsonb_to_recordset(contacts) as x(name text, email text, phone text)
-            where length(regexp_replace(coalesce(x.phone, ''), '[^0-9]', '', 'g')) >= 7) c
+      from (select private.contact_address('sms', x.phone, region) as phone, x.name
+            from jsonb_to_recordset(contacts) as x(name text, email text, phone text)) c
+      where c.phone is not null
       group by c.phone
       on conflict (dedupe_key) do nothing
       returning 1)

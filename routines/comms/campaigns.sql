@@ -3,7 +3,41 @@
 --
 -- private.campaign_recipients is the one place that decides who a promotion
 -- may reach: the audience's contacts with granted consent for that channel,
--- not suppressed, each address once. queue_campaign queues exactly those.
+-- not suppressed, each address once (numbers compared in E.164, however they
+-- were typed). queue_campaign queues exactly those.
+
+-- Record a consent given or withdrawn (definer code only: the callers decide who may).
+-- PT422 invalid_address when the address is not an email address or a phone number.
+create or replace function private.record_consent(
+  p_org_id uuid, p_channel public.notification_channel, p_address text, p_granted boolean, p_source text,
+  p_evidence jsonb default '{}'::jsonb
+) returns public.marketing_consents
+  language plpgsql
+  security definer
+  set search_path = ''
+as $$
+declare
+  saved public.marketing_consents;
+  normalised text;
+begin
+  normalised := private.contact_address(p_channel, p_address,
+                                        (select o.country from public.organizations o where o.id = p_org_id));
+  if normalised is null then
+    raise exception using errcode = 'PT422', detail = 'invalid_address',
+      message = case p_channel when 'email' then 'That is not an email address' else 'That is not a phone number' end;
+  end if;
+  insert into public.marketing_consents (org_id, channel, address, status, source, evidence)
+  values (p_org_id, p_channel, normalised,
+          case when p_granted then 'granted'::public.consent_status else 'withdrawn'::public.consent_status end,
+          p_source, coalesce(p_evidence, '{}'::jsonb))
+  on conflict (org_id, channel, address) do update
+    set status = excluded.status, source = excluded.source, evidence = excluded.evidence, changed_at = now()
+  returning * into saved;
+  return saved;
+end;
+$$;
+grant execute on function
+  private.record_consent(uuid, public.notification_channel, text, boolean, text, jsonb) to service_role;
 
 -- Consent as recorded by an org's owners and admins (e.g. from a signed form) or the service role.
 create or replace function private.set_marketing_consent(
@@ -14,21 +48,12 @@ create or replace function private.set_marketing_consent(
   security definer
   set search_path = ''
 as $$
-declare
-  saved public.marketing_consents;
 begin
   if (select auth.role()) is distinct from 'service_role' and not private.has_org_role(p_org_id, '{owner,admin}') then
     raise exception using errcode = 'PT403', detail = 'not_an_admin',
       message = 'Consent is recorded by the organization''s owners and admins';
   end if;
-  insert into public.marketing_consents (org_id, channel, address, status, source, evidence)
-  values (p_org_id, p_channel, private.suppression_address(p_channel, p_address),
-          case when p_granted then 'granted'::public.consent_status else 'withdrawn'::public.consent_status end,
-          p_source, coalesce(p_evidence, '{}'::jsonb))
-  on conflict (org_id, channel, address) do update
-    set status = excluded.status, source = excluded.source, evidence = excluded.evidence, changed_at = now()
-  returning * into saved;
-  return saved;
+  return private.record_consent(p_org_id, p_channel, p_address, p_granted, p_source, p_evidence);
 end;
 $$;
 grant execute on function
@@ -68,7 +93,8 @@ begin
     into contacts using p_org_id, coalesce(p_options, '{}'::jsonb);
   return query
     select x.address, min(x.name)
-    from (select private.suppression_address(p_channel, case p_channel when 'email' then c.email else c.phone end)
+    from (select private.contact_address(p_channel, case p_channel when 'email' then c.email else c.phone end,
+                                         (select o.country from public.organizations o where o.id = p_org_id))
                  as address, c.name
           from jsonb_to_recordset(contacts) as c(name text, email text, phone text)) x
     join public.marketing_consents mc

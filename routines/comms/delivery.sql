@@ -33,6 +33,20 @@ as $$
   select case p_channel when 'email' then lower(btrim(p_address)) else btrim(p_address) end;
 $$;
 
+-- A contact's address in the form consent and suppressions are kept in, or null when it is not
+-- one: a lower-case email address; a phone number in E.164, read as p_region's when typed without +.
+create or replace function private.contact_address(
+  p_channel public.notification_channel, p_address text, p_region text default 'GB'
+) returns text
+  language sql stable
+  set search_path = ''
+as $$
+  select case p_channel
+    when 'email' then case when btrim(p_address) ~ '^[^@\s]+@[^@\s]+\.[^@\s]+$' then lower(btrim(p_address)) end
+    else private.to_e164(p_address, p_region) end;
+$$;
+grant execute on function private.contact_address(public.notification_channel, text, text) to authenticated, service_role;
+
 create or replace function private.suppress(
   p_channel public.notification_channel, p_address text, p_reason text, p_detail jsonb default '{}'::jsonb
 ) returns void

@@ -61,7 +61,8 @@ begin
 end;
 $$;
 
--- The org's override for a message, in its language or else English; null: the default applies.
+-- The org's override for a message in p_language, else its base language (de for de-AT), else the
+-- org's own language, else English; null: the product's default applies.
 create or replace function private.message_template_for(
   p_org_id uuid, p_kind text, p_channel public.notification_channel, p_language text default 'en'
 ) returns public.message_templates
@@ -69,10 +70,13 @@ create or replace function private.message_template_for(
   security definer
   set search_path = ''
 as $$
-  select t.* from public.message_templates t
-  where t.org_id = p_org_id and t.kind = p_kind and t.channel = p_channel
-    and t.language in (coalesce(p_language, 'en'), 'en')
-  order by t.language = coalesce(p_language, 'en') desc
+  with preference as (
+    select array[coalesce(p_language, 'en'), split_part(coalesce(p_language, 'en'), '-', 1), o.language, 'en'] as languages
+    from public.organizations o where o.id = p_org_id
+  )
+  select t.* from public.message_templates t, preference p
+  where t.org_id = p_org_id and t.kind = p_kind and t.channel = p_channel and t.language = any (p.languages)
+  order by array_position(p.languages, t.language)
   limit 1;
 $$;
 grant execute on function

@@ -28,7 +28,7 @@ class AppointmentItem(BaseModel):
     staff_id: UUID | None = None
 
 
-class AppointmentCheckoutRequest(BaseModel):
+class AppointmentCheckoutRequest(checkout.BuyerChoices):
     """An appointment order (kind "appointments"): services at start times, at a postcode. org_id may
     be left out: it is then the org of the first item's service (every item must be that org's)."""
 

@@ -28,7 +28,7 @@ from urllib.parse import urlsplit
 import psycopg
 import pydantic
 import stripe
-from pydantic import BaseModel, Discriminator, RootModel, StringConstraints, Tag
+from pydantic import BaseModel, Discriminator, Field, RootModel, StringConstraints, Tag
 
 from shared.platform import db, errors
 from shared.platform.config import Settings
@@ -39,6 +39,28 @@ from shared.providers import payments
 IdempotencyKey = Annotated[str, StringConstraints(min_length=32, max_length=200)]
 
 Placer = Callable[[psycopg.Cursor, Any, "str | None", Settings], dict]
+
+
+class BuyerChoices(BaseModel):
+    """What a buyer may choose at any checkout (every kind's request extends this): the language of
+    the messages they get from the org, and consent to its offers by email or by SMS to a number they
+    give. A ticked box grants; an unticked one changes nothing (routines/commerce/buyer_choices.sql)."""
+
+    language: str | None = Field(default=None, pattern=r"^[a-z]{2}(-[A-Z]{2})?$")
+    marketing_email: bool = False
+    marketing_sms_phone: str | None = Field(default=None, max_length=40)
+
+
+CHOICES = frozenset(BuyerChoices.model_fields)
+
+
+def record_choices(cur: psycopg.Cursor, order: dict, req: BuyerChoices) -> None:
+    """Record the buyer's choices in the placing transaction, as the buyer (the new order's token proves it)."""
+    if order["replayed"] or not (req.language or req.marketing_email or req.marketing_sms_phone):
+        return
+    cur.execute("select private.record_buyer_choices(%s, %s, %s, %s, %s)",
+                (order["number"], order["tracking_token"], req.language, req.marketing_email,
+                 req.marketing_sms_phone))
 
 
 @dataclass(frozen=True)
@@ -115,7 +137,8 @@ def check_return_url(url: str, settings: Settings, field: str) -> None:
 def request_hash(req: BaseModel) -> str:
     # `kind` is left out so ticket hashes stay what they were before kinds existed;
     # the placing functions refuse a key replayed for another kind of order anyway.
-    return hashlib.sha256(req.model_dump_json(exclude={"idempotency_key", "kind"}).encode()).hexdigest()
+    # The buyer's choices are not the order: a retry that ticks a box is still the same order.
+    return hashlib.sha256(req.model_dump_json(exclude={"idempotency_key", "kind", *CHOICES}).encode()).hexdigest()
 
 
 def hold_note(order: dict) -> str:
@@ -134,7 +157,12 @@ def create_checkout_session(caller: db.Caller, req: BaseModel, *, settings: Sett
     check_return_url(req.success_url, settings, "success_url")
     check_return_url(req.cancel_url, settings, "cancel_url")
     kind = KINDS[req.kind]
-    order = db.run(caller, lambda cur: kind.place(cur, req, req.idempotency_key, settings))
+    def place(cur: psycopg.Cursor) -> dict:
+        placed = kind.place(cur, req, req.idempotency_key, settings)
+        record_choices(cur, placed, req)
+        return placed
+
+    order = db.run(caller, place)
     answer = {
         "order_id": order["order_id"],
         "order_number": order["number"],

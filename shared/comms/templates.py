@@ -152,7 +152,7 @@ def effective(cur: psycopg.Cursor, kind: Kind, channel: str, org_id: str | None,
 def compose(cur: psycopg.Cursor, kind: Kind, row: dict, variables: dict | None = None) -> dict[str, str]:
     """A queued message's rendered parts, from the org's override, or the default should it fail."""
     variables = kind.context(cur, row) if variables is None else variables
-    parts, source = effective(cur, kind, row["channel"], row.get("org_id"))
+    parts, source = effective(cur, kind, row["channel"], row.get("org_id"), row.get("language") or "en")
     try:
         return render(kind, row["channel"], parts, variables)
     except errors.DomainError:

@@ -25,7 +25,7 @@ class TicketItem(BaseModel):
     quantity: int = Field(ge=1, le=100, strict=True)
 
 
-class TicketCheckoutRequest(BaseModel):
+class TicketCheckoutRequest(checkout.BuyerChoices):
     """A ticket order (kind "tickets", the default)."""
 
     model_config = ConfigDict(extra="forbid")

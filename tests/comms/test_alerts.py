@@ -35,7 +35,8 @@ def world(db) -> dict:
     tag = uuid.uuid4().hex[:6]
     people = {k: f"{k}-{tag}@example.com" for k in ("ann", "bob", "cat", "dan", "eve", "fay")}
     job(0, people["ann"], "+447400200001", name="<b>Ann</b>")
-    job(1, people["ann"].upper(), "+447400200001")                    # the same person again
+    job(1, people["ann"].upper(), "07400 200001")                     # the same person again, typed nationally
+    job(6, None, "call me on the landline")                           # not a number: no SMS
     job(2, people["bob"], None)
     job(3, None, "+447400200003")                                     # a phone only
     job(4, people["cat"], "+447400200004", status="cancelled")        # not live

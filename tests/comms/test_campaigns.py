@@ -193,3 +193,27 @@ def test_erasing_a_customer_erases_their_consent(db):
                     (where["org_id"],)) == "withdrawn"
     created = campaign(db, where)
     assert queue(db, where, created["id"])["queued"] == 0
+
+
+def test_numbers_are_compared_in_e164_however_they_were_typed(db):
+    """Consent given for "+44 7400 300001" covers the customer who typed "07400 300001" at booking, once;
+    a number in the org's own country is read as such; a consent for something that is not a number is refused."""
+    where = shop(db)
+    for slot, phone in enumerate(("07400 300001", "+447400300001", "07400300002")):
+        db.sql("insert into public.appointments (org_id, service_id, staff_id, customer_name, customer_phone,"
+               " postcode, status, period) values (%s, %s, %s, 'Pat', %s, 'SW1A 1AA', 'completed', tstzrange("
+               " date_trunc('hour', now()) - make_interval(days => 3, hours => %s),"
+               " date_trunc('hour', now()) - make_interval(days => 3, hours => %s) + interval '1 hour'))",
+               (where["org_id"], where["service_id"], where["staff_id"], phone, slot, slot))
+    owner = where["org"]["owner"].caller
+    saved = call(db, owner, "select to_jsonb(public.set_marketing_consent(%s, 'sms', '+44 (0)7400 300001', true))",
+                 where["org_id"])
+    assert saved["address"] == "+447400300001"
+    refused(call(db, owner, "select to_jsonb(public.set_marketing_consent(%s, 'sms', 'ring the shop', true))",
+                 where["org_id"]), "PT422", "invalid_address")
+    refused(call(db, owner, "select to_jsonb(public.set_marketing_consent(%s, 'email', 'not-an-email', true))",
+                 where["org_id"]), "PT422", "invalid_address")
+    created = campaign(db, where, channel="sms")
+    assert queue(db, where, created["id"])["queued"] == 1
+    assert queued_to(db, created["id"]) == {"+447400300001"}
+    assert db.value("select count(*) from public.marketing_consents where org_id = %s", (where["org_id"],)) == 1

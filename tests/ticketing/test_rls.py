@@ -409,7 +409,8 @@ def test_the_matrix_covers_every_command_on_every_ticketing_commerce_and_outbox_
     crm = {"companies", "contacts", "interactions"}
     ai = {"wizard_sessions"}  # tests/ai/test_rls.py
     comms = {"message_templates", "emergency_alerts",  # tests/comms/test_templates.py, test_alerts.py
-             "marketing_consents", "campaigns"}  # tests/comms/test_campaigns.py
+             "marketing_consents", "campaigns",  # tests/comms/test_campaigns.py
+             "recipient_languages"}  # tests/comms/test_languages.py
     appointments = {"service_categories", "services", "staff", "staff_services", "staff_schedules", "staff_breaks",
                     "staff_time_off", "staff_service_areas", "appointment_settings",  # test_catalogue_rls.py
                     "appointments",  # tests/appointments/test_appointments_rls.py
@@ -706,7 +707,8 @@ def test_the_only_private_functions_anon_may_execute_are_the_guest_ones(db):
     executable = {r["proname"] for r in db.sql(
         "select proname from pg_proc where pronamespace = 'private'::regnamespace"
         " and has_function_privilege('anon', oid, 'execute')")}
-    guest_checkout = {"place_ticket_order", "lookup_order", "event_by_slug", "authorize_guest"}
+    guest_checkout = {"place_ticket_order", "lookup_order", "event_by_slug", "authorize_guest",
+                      "record_buyer_choices"}  # tests/comms/test_languages.py
     postcode_lookup = {"parse_uk_postcode", "haversine_km"}  # pure functions behind public.lookup_postcode
     booking_page = {"covered_postcode", "service_coverage", "available_slots",  # services_for_postcode, slots
                     "org_of_service"}  # a checkout body without org_id (tests/appointments/test_booking.py)
