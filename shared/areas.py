@@ -2,8 +2,8 @@
 
 Areas register their order kinds (shared.commerce.checkout), how their orders
 read in the money emails (shared.commerce.order_mail) and the message kinds
-they queue (shared.comms.templates); comms' own emergency alert is loaded here
-too, for the same reason. No lower layer names an
+they queue (shared.comms.templates); comms' own kinds (the emergency alert,
+the promotion, the welcome) are loaded here too, for the same reason. No lower layer names an
 area: the functions, the dev stack and the tests import this module instead.
 Adding a business area means adding it here (ARCHITECTURE.md).
 """
@@ -15,3 +15,4 @@ from shared.ticketing import checkout as ticket_checkout  # noqa: F401  kind "ti
 from shared.ticketing import emails as ticket_emails  # noqa: F401  the tickets, order describer
 from shared.comms import alerts as emergency_alerts  # noqa: F401  the emergency alert, every area's audience
 from shared.comms import campaigns as promotions  # noqa: F401  the promotion
+from shared.comms import welcome  # noqa: F401  the welcome on a confirmed sign-up

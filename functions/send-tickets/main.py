@@ -1,8 +1,10 @@
 """POST /functions/v1/send-tickets (service role; cron and after payment)
 
-Sends due emails and SMS from the outbox: ticket emails with one QR code per
-ticket, refund notices, late-payment explanations, dispute alerts, appointment
-emails and reminders (SMS through Twilio). Safe to run
+Sends due emails and SMS from the outbox: every message kind (ticket emails
+with one QR code per ticket, receipts, refund notices, late-payment
+explanations, dispute alerts, welcomes, appointment emails and reminders,
+promotions and emergency alerts; SMS through Twilio), each in its recipient's
+language and the org's wording. Safe to run
 concurrently: rows are claimed with `for update skip locked`.
 """
 

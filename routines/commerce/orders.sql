@@ -247,7 +247,8 @@ end;
 $$;
 
 -- Money arrived. Outcomes:
---   fulfilled           pending/processing -> paid (area triggers issue the goods)
+--   fulfilled           pending/processing -> paid (area triggers issue the goods; the buyer
+--                       gets a payment_receipt)
 --   already_paid        a duplicate event for a payment we have
 --   duplicate_refunded  a second, different payment for an order already paid:
 --                       it is refunded in full, automatically
@@ -307,6 +308,12 @@ begin
     set status = 'paid', paid_at = now(), payment_intent_id = coalesce(payment_intent_id, p_provider_payment_id),
         closed_at = null, close_reason = null
     where id = ord.id;
+    -- The receipt: what was paid, when and how (beside the area's own confirmation of the goods).
+    if p_amount_minor > 0 then
+      perform private.enqueue_notification(
+        ord.org_id, 'email', 'payment_receipt', ord.buyer_email,
+        jsonb_build_object('order_id', ord.id, 'payment_id', payment_id), 'payment_receipt:' || payment_id);
+    end if;
   exception when sqlstate 'PT409' then
     -- An area trigger (or the code's limit) refused: keep the money's record,
     -- give it back, and explain.

@@ -15,7 +15,7 @@ import datetime as dt
 import psycopg
 from babel.dates import format_date
 
-from shared.platform.formatting import DEFAULT_LOCALE, money, span, when
+from shared.platform.formatting import current_locale, money, span, when
 from shared.comms import templates
 from shared.commerce.order_mail import OrderView, describer
 
@@ -138,7 +138,7 @@ def _subscription(cur: psycopg.Cursor, row: dict) -> dict:
         "service": _service(cur, p.get("service_id")), "number": p.get("number") or "",
         "frequency": _EVERY.get(p.get("frequency"), p.get("frequency") or ""), "months": p.get("months") or "",
         "first_visit": when(p["first_start"], zone) if p.get("first_start") else "",
-        "ends_on": format_date(dt.date.fromisoformat(p["ends_on"]), "EEE d MMM y", locale=DEFAULT_LOCALE)
+        "ends_on": format_date(dt.date.fromisoformat(p["ends_on"]), "EEE d MMM y", locale=current_locale())
         if p.get("ends_on") else "",
         "code": p.get("tracking_token") or "",
         "wanted_time": when(p["wanted_start"], zone) if p.get("wanted_start") else "",

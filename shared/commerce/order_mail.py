@@ -1,5 +1,5 @@
-"""The emails about an order's money that every kind of order sends: a refund, a late payment refunded,
-a dispute (queued by routines/commerce/orders.sql for any order). They are message kinds whose wording
+"""The emails about an order's money that every kind of order sends: the receipt for a payment, a
+refund, a late payment refunded, a dispute (queued by routines/commerce/orders.sql for any order). They are message kinds whose wording
 an org may change (shared/comms/templates.py).
 
 What the order is for is the area's business: each area registers, with
@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import psycopg
 
 from shared.comms import templates
-from shared.platform.formatting import money
+from shared.platform.formatting import money, when
 
 
 @dataclass(frozen=True)
@@ -63,7 +63,10 @@ _ORDER = {"number": "the order number", "what": "what the order is for, e.g. 2 t
           "goods": "what the money bought, e.g. tickets", "total": "the order's total, e.g. £45.00"}
 _SAMPLE = {"number": "BW-7K3M9QXA", "what": "Spring Gala", "goods": "tickets", "total": "£45.00",
            "amount": "£20.00", "note": "The rest of the order stands.", "lost": "the tickets were sold",
-           "reason": "fraudulent"}
+           "reason": "fraudulent", "org_name": "Riverside Arts", "buyer_name": "Casey Customer",
+           "lines": [{"description": "General", "quantity": 2, "amount": "£50.00"}], "discount": "£5.00",
+           "paid": "£45.00", "paid_at": "Tue 8 Dec 2026, 09:30 GMT", "method": "Card (Stripe)",
+           "reference": "pi_3QxSample"}
 
 
 def _order(cur: psycopg.Cursor, order_id: str) -> tuple[dict, OrderView]:
@@ -93,6 +96,47 @@ def _dispute(cur: psycopg.Cursor, row: dict) -> dict:
     return {**variables, "reason": row["payload"].get("reason") or "not given"}
 
 
+def _receipt(cur: psycopg.Cursor, row: dict) -> dict:
+    variables, _ = _order(cur, row["payload"]["order_id"])
+    cur.execute("select p.provider, p.provider_payment_id, p.amount_minor, p.currency, p.created_at,"
+                " x.buyer_name, x.discount_minor, g.name as org_name, g.timezone"
+                " from public.payments p join public.orders x on x.id = p.order_id"
+                " join public.organizations g on g.id = x.org_id where p.id = %s", (row["payload"]["payment_id"],))
+    paid = cur.fetchone()
+    cur.execute("select description, quantity, unit_price_minor * quantity as amount_minor from public.order_items"
+                " where order_id = %s order by description, id", (row["payload"]["order_id"],))
+    lines = [{"description": i["description"], "quantity": i["quantity"],  # before discount, shown on its own line
+              "amount": money(i["amount_minor"], paid["currency"])} for i in cur.fetchall()]
+    return {**variables, "org_name": paid["org_name"], "buyer_name": paid["buyer_name"], "lines": lines,
+            "discount": money(paid["discount_minor"], paid["currency"]) if paid["discount_minor"] else "",
+            "paid": money(paid["amount_minor"], paid["currency"]), "paid_at": when(paid["created_at"], paid["timezone"]),
+            "method": PROVIDERS.get(paid["provider"], paid["provider"]), "reference": paid["provider_payment_id"]}
+
+
+PROVIDERS = {"stripe": "Card (Stripe)", "paypal": "PayPal"}
+
+RECEIPT_HTML = """<h1 style="margin:0 0 12px;font-size:22px">{{ subject }}</h1>
+<p>Thank you, {{ buyer_name }}. {{ org_name }} received {{ paid }} for {{ what }}.</p>
+<table role="presentation" width="100%" style="border-collapse:collapse;margin:12px 0">
+{% for line in lines %}<tr><td style="padding:4px 0">{{ line.quantity }} × {{ line.description }}</td>
+<td align="right" style="padding:4px 0">{{ line.amount }}</td></tr>
+{% endfor %}{% if discount %}<tr><td style="padding:4px 0">Discount</td><td align="right">-{{ discount }}</td></tr>
+{% endif %}<tr><td style="padding:8px 0;border-top:1px solid #e4e4e7;font-weight:600">Total</td>
+<td align="right" style="padding:8px 0;border-top:1px solid #e4e4e7;font-weight:600">{{ total }}</td></tr>
+</table>
+<p style="color:#52525b">Paid {{ paid_at }} by {{ method }}, reference {{ reference }}.</p>"""
+
+RECEIPT_TEXT = """{{ subject }}
+
+Thank you, {{ buyer_name }}. {{ org_name }} received {{ paid }} for {{ what }}.
+
+{% for line in lines %}{{ line.quantity }} x {{ line.description }}: {{ line.amount }}
+{% endfor %}{% if discount %}Discount: -{{ discount }}
+{% endif %}Total: {{ total }}
+
+Paid {{ paid_at }} by {{ method }}, reference {{ reference }}."""
+
+
 def _kind(name: str, variables: dict[str, str], context, email: dict[str, str]) -> None:
     templates.register(templates.Kind(name=name, purpose="transactional", variables=variables, sample=_SAMPLE,
                                       context=context, defaults={"email": email}))
@@ -119,3 +163,10 @@ _kind("dispute_opened", {**_ORDER, "reason": "the reason the bank gave"}, _dispu
           "Payment dispute on order {{ number }}",
           "The buyer's bank has opened a dispute ({{ reason }}) on {{ total }} for {{ what }}. "
           "Respond in your Stripe dashboard before the deadline."))
+
+_kind("payment_receipt", {**_ORDER, "org_name": "who was paid", "buyer_name": "the buyer's name",
+                          "lines": "the order's lines, each with description, quantity and amount",
+                          "discount": "the order's discount, empty when none", "paid": "the amount of this payment",
+                          "paid_at": "when it was paid, in the org's timezone", "method": "how, e.g. Card (Stripe)",
+                          "reference": "the payment provider's reference"}, _receipt,
+      {"subject": "Receipt for order {{ number }}", "html": RECEIPT_HTML, "text": RECEIPT_TEXT})

@@ -27,7 +27,7 @@ import psycopg
 from jinja2 import meta
 from jinja2.sandbox import SandboxedEnvironment
 
-from shared.platform import errors, log
+from shared.platform import errors, formatting, log
 from shared.providers.mail import Email, InlineImage, layout
 from shared.providers.sms import segments
 
@@ -151,7 +151,9 @@ def effective(cur: psycopg.Cursor, kind: Kind, channel: str, org_id: str | None,
 
 def compose(cur: psycopg.Cursor, kind: Kind, row: dict, variables: dict | None = None) -> dict[str, str]:
     """A queued message's rendered parts, from the org's override, or the default should it fail."""
-    variables = kind.context(cur, row) if variables is None else variables
+    if variables is None:
+        with formatting.writing_in(row.get("language")):
+            variables = kind.context(cur, row)
     parts, source = effective(cur, kind, row["channel"], row.get("org_id"), row.get("language") or "en")
     try:
         return render(kind, row["channel"], parts, variables)
@@ -164,7 +166,8 @@ def compose(cur: psycopg.Cursor, kind: Kind, row: dict, variables: dict | None =
 
 def email(cur: psycopg.Cursor, kind: Kind, row: dict) -> Email:
     """A queued email: its rendered parts in the house layout, with the kind's inline images."""
-    variables = kind.context(cur, row)
+    with formatting.writing_in(row.get("language")):  # money and times as the reader writes them
+        variables = kind.context(cur, row)
     rendered = compose(cur, kind, row, variables)
     return Email(row["recipient"], rendered["subject"], layout(rendered["subject"], rendered["html"]),
                  rendered["text"], kind.images(variables) if kind.images else [],

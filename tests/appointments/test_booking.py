@@ -162,7 +162,8 @@ def test_a_guest_books_two_services_pays_through_stripe_and_both_are_booked_with
                   " where dedupe_key = %s", (f"appointment_confirmed:{order['order_id']}",)) == [
         {"template": "appointment_confirmed", "recipient": "guest@example.com", "order_id": order["order_id"]}]
     # ... and the webhook sent it at once, listing both appointments.
-    [confirmation] = [e for e in stack.resend.emails_to("guest@example.com") if order["order_number"] in e["subject"]]
+    [confirmation] = [e for e in stack.resend.emails_to("guest@example.com")
+                      if e["subject"] == f"Booked: order {order['order_number']}"]
     assert "Regular clean" in confirmation["text"] and "Oven clean" in confirmation["text"]
     assert db.value("select status::text from public.notification_outbox where dedupe_key = %s",
                     (f"appointment_confirmed:{order['order_id']}",)) == "sent"

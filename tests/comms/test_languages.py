@@ -18,8 +18,8 @@ from tests.support import factories, orders, ticketing
 from tests.support.http import buy, checkout_body
 from tests.support.pg import call, refused
 
-GERMAN = {"subject": "Ihre Tickets für {{ event_title }}", "html": "<p>Hallo {{ buyer_name }}</p>",
-          "text": "Hallo {{ buyer_name }}"}
+GERMAN = {"subject": "Ihre Tickets für {{ event_title }}", "html": "<p>Hallo {{ buyer_name }}: {{ total }}</p>",
+          "text": "Hallo {{ buyer_name }}: {{ total }}"}
 FRENCH = {"subject": "Vos billets pour {{ event_title }}", "html": "<p>Bonjour {{ buyer_name }}</p>",
           "text": "Bonjour {{ buyer_name }}"}
 
@@ -44,13 +44,18 @@ def checkout(stack, sale, address: str, **choices):
     return buy(stack.functions_url, checkout_body(sale["event"], [(sale["tier"], 1)], buyer_email=address, **choices))
 
 
-def subject_sent_to(stack, db, order_id: str, address: str) -> tuple[str, str]:
+def sent(stack, db, order_id: str, address: str) -> tuple[str, dict]:
     assert orders.pay(db, order_id) == "fulfilled"
     notifications.send_due(Mailer(settings()), templates=["tickets"], order_id=order_id)
     language = db.value("select language from public.notification_outbox where template = 'tickets'"
                         " and payload ->> 'order_id' = %s", (order_id,))
-    [sent] = stack.resend.emails_to(address)
-    return language, sent["subject"]
+    [message] = stack.resend.emails_to(address)
+    return language, message
+
+
+def subject_sent_to(stack, db, order_id: str, address: str) -> tuple[str, str]:
+    language, message = sent(stack, db, order_id, address)
+    return language, message["subject"]
 
 
 def consents(db, org_id) -> dict[tuple[str, str], dict]:
@@ -66,7 +71,9 @@ def test_a_buyer_who_chose_german_gets_the_orgs_german_wording_and_others_get_en
     assert chose.status_code == 200, chose.text
     assert db.value("select language from public.recipient_languages where org_id = %s and address = %s",
                     (sale["org"]["id"], german)) == "de-AT"
-    assert subject_sent_to(stack, db, chose.json()["order_id"], german) == ("de-AT", "Ihre Tickets für Spring Gala")
+    language, message = sent(stack, db, chose.json()["order_id"], german)
+    assert (language, message["subject"]) == ("de-AT", "Ihre Tickets für Spring Gala")
+    assert message["text"] == "Hallo Gemma Guest: £\xa015,00", "money as an Austrian reader writes it"
     plain = checkout(stack, sale, english)
     assert subject_sent_to(stack, db, plain.json()["order_id"], english) == ("en", "Your tickets for Spring Gala")
 

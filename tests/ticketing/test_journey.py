@@ -47,11 +47,12 @@ def test_a_guest_buys_pays_gets_a_scannable_email_checks_in_once_and_a_refund_vo
     assert delivery.type == "checkout.session.completed" and delivery.status == 200, delivery
     assert db.value("select status from public.orders where id = %s", (order["order_id"],)) == "paid"
 
-    # The ticket email went out at once, with one scannable QR code per ticket.
-    emails = stack.resend.emails_to("guest@example.com")
-    assert len(emails) == 1
-    email = emails[0]
-    assert "Spring Gala" in email["subject"] and email["text"]
+    # The ticket email and the receipt went out at once; the tickets with one scannable QR code per ticket.
+    emails = {e["subject"]: e for e in stack.resend.emails_to("guest@example.com")}
+    assert set(emails) == {"Your tickets for Spring Gala", f"Receipt for order {order['order_number']}"}
+    assert "Total: £50.00" in emails[f"Receipt for order {order['order_number']}"]["text"]
+    email = emails["Your tickets for Spring Gala"]
+    assert email["text"]
     # When it starts, in the organizer's zone as people write it (the org is UTC), not an ISO instant.
     starts = event["starts_at"].astimezone(ZoneInfo(organization["timezone"]))
     assert f"Starts: {starts:%a} {starts.day} {starts:%b %Y, %H:%M} {starts.tzname()}" in email["text"], email["text"]
