@@ -16,7 +16,7 @@ import shared.areas  # noqa: F401  every area's order kinds, describers and mess
 from shared.commerce import refunds, stripe_events
 from shared.comms import notifications
 from shared.platform import http, log
-from shared.providers import mail, payments
+from shared.providers import mail, payments, sms
 
 
 @functions_framework.http
@@ -27,7 +27,8 @@ def main(call: http.Call):
     try:
         if outcome.order_id and outcome.result in (
                 "fulfilled", "late_fulfilled", "late_refunded", "flagged", "fully_refunded", "partially_refunded"):
-            notifications.send_due(mail.Mailer(call.settings), limit=10, order_id=outcome.order_id)
+            notifications.send_due(mail.Mailer(call.settings), texter=sms.Texter(call.settings), limit=10,
+                                   order_id=outcome.order_id)
         if outcome.result in ("late_refunded", "mismatch_refunded", "duplicate_refunded"):
             refunds.execute_pending(client, limit=5)
     except Exception as exc:  # the event is recorded; cron finishes the follow-up work

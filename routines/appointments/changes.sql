@@ -258,6 +258,14 @@ begin
       case p_action when 'cancel' then 'appointment_cancelled:' else 'appointment_rescheduled:' end
         || appt.id || ':' || appt.sequence);
   end if;
+  if nullif(btrim(appt.customer_phone), '') is not null then
+    perform private.enqueue_notification(
+      appt.org_id, 'sms', case p_action when 'cancel' then 'appointment_cancelled' else 'appointment_rescheduled' end,
+      btrim(appt.customer_phone),
+      private.appointment_json(appt) || jsonb_build_object('reason', p_reason, 'by', p_by),
+      case p_action when 'cancel' then 'appointment_cancelled:sms:' else 'appointment_rescheduled:sms:' end
+        || appt.id || ':' || appt.sequence);
+  end if;
   return private.appointment_json(appt);
 end;
 $$;

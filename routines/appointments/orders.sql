@@ -69,12 +69,20 @@ begin
     perform private.enqueue_notification(
       new.org_id, 'email', 'appointment_confirmed', new.buyer_email,
       jsonb_build_object('order_id', new.id), 'appointment_confirmed:' || new.id);
+    -- ... and a text, when the customer gave a phone number (the worker skips one it cannot text).
+    perform private.enqueue_notification(
+      new.org_id, 'sms', 'appointment_confirmed', phone,
+      jsonb_build_object('order_id', new.id), 'appointment_confirmed:sms:' || new.id)
+    from (select min(btrim(a.customer_phone)) as phone from public.appointments a
+          where a.order_id = new.id and a.status = 'booked' and nullif(btrim(a.customer_phone), '') is not null) p
+    where p.phone is not null;
   end if;
   return new;
 end;
 $$;
 comment on function private.appointment_order_book() is
-  'AFTER trigger on orders (kind appointments, -> paid): books the order''s held appointments and queues one appointment_confirmed email per order.';
+  'AFTER trigger on orders (kind appointments, -> paid): books the order''s held appointments and queues one '
+  'appointment_confirmed email per order (and SMS, when the customer gave a phone).';
 
 create or replace function private.appointment_order_release() returns trigger
   language plpgsql

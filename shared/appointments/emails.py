@@ -1,7 +1,8 @@
-"""Appointment emails: confirmation, cancellation, reschedule and change requests.
+"""Appointment emails (and texts): confirmation, cancellation, reschedule and change requests.
 
 Message kinds (shared/comms/templates.py) whose wording an org may change; their
-variables are read at send time from the row's payload (written by the
+variables are read at send time (a confirmation, cancellation or new time is
+also texted to the customer's phone, when they gave one) from the row's payload (written by the
 appointment routines) and, for confirmations, the order's current
 appointments. Times are written in the org's timezone as people read them
 ("Tue 8 Dec 2026, 09:30 GMT"), money by locale (shared/platform/formatting.py). Same
@@ -36,16 +37,23 @@ def _zone(cur: psycopg.Cursor, row: dict) -> str | None:
 
 
 def _kind(name: str, variables: dict[str, str], sample: dict, context, email: dict[str, str],
-          purpose: str = "transactional") -> templates.Kind:
+          purpose: str = "transactional", sms: str | None = None) -> templates.Kind:
+    defaults = {"email": email} | ({"sms": {"body": sms}} if sms else {})
     return templates.register(templates.Kind(name=name, purpose=purpose, variables=variables, sample=sample,
-                                             context=context, defaults={"email": email}))
+                                             context=context, defaults=defaults))
+
+
+def _org_name(cur: psycopg.Cursor, row: dict) -> str:
+    cur.execute("select name from public.organizations where id = %s", (row.get("org_id"),))
+    found = cur.fetchone()
+    return found["name"] if found else ""
 
 
 def _confirmed(cur: psycopg.Cursor, row: dict) -> dict:
     cur.execute("select private.appointment_order_summary(%s) as s", (row["payload"]["order_id"],))
     order = cur.fetchone()["s"]
     zone = _zone(cur, row)
-    return {"buyer_name": order["buyer_name"], "number": order["number"],
+    return {"buyer_name": order["buyer_name"], "number": order["number"], "org_name": _org_name(cur, row),
             "total": money(order["total_minor"], order["currency"]),
             "visits": [f"{a['service']} with {a['staff_name']}: {span(a['start'], a['end'], zone)}"
                        for a in order.get("appointments") or [] if a["status"] == "booked"]}
@@ -53,8 +61,9 @@ def _confirmed(cur: psycopg.Cursor, row: dict) -> dict:
 
 _kind("appointment_confirmed",
       {"buyer_name": "the buyer's name", "number": "the order number", "total": "the amount paid, e.g. £48.00",
-       "visits": "the booked visits, each 'Service with Staff: Tue 8 Dec 2026, 09:00–10:30 GMT'"},
-      {"buyer_name": "Casey Customer", "number": "BW-7K3M9QXA", "total": "£48.00",
+       "visits": "the booked visits, each 'Service with Staff: Tue 8 Dec 2026, 09:00–10:30 GMT'",
+       "org_name": "your business's name"},
+      {"buyer_name": "Casey Customer", "number": "BW-7K3M9QXA", "total": "£48.00", "org_name": "Sparkle Cleaning",
        "visits": ["Oven clean with Val Cleaner: Tue 8 Dec 2026, 09:00–10:30 GMT"]},
       _confirmed,
       {"subject": "Booked: order {{ number }}",
@@ -62,7 +71,8 @@ _kind("appointment_confirmed",
                 "<p>Thank you, {{ buyer_name }}. Order {{ number }} is confirmed ({{ total }}).</p>"
                 "{% for visit in visits %}\n<p>{{ visit }}</p>{% endfor %}"),
        "text": ("{{ subject }}\n\nThank you, {{ buyer_name }}. Order {{ number }} is confirmed ({{ total }})."
-                "{% for visit in visits %}\n\n{{ visit }}{% endfor %}")})
+                "{% for visit in visits %}\n\n{{ visit }}{% endfor %}")},
+      sms="{{ org_name }}: booked, order {{ number }}. {{ visits | join('; ') }}")
 
 
 @describer("appointments")
@@ -100,7 +110,8 @@ _CHANGE_SAMPLE = {"service": "Oven clean", "when": SAMPLE_WHEN, "new_time": "Fri
 _kind("appointment_cancelled",
       {**SERVICE, "when": "when it was booked for", "reason": "why (may be empty)"}, _CHANGE_SAMPLE, _change,
       templates.heading_and_paragraphs("Cancelled: {{ service }}", "{{ service }} on {{ when }} has been cancelled.",
-                                       ("reason", "Reason: {{ reason }}")))
+                                       ("reason", "Reason: {{ reason }}")),
+      sms="Cancelled: {{ service }} on {{ when }}.{% if reason %} Reason: {{ reason }}{% endif %}")
 
 _kind("appointment_rescheduled",
       {**SERVICE, "previous": "the old time (may be empty)", "new_time": "the new time and end",
@@ -108,7 +119,8 @@ _kind("appointment_rescheduled",
       templates.heading_and_paragraphs(
           "New time: {{ service }}",
           "{{ service }} has moved{% if previous %} from {{ previous }}{% endif %} to {{ new_time }}.",
-          ("reason", "Reason: {{ reason }}")))
+          ("reason", "Reason: {{ reason }}")),
+      sms="New time: {{ service }} is now {{ new_time }}.")
 
 _kind("change_request_received",
       {**SERVICE, "when": "the booked time", "request": "cancel or reschedule",

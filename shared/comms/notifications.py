@@ -76,8 +76,8 @@ def send_due(mailer: Mailer, *, texter: Texter | None = None, limit: int = 25,
              templates: list[str] | None = None, order_id: str | None = None) -> dict:
     """Send up to `limit` due notifications (only one order's, if given). Returns counts.
 
-    SMS rows need a `texter`; a worker without one (the webhook's, sending one
-    order's emails) fails them, and they come back to a worker that has one.
+    SMS rows need a `texter`; a worker without one fails them, and they come
+    back to a worker that has one.
     """
     with db.as_service() as cur:
         cur.execute("select * from private.claim_notifications(%s, interval '2 minutes', %s, %s)",

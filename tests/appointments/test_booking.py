@@ -167,6 +167,13 @@ def test_a_guest_books_two_services_pays_through_stripe_and_both_are_booked_with
     assert "Regular clean" in confirmation["text"] and "Oven clean" in confirmation["text"]
     assert db.value("select status::text from public.notification_outbox where dedupe_key = %s",
                     (f"appointment_confirmed:{order['order_id']}",)) == "sent"
+    # The guest gave a phone number: one text too, sent by the webhook with the email.
+    [text] = db.sql("select recipient, status::text from public.notification_outbox where dedupe_key = %s",
+                    (f"appointment_confirmed:sms:{order['order_id']}",))
+    assert text == {"recipient": "07700 900123", "status": "sent"}
+    [sms] = stack.twilio.messages_to("+447700900123")
+    assert sms["body"].startswith(f"{shop['org']['name']}: booked, order {order['order_number']}. ")
+    assert "Regular clean" in sms["body"] and "Oven clean" in sms["body"]
 
     # The guest link opens the order.
     with db.as_anon() as cur:
