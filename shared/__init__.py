@@ -10,6 +10,7 @@ other (tests/foundation/test_layers.py fails when one does). From the bottom:
     commerce      what every kind of order shares: checkout, webhooks, refunds, holds, money emails
     ticketing     business areas: each registers its order placer, order describer and
     appointments    message kinds with the layers below
+    chauffeur
     privacy       cross-area services (GDPR export and erasure)
     areas         imports every area, so their registrations are in place (functions import it)
     devstack      the local stack: CLI, dev server, embedded Postgres, seed, cron loop, stand-ins;

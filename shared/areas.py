@@ -8,6 +8,7 @@ area: the functions, the dev stack and the tests import this module instead.
 Adding a business area means adding it here (ARCHITECTURE.md).
 """
 
+from shared.chauffeur import messages as chauffeur_messages  # noqa: F401  reservation confirmed, driver on location
 from shared.appointments import checkout as appointment_checkout  # noqa: F401  kind "appointments"
 from shared.appointments import emails as appointment_emails  # noqa: F401  message kinds, order describer
 from shared.appointments import reminders as appointment_reminders  # noqa: F401  reminder email and SMS

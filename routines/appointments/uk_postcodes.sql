@@ -36,22 +36,6 @@
 -- This file holds the current definition of each of its functions, re-applied on every migrate
 -- (shared/platform/migrate.py). Tables, types and indexes: migrations/20261121000700_appointments_uk_postcodes.sql.
 
-create or replace function private.haversine_km(
-  lat1 double precision, lon1 double precision, lat2 double precision, lon2 double precision
-) returns double precision
-  language sql immutable strict parallel safe
-  set search_path = ''
-as $$
-  -- Great-circle distance on a sphere of the IUGG mean Earth radius (6371.0088 km).
-  select 2 * 6371.0088 * asin(least(1.0, sqrt(
-           power(sin(radians(lat2 - lat1) / 2), 2)
-           + cos(radians(lat1)) * cos(radians(lat2)) * power(sin(radians(lon2 - lon1) / 2), 2))));
-$$;
-comment on function private.haversine_km(double precision, double precision, double precision, double precision) is
-  'Great-circle distance in km between two WGS84 points (haversine, mean Earth radius).';
-grant execute on function private.haversine_km(double precision, double precision, double precision, double precision)
-  to anon, authenticated, service_role;
-
 create or replace function public.lookup_postcode(postcode text) returns jsonb
   language plpgsql stable
   set search_path = ''

@@ -411,6 +411,8 @@ def test_the_matrix_covers_every_command_on_every_ticketing_commerce_and_outbox_
     comms = {"message_templates", "emergency_alerts",  # tests/comms/test_templates.py, test_alerts.py
              "marketing_consents", "campaigns",  # tests/comms/test_campaigns.py
              "recipient_languages"}  # tests/comms/test_languages.py
+    chauffeur = {"chauffeur_settings", "vehicle_classes", "vehicles", "drivers", "affiliates", "chauffeur_rate_rules",
+                 "chauffeur_customers", "reservations", "reservation_stops"}  # tests/chauffeur/test_chauffeur_rls.py
     appointments = {"service_categories", "services", "staff", "staff_services", "staff_schedules", "staff_breaks",
                     "staff_time_off", "staff_service_areas", "appointment_settings",  # test_catalogue_rls.py
                     "appointments",  # tests/appointments/test_appointments_rls.py
@@ -421,7 +423,7 @@ def test_the_matrix_covers_every_command_on_every_ticketing_commerce_and_outbox_
                     "appointment_reviews",  # tests/appointments/test_reports.py
                     "job_photos",  # tests/appointments/test_staff_portal.py
                     "uk_outcodes"}  # tests/appointments/test_postcodes.py
-    assert public - tenancy - crm - ai - comms - appointments == set(TABLES), (
+    assert public - tenancy - crm - ai - comms - appointments - chauffeur == set(TABLES), (
         "a table without a matrix (or a matrix without a table)")
     for table in TABLES:
         for command in ("select", "insert", "update", "delete"):
@@ -720,8 +722,9 @@ def test_the_only_private_functions_anon_may_execute_are_the_guest_ones(db):
     subscription_guests = {"create_appointment_subscription", "lookup_subscription", "confirm_subscription",
                            "cancel_subscription_as_guest"}
     guest_accounts = {"order_account_status"}  # tests/appointments/test_account_linking.py
+    chauffeur_guests = {"quote_reservation", "book_reservation", "lookup_reservation"}  # tests/chauffeur/
     assert executable == (guest_checkout | postcode_lookup | booking_page | appointment_guests | subscription_guests
-                          | guest_accounts)
+                          | guest_accounts | chauffeur_guests)
 
 
 def test_anon_may_place_a_ticket_order(prober, world):
