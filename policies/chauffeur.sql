@@ -104,3 +104,15 @@ create policy "Stops are visible with their reservation" on public.reservation_s
          or reservation_id in (select r.id from public.reservations r
                                where r.driver_id = any ((select private.own_driver_ids())::uuid[])
                                   or r.customer_id = any ((select private.own_chauffeur_customer_ids())::uuid[])));
+
+-- Farm-outs: dispatch reads its org's; an affiliate their own; written only through the functions.
+revoke all on public.farm_outs from anon, authenticated;
+grant select on public.farm_outs to authenticated;
+grant all on public.farm_outs to service_role;
+alter table public.farm_outs enable row level security;
+
+drop policy if exists "Farm-outs are visible to dispatch and their affiliate" on public.farm_outs;
+create policy "Farm-outs are visible to dispatch and their affiliate" on public.farm_outs
+  for select to authenticated
+  using (org_id = any ((select private.org_ids_with_role('{owner,admin,dispatcher}'))::uuid[])
+         or affiliate_id = any ((select private.own_affiliate_ids())::uuid[]));

@@ -1,10 +1,12 @@
-"""GET /functions/v1/reports/<report>: appointment reports as JSON or CSV.
+"""GET /functions/v1/reports/<report>: every area's reports as JSON or CSV.
 
     GET /<report>?org_id=<uuid>&from=YYYY-MM-DD&to=YYYY-MM-DD[&group=…][&format=json|csv]
 
-Reports (shared/appointments/reports.py): revenue (group day|week|month|service|staff),
+Reports (registered with shared/platform/reports.py by the areas): appointments
+(shared/appointments/reports.py): revenue (group day|week|month|service|staff),
 bookings and cancellations (day|week|month), peak-hours, utilisation,
-ratings (staff|service). Dates are local dates in the org's timezone, at
+ratings (staff|service); chauffeur (shared/chauffeur/reports.py): trip-revenue
+(class|driver|affiliate), trips (driver), commission (affiliate). Dates are local dates in the org's timezone, at
 most 366 days. JSON by default: {report, org_id, from, to, group, columns,
 rows}, money as integer minor units with its currency. CSV with format=csv
 or `Accept: text/csv` (format wins): a header row, money as decimal strings,
@@ -12,7 +14,7 @@ sent as an attachment.
 
 supabase.toml: verify_jwt = true, and a signed-in user is required (401
 otherwise). The RPCs run as the caller: owners and admins see their org,
-managers their scope, anyone else 403 not_a_manager; bad parameters 422.
+managers their scope (chauffeur: dispatchers too), anyone else 403; bad parameters 422.
 """
 
 from __future__ import annotations
@@ -25,8 +27,8 @@ from typing import Literal
 import functions_framework
 from pydantic import BaseModel, ConfigDict, Field
 
-from shared.appointments import reports
-from shared.platform import db, errors, http
+import shared.areas  # noqa: F401  every area's reports
+from shared.platform import db, errors, http, reports
 
 REPORT_PATH = re.compile(r"^/([a-z-]{1,40})/?$")
 

@@ -51,6 +51,11 @@ begin
         message = format('The vehicle is %s', v.status);
     end if;
   end if;
+  if (p_driver_id is not null or p_vehicle_id is not null)
+     and exists (select 1 from public.farm_outs f where f.reservation_id = r.id and f.status in ('offered', 'accepted')) then
+    raise exception using errcode = 'PT409', detail = 'farmed_out',
+      message = 'This trip is offered or farmed out to an affiliate; withdraw it first';
+  end if;
   if p_driver_id is not null then
     select * into d from public.drivers where id = p_driver_id and org_id = r.org_id;
     if not found then
@@ -83,7 +88,7 @@ $$;
 comment on function private.assign_reservation(uuid, uuid, uuid) is
   'Assigns (or with nulls, unassigns) a driver and a vehicle. Dispatchers, admins, owners. PT409 driver_busy / '
   'vehicle_busy (the exclusion constraints), PT422 vehicle_class_too_low/vehicle_too_small/vehicle_unavailable/'
-  'licence_expired/unknown_vehicle/unknown_driver, PT409 reservation_closed.';
+  'licence_expired/unknown_vehicle/unknown_driver, PT409 reservation_closed / farmed_out.';
 grant execute on function private.assign_reservation(uuid, uuid, uuid) to authenticated, service_role;
 
 create or replace function public.assign_reservation(reservation_id uuid, driver_id uuid, vehicle_id uuid)
@@ -116,9 +121,14 @@ begin
       'service_type', r.service_type, 'class', c.name, 'passengers', r.passengers,
       'customer', cu.name, 'vip', cu.vip, 'driver_id', r.driver_id, 'driver', d.name,
       'vehicle_id', r.vehicle_id, 'plate', v.plate, 'total_minor', r.total_minor,
+      'farm_out', (select jsonb_build_object('status', f.status, 'affiliate', a.company)
+                   from public.farm_outs f join public.affiliates a on a.id = f.affiliate_id
+                   where f.reservation_id = r.id and f.status in ('offered', 'accepted')),
       'pickup', (select s.address from public.reservation_stops s where s.reservation_id = r.id and s.position = 0),
       'problems', to_jsonb(array_remove(array[
-        case when r.status = 'confirmed' and (r.driver_id is null or r.vehicle_id is null) then 'unassigned' end,
+        case when r.status = 'confirmed' and (r.driver_id is null or r.vehicle_id is null)
+                  and not exists (select 1 from public.farm_outs f where f.reservation_id = r.id and f.status = 'accepted')
+             then 'unassigned' end,
         case when v.status in ('maintenance', 'offline') then 'vehicle_' || v.status end,
         case when d.status = 'off_duty' then 'driver_off_duty' end,
         case when d.licence_expires_on < (r.pickup_at at time zone tz)::date then 'licence_expired' end,
@@ -136,7 +146,10 @@ begin
   return jsonb_build_object(
     'day', day, 'timezone', tz, 'trips', jsonb_array_length(trips),
     'unassigned', (select coalesce(jsonb_agg(t), '[]') from jsonb_array_elements(trips) t
-                   where t ->> 'status' in ('pending', 'confirmed') and (t ->> 'driver_id' is null or t ->> 'vehicle_id' is null)),
+                   where t ->> 'status' in ('pending', 'confirmed') and t -> 'farm_out' = 'null'::jsonb
+                     and (t ->> 'driver_id' is null or t ->> 'vehicle_id' is null)),
+    'farmed_out', (select coalesce(jsonb_agg(t), '[]') from jsonb_array_elements(trips) t
+                   where t ->> 'status' in ('pending', 'confirmed', 'in_progress') and t -> 'farm_out' <> 'null'::jsonb),
     'assigned', (select coalesce(jsonb_agg(t), '[]') from jsonb_array_elements(trips) t
                  where t ->> 'status' in ('pending', 'confirmed', 'in_progress') and t ->> 'driver_id' is not null
                    and t ->> 'vehicle_id' is not null),
@@ -148,6 +161,6 @@ begin
 end;
 $$;
 comment on function public.dispatch_board(uuid, date) is
-  'One local day''s trips for dispatch: unassigned, assigned, closed, and conflicts (live trips with a problem: '
+  'One local day''s trips for dispatch: unassigned, assigned, farmed out, closed, and conflicts (live trips with a problem: '
   'unassigned when confirmed, vehicle in maintenance/offline, driver off duty, licence expired, class or seats short).';
 grant execute on function public.dispatch_board(uuid, date) to authenticated, service_role;

@@ -32,7 +32,11 @@ declare
   e164 text;
   wanted_email text := lower(btrim(p_customer ->> 'email'));
 begin
-  if p_staff and p_customer ? 'customer_id' then
+  if p_customer ? 'customer_id' and not p_staff then
+    raise exception using errcode = 'PT403', detail = 'customer_for_dispatchers',
+      message = 'Only the organization''s dispatchers book for an existing customer';
+  end if;
+  if p_customer ? 'customer_id' then
     select c.id into found_id from public.chauffeur_customers c
     where c.id = (p_customer ->> 'customer_id')::uuid and c.org_id = p_org_id;
     if found_id is null then
@@ -235,7 +239,7 @@ as $$
 $$;
 grant execute on function public.set_reservation_status(uuid, public.reservation_status, text) to authenticated, service_role;
 
--- The assigned driver's steps, in order, stamped with the server's time:
+-- The assigned driver's (or the affiliate's, for a farmed-out trip) steps, in order, stamped with the server's time:
 -- en_route, on_location (the customer gets a text), on_board (-> in_progress), completed
 -- (wait time beyond the class's grace period is charged per minute into the final breakdown).
 create or replace function private.advance_trip(p_reservation_id uuid, p_step text) returns public.reservations
@@ -250,7 +254,11 @@ declare
   wait_line jsonb;
 begin
   select * into r from public.reservations where id = p_reservation_id for update;
-  if not found or r.driver_id is null or not (r.driver_id = any (private.own_driver_ids())) then
+  -- The trip's own driver, or the affiliate it is farmed out to.
+  if not found or not (coalesce(r.driver_id = any (private.own_driver_ids()), false)
+                       or exists (select 1 from public.farm_outs f
+                                  where f.reservation_id = r.id and f.status = 'accepted'
+                                    and f.affiliate_id = any (private.own_affiliate_ids()))) then
     raise exception using errcode = 'PT404', detail = 'trip_not_found', message = 'No such trip of yours';
   end if;
   if not (   (p_step = 'en_route' and r.status = 'confirmed' and r.en_route_at is null)
@@ -272,7 +280,8 @@ begin
       update public.reservations set on_board_at = now(), status = 'in_progress' where id = r.id returning * into r;
     else
       select * into cls from public.vehicle_classes where id = r.class_id;
-      waited := greatest(0, ceil(extract(epoch from r.on_board_at - r.on_location_at) / 60)::integer
+      -- Whole minutes waited (a part minute is not charged), beyond the class's grace period.
+      waited := greatest(0, floor(extract(epoch from r.on_board_at - r.on_location_at) / 60)::integer
                             - cls.wait_grace_minutes);
       wait_line := case when waited > 0 and cls.wait_per_minute_minor > 0 then
         jsonb_build_array(jsonb_build_object('code', 'wait', 'rule', format('%s wait time after %s minutes', cls.name,

@@ -19,6 +19,8 @@ DEMO_USERS = [
     ("owner@demo.bookwell.dev", "Olive Owner", "owner"),
     ("admin@demo.bookwell.dev", "Adam Admin", "admin"),
     ("staff@demo.bookwell.dev", "Sam Staff", "staff"),
+    ("dispatcher@demo.bookwell.dev", "Dana Dispatcher", "dispatcher"),
+    ("driver@demo.bookwell.dev", "Dee Driver", "driver"),
     ("customer@demo.bookwell.dev", "Cara Customer", None),
 ]
 
@@ -106,6 +108,44 @@ def seed_appointments(conn: psycopg.Connection, demo: dict) -> None:
 SEEDERS.append(seed_appointments)
 
 
+def seed_chauffeur(conn: psycopg.Connection, demo: dict) -> None:
+    """A chauffeur service: an Executive Sedan and a Luxury SUV class, a car of each, Dee (the driver user),
+    and the usual rate rules (meet & greet, extra stops, child seats, 20 % gratuity, 20 % VAT)."""
+    org_id = demo["org"]["id"]
+    conn.execute("insert into public.chauffeur_settings (org_id) values (%s) on conflict (org_id) do nothing", (org_id,))
+    classes = {}
+    for name, rank, seats, luggage, hourly, minimum, per_mile, p2p, airport, plate, vin in (
+            ("Executive Sedan", 1, 3, 3, 7500, 2, 250, 4000, 6500, "BW24SDN", "WDD2230631A000001"),
+            ("Luxury SUV", 2, 6, 6, 9500, 3, 300, 5500, 8000, "BW24SUV", "WDC1671231A000002")):
+        classes[name] = conn.execute(
+            "insert into public.vehicle_classes (org_id, name, rank, seats, luggage, hourly_rate_minor, minimum_hours,"
+            " per_distance_minor, base_fares, wait_per_minute_minor) values (%s, %s, %s, %s, %s, %s, %s, %s,"
+            " jsonb_build_object('point_to_point', %s::bigint, 'airport_transfer', %s::bigint), 100)"
+            " on conflict (org_id, name) do update set name = excluded.name returning id",
+            (org_id, name, rank, seats, luggage, hourly, minimum, per_mile, p2p, airport)).fetchone()["id"]
+        conn.execute("insert into public.vehicles (org_id, class_id, make, model, year, plate, vin, seats)"
+                     " values (%s, %s, 'Mercedes', %s, 2024, %s, %s, %s) on conflict do nothing",
+                     (org_id, classes[name], "S-Class" if rank == 1 else "GLS", plate, vin, seats))
+    driver_user = next(user_id for _, user_id, role in demo["users"] if role == "driver")
+    conn.execute("insert into public.drivers (org_id, user_id, name, phone, licence_number, licence_expires_on)"
+                 " values (%s, %s, 'Dee Driver', '+447700900700', 'DRIVE701234DD9AB', '2031-12-31')"
+                 " on conflict do nothing", (org_id, driver_user))
+    for name, kind, unit, amount, percent, basis, service, position in (
+            ("Meet and greet", "fee", "meet_and_greet", 1500, None, None, None, 1),
+            ("Extra stop", "fee", "per_extra_stop", 1000, None, None, None, 2),
+            ("Child seat", "fee", "per_child_seat", 1000, None, None, None, 3),
+            ("Gratuity 20%", "gratuity", "percent", None, 20, "base", None, 1),
+            ("VAT 20%", "tax", "percent", None, 20, "base_fees", None, 1)):
+        conn.execute("insert into public.chauffeur_rate_rules (org_id, name, kind, unit, amount_minor, percent, basis,"
+                     " service_type, position) values (%s, %s, %s, %s, %s, %s, %s, %s, %s)"
+                     " on conflict (org_id, name) do nothing",
+                     (org_id, name, kind, unit, amount, percent, basis, service, position))
+    demo["vehicle_classes"] = [{"id": class_id, "name": name} for name, class_id in classes.items()]
+
+
+SEEDERS.append(seed_chauffeur)
+
+
 def ensure_user(database_url: str, email: str, name: str | None = None) -> str:
     """The user with this email, created if missing as Supabase Auth creates users (shared/platform/users.py)."""
     return users.ensure(database_url, email, full_name=name, settings=config.settings())
@@ -145,6 +185,8 @@ def describe(demo: dict, *, with_tokens: bool = False) -> list[str]:
         lines += [f"                  tier {t['name']}: {t['id']}" for t in event["tiers"]]
     for service in demo.get("services", []):
         lines.append(f"  demo service    {service['name']}: {service['id']} (try postcode SE1 7PB)")
+    for klass in demo.get("vehicle_classes", []):
+        lines.append(f"  demo car class  {klass['name']}: {klass['id']} (quote_reservation)")
     for email, user_id, role in demo["users"]:
         lines.append(f"  {role or 'customer':15} {email}")
         if with_tokens:

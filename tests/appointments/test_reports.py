@@ -38,7 +38,7 @@ import psycopg
 from psycopg.rows import dict_row
 import pytest
 
-from shared.appointments import reports
+from shared.platform import reports
 from shared.platform.db import Caller, act_as
 from tests.support import factories
 from tests.support.http import anon_headers
@@ -731,7 +731,7 @@ def test_decimal_amounts_follow_the_currency_exponent():
 
 def test_csv_cells_a_spreadsheet_would_run_as_formulas_are_defused():
     """Names are typed by members; the export is opened by owners (OWASP CSV injection)."""
-    from shared.appointments import reports
+    from shared.platform import reports
 
     result = {"columns": ["staff_name", "bookings", "collected_minor", "currency"],
               "rows": [{"staff_name": '=HYPERLINK("http://evil.example","x")', "bookings": 3,

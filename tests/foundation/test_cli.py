@@ -75,6 +75,19 @@ def test_seed_twice_is_idempotent(bookwell, db) -> None:
     assert db.value("select count(*) from public.services where org_id = %s", (first[0],)) == 2
     slots = db.value("select public.available_slots(%s, 'SE1 7PB', current_date + 7, current_date + 13)", (service,))
     assert sum(len(day["slots"]) for day in slots) > 0, slots
+    # The demo chauffeur service (once, however often seeded) quotes an airport run from Heathrow.
+    fleet = db.one("select (select count(*) from public.vehicle_classes where org_id = %(o)s) as classes,"
+                   " (select count(*) from public.vehicles where org_id = %(o)s) as vehicles,"
+                   " (select count(*) from public.drivers where org_id = %(o)s) as drivers,"
+                   " (select count(*) from public.chauffeur_rate_rules where org_id = %(o)s) as rules", {"o": first[0]})
+    assert fleet == {"classes": 2, "vehicles": 2, "drivers": 1, "rules": 5}
+    sedan = db.value("select id from public.vehicle_classes where org_id = %s and name = 'Executive Sedan'", (first[0],))
+    quote = db.value("select public.quote_reservation(%s, jsonb_build_object('service_type', 'airport_transfer',"
+                     " 'class_id', %s::text, 'pickup_at', (now() + interval '3 days')::text, 'stops', jsonb_build_array("
+                     " jsonb_build_object('address', 'Heathrow T5', 'latitude', 51.4718, 'longitude', -0.4898),"
+                     " jsonb_build_object('address', 'Mayfair', 'latitude', 51.5126, 'longitude', -0.1479))))",
+                     (first[0], sedan))
+    assert [line["code"] for line in quote["lines"]] == ["base", "distance", "gratuity", "tax"]
 
 
 def test_cron_list_exits_zero_and_lists_every_job(bookwell) -> None:

@@ -72,7 +72,8 @@ def test_against_a_hosted_project_token_and_seed_create_users_through_the_auth_a
     ok(subprocess.run([str(BOOKWELL), "seed"], cwd=PROJECT_ROOT, env=env, capture_output=True, text=True,
                       timeout=120))
     assert {c["body"]["email"] for c in hosted["standin"].calls[1:]} == {
-        "owner@demo.bookwell.dev", "admin@demo.bookwell.dev", "staff@demo.bookwell.dev", "customer@demo.bookwell.dev"}
+        "owner@demo.bookwell.dev", "admin@demo.bookwell.dev", "staff@demo.bookwell.dev", "dispatcher@demo.bookwell.dev",
+        "driver@demo.bookwell.dev", "customer@demo.bookwell.dev"}
 
 
 def test_the_auth_standin_refuses_what_gotrue_refuses(hosted, database_url):

@@ -412,7 +412,8 @@ def test_the_matrix_covers_every_command_on_every_ticketing_commerce_and_outbox_
              "marketing_consents", "campaigns",  # tests/comms/test_campaigns.py
              "recipient_languages"}  # tests/comms/test_languages.py
     chauffeur = {"chauffeur_settings", "vehicle_classes", "vehicles", "drivers", "affiliates", "chauffeur_rate_rules",
-                 "chauffeur_customers", "reservations", "reservation_stops"}  # tests/chauffeur/test_chauffeur_rls.py
+                 "chauffeur_customers", "reservations", "reservation_stops",  # tests/chauffeur/test_chauffeur_rls.py
+                 "farm_outs"}  # tests/chauffeur/test_farm_outs.py
     appointments = {"service_categories", "services", "staff", "staff_services", "staff_schedules", "staff_breaks",
                     "staff_time_off", "staff_service_areas", "appointment_settings",  # test_catalogue_rls.py
                     "appointments",  # tests/appointments/test_appointments_rls.py
