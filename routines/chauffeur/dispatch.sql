@@ -6,7 +6,33 @@
 -- licence is valid on the day of the pickup); the one that matters under
 -- load, that neither the driver nor the vehicle is on another live trip at
 -- an overlapping time, is the exclusion constraints on public.reservations:
--- two dispatchers assigning the same driver at once cannot both succeed.
+-- two dispatchers assigning the same driver at once cannot both succeed. A
+-- trigger takes the driver's and the vehicle's assignment locks first, so
+-- contenders queue and the losers get a clean PT409, never a deadlock.
+
+-- BEFORE INSERT/UPDATE on reservations: the assignment locks of the trip's driver, then its vehicle
+-- (transaction-scoped advisory locks, always in that order). Concurrent writers of one driver's or
+-- vehicle's trips queue here, so the exclusion constraint then sees the winner committed and refuses
+-- the rest at once, instead of two in-flight rows waiting on each other until one is killed as a deadlock.
+create or replace function private.lock_reservation_assignees() returns trigger
+  language plpgsql
+  set search_path = ''
+as $$
+begin
+  if new.status in ('pending', 'confirmed', 'in_progress') then
+    if new.driver_id is not null then
+      perform pg_catalog.pg_advisory_xact_lock(4, pg_catalog.hashtext(new.driver_id::text));
+    end if;
+    if new.vehicle_id is not null then
+      perform pg_catalog.pg_advisory_xact_lock(5, pg_catalog.hashtext(new.vehicle_id::text));
+    end if;
+  end if;
+  return new;
+end;
+$$;
+comment on function private.lock_reservation_assignees() is
+  'BEFORE INSERT/UPDATE on reservations: the driver''s, then the vehicle''s assignment lock, so concurrent '
+  'assignments queue instead of deadlocking on each other''s uncommitted rows.';
 
 create or replace function private.assign_reservation(
   p_reservation_id uuid, p_driver_id uuid, p_vehicle_id uuid

@@ -28,5 +28,7 @@ create or replace trigger chauffeur_customers_phone before insert or update of p
   for each row execute function private.normalise_customer_phone();
 create or replace trigger reservations_transition before update on public.reservations
   for each row execute function private.check_reservation_transition();
+create or replace trigger reservations_lock_assignees before insert or update on public.reservations
+  for each row execute function private.lock_reservation_assignees();
 create or replace trigger reservations_audit after insert or update or delete on public.reservations
   for each row execute function private.audit_row('org_id');

@@ -62,6 +62,8 @@ $$;
 -- GoTrue creates them.
 -- ---------------------------------------------------------------------------
 do $$
+declare
+  missing record;
 begin
   if to_regclass('auth.users') is null then
     create table auth.users (
@@ -110,6 +112,24 @@ begin
     create unique index recovery_token_idx on auth.users (recovery_token) where recovery_token::text !~ '^[0-9 ]*$';
     alter table auth.users enable row level security;
   end if;
+  -- A local database bootstrapped by an older Bookwell lacks columns GoTrue has and users.py writes:
+  -- add each one that is missing (on Supabase every one exists, so nothing is altered there).
+  for missing in
+    select c.name, c.definition from (values
+      ('confirmation_sent_at', 'timestamptz'), ('recovery_sent_at', 'timestamptz'),
+      ('email_change_token_new', 'varchar(255)'), ('email_change', 'varchar(255)'),
+      ('email_change_sent_at', 'timestamptz'), ('phone_change', $d$text default ''$d$),
+      ('phone_change_token', $d$varchar(255) default ''$d$), ('phone_change_sent_at', 'timestamptz'),
+      ('email_change_token_current', $d$varchar(255) default ''$d$),
+      ('email_change_confirm_status', 'smallint default 0 check (email_change_confirm_status between 0 and 2)'),
+      ('reauthentication_token', $d$varchar(255) default ''$d$), ('reauthentication_sent_at', 'timestamptz'),
+      ('is_sso_user', 'boolean not null default false'), ('deleted_at', 'timestamptz'),
+      ('is_anonymous', 'boolean not null default false')) c (name, definition)
+    where not exists (select 1 from information_schema.columns i
+                      where i.table_schema = 'auth' and i.table_name = 'users' and i.column_name = c.name)
+  loop
+    execute format('alter table auth.users add column %I %s', missing.name, missing.definition);
+  end loop;
   if to_regclass('auth.identities') is null then
     create table auth.identities (
       provider_id text not null,

@@ -16,7 +16,7 @@ import pytest
 from shared.platform.db import Caller, act_as
 from tests.support.chauffeur import book, company, driver, trip, vehicle
 from tests.support.pg import call, refused
-from tests.support.races import label, race
+from tests.support.races import deadlocks, label, race
 
 LANES = 50
 
@@ -39,12 +39,16 @@ def assign(db, firm, reservation, driver_id=None, vehicle_id=None, caller=None):
 
 
 def contend(db, firm, reservations, *, driver_id=None, vehicle_ids=None):
-    """Every lane assigns at once, each to its own reservation; the outcomes by label."""
+    """Every lane assigns at once, each to its own reservation (default deadlock_timeout, no retries);
+    the outcomes by label, and the deadlocks the run saw."""
     caller = firm["people"]["dispatcher"].caller
+    pids: list[int] = []
+    before = deadlocks(db)
 
     def lane(n: int, barrier: threading.Barrier) -> str:
         with db.connect() as conn, conn.transaction():
             cur = conn.cursor()
+            pids.append(conn.info.backend_pid)
             act_as(cur, caller)
             barrier.wait()
             try:
@@ -55,21 +59,22 @@ def contend(db, firm, reservations, *, driver_id=None, vehicle_ids=None):
             except psycopg.Error as exc:
                 return label(exc)
 
-    return Counter(race(len(reservations), lane))
+    outcomes = Counter(race(len(reservations), lane))
+    return outcomes, deadlocks(db, pids) - before
 
 
 def test_fifty_dispatchers_assigning_one_driver_to_overlapping_trips_make_exactly_one(db, firm):
     trips = [booked(db, firm, days=20, hour=10) for _ in range(LANES)]
-    outcomes = contend(db, firm, trips, driver_id=firm["dee"]["id"])
-    assert outcomes == {"ok": 1, "PT409:driver_busy": LANES - 1}
+    outcomes, deadlocked = contend(db, firm, trips, driver_id=firm["dee"]["id"])
+    assert outcomes == {"ok": 1, "PT409:driver_busy": LANES - 1} and deadlocked == 0
     assert db.value("select count(*) from public.reservations where driver_id = %s and id = any(%s)",
                     (firm["dee"]["id"], [t["id"] for t in trips])) == 1
 
 
 def test_fifty_dispatchers_assigning_one_vehicle_make_exactly_one(db, firm):
     trips = [booked(db, firm, days=21, hour=9) for _ in range(LANES)]
-    outcomes = contend(db, firm, trips, vehicle_ids=[firm["sedan_car"]["id"]] * LANES)
-    assert outcomes == {"ok": 1, "PT409:vehicle_busy": LANES - 1}
+    outcomes, deadlocked = contend(db, firm, trips, vehicle_ids=[firm["sedan_car"]["id"]] * LANES)
+    assert outcomes == {"ok": 1, "PT409:vehicle_busy": LANES - 1} and deadlocked == 0
 
 
 def test_canary_check_then_assign_without_the_constraint_double_books(db, firm):
