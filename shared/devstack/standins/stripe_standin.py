@@ -15,6 +15,12 @@ Served (paths relative to where the app is mounted):
     POST /v1/checkout/sessions/{id}/expire    only while open
     POST /v1/refunds                          payment_intent or charge, amount <= remaining
     GET  /v1/refunds, /v1/refunds/{id}
+    POST /v1/payment_intents                  create (capture_method automatic|automatic_async|manual; confirm)
+    POST /v1/payment_intents/{id}/confirm     with a test payment method: pm_card_visa authorises,
+                                              pm_card_chargeDeclined is declined (402 card_error)
+    POST /v1/payment_intents/{id}/capture     manual capture, amount_to_capture <= amount_capturable
+                                              (the rest of the authorisation is released)
+    POST /v1/payment_intents/{id}/cancel      before capture; releases the authorisation
     GET  /v1/payment_intents/{id}, /v1/charges/{id}, /v1/events/{id}
     GET  /                                    dev index of sessions
     GET  /checkout/{id}                       dev checkout page: #pay, #cancel, #pay-late
@@ -175,6 +181,12 @@ _PI_DATA_PARAMS = frozenset("""
 """.split())
 _REFUND_PARAMS = frozenset("payment_intent charge amount reason metadata expand instructions_email origin".split())
 _REFUND_REASONS = frozenset({"duplicate", "fraudulent", "requested_by_customer"})
+_PI_PARAMS = frozenset(("amount currency capture_method confirm payment_method payment_method_types metadata description "
+                        "receipt_email return_url off_session automatic_payment_methods statement_descriptor "
+                        "statement_descriptor_suffix expand").split())
+_PI_CANCEL_REASONS = frozenset({"duplicate", "fraudulent", "requested_by_customer", "abandoned"})
+# Stripe's test payment methods: this one authorises, this one is declined.
+_PM_OK, _PM_DECLINED = "pm_card_visa", "pm_card_chargeDeclined"
 
 
 _CUSTOM_TEXT_FIELDS = ("after_submit", "shipping_address", "submit", "terms_of_service_acceptance")
@@ -256,7 +268,11 @@ class StripeStandin:
             Rule("/v1/refunds", endpoint="api_create_refund", methods=["POST"]),
             Rule("/v1/refunds", endpoint="api_list_refunds", methods=["GET"]),
             Rule("/v1/refunds/<refund_id>", endpoint="api_get_refund", methods=["GET"]),
+            Rule("/v1/payment_intents", endpoint="api_create_payment_intent", methods=["POST"]),
             Rule("/v1/payment_intents/<pi_id>", endpoint="api_get_payment_intent", methods=["GET"]),
+            Rule("/v1/payment_intents/<pi_id>/confirm", endpoint="api_confirm_payment_intent", methods=["POST"]),
+            Rule("/v1/payment_intents/<pi_id>/capture", endpoint="api_capture_payment_intent", methods=["POST"]),
+            Rule("/v1/payment_intents/<pi_id>/cancel", endpoint="api_cancel_payment_intent", methods=["POST"]),
             Rule("/v1/charges/<charge_id>", endpoint="api_get_charge", methods=["GET"]),
             Rule("/v1/events/<event_id>", endpoint="api_get_event", methods=["GET"]),
         ], strict_slashes=False)
@@ -1156,6 +1172,141 @@ class StripeStandin:
         if refund_id not in self._refunds:
             raise _no_such("refund", refund_id)
         return 200, self._render(self._refunds[refund_id], params)
+
+    # ------------------------------------------------- PaymentIntents (direct)
+
+    def _pi_or_404(self, pi_id: str) -> dict:
+        if pi_id not in self._payment_intents:
+            raise _no_such("payment_intent", pi_id, "intent")
+        return self._payment_intents[pi_id]
+
+    def _api_create_payment_intent(self, call: _Call, params: dict, request: Request) -> tuple[int, dict]:
+        for name in params:
+            if name not in _PI_PARAMS:
+                raise _unknown(name)
+        for name in ("amount", "currency"):
+            if params.get(name) in (None, ""):
+                raise _missing(name)
+        amount = _int(params["amount"], "amount")
+        if amount < 1:
+            raise StripeError(400, "This value must be greater than or equal to 1.", param="amount")
+        currency = str(params["currency"]).lower()
+        if len(currency) != 3 or not currency.isalpha():
+            raise StripeError(400, f"Invalid currency: {currency}.", param="currency")
+        capture = params.get("capture_method") or "automatic_async"
+        if capture not in ("automatic", "automatic_async", "manual"):
+            raise StripeError(400, f"Invalid capture_method: {capture}", param="capture_method")
+        pi = {
+            "id": new_id("pi_test_"), "object": "payment_intent", "amount": amount, "amount_capturable": 0,
+            "amount_received": 0, "application": None, "canceled_at": None, "cancellation_reason": None,
+            "capture_method": capture, "client_secret": None, "confirmation_method": "automatic",
+            "created": self.now(), "currency": currency, "customer": None,
+            "description": params.get("description") or None, "last_payment_error": None, "latest_charge": None,
+            "livemode": False, "metadata": _metadata(params.get("metadata"), "metadata"), "next_action": None,
+            "payment_method": params.get("payment_method") or None, "payment_method_types": ["card"],
+            "receipt_email": params.get("receipt_email") or None,
+            "status": "requires_confirmation" if params.get("payment_method") else "requires_payment_method",
+        }
+        pi["client_secret"] = f"{pi['id']}_secret_{secrets.token_hex(12)}"
+        self._payment_intents[pi["id"]] = pi
+        self._emit(call, "payment_intent.created", pi)
+        if str(params.get("confirm", "")).lower() == "true":
+            self._confirm_locked(call, pi, None)
+        return 200, self._render(pi, params)
+
+    def _confirm_locked(self, call: _Call, pi: dict, payment_method: str | None) -> None:
+        if pi["status"] not in ("requires_payment_method", "requires_confirmation"):
+            raise StripeError(400, f"This PaymentIntent's status is {pi['status']}; it cannot be confirmed.",
+                              code="payment_intent_unexpected_state")
+        pi["payment_method"] = payment_method or pi["payment_method"]
+        if not pi["payment_method"]:
+            raise StripeError(400, "You cannot confirm this PaymentIntent because it's missing a payment method.",
+                              param="payment_method", code="payment_intent_unexpected_state")
+        if pi["payment_method"] not in (_PM_OK, _PM_DECLINED):
+            raise _no_such("PaymentMethod", pi["payment_method"], "payment_method")
+        charge = {
+            "id": new_id("ch_test_"), "object": "charge", "amount": pi["amount"], "amount_captured": 0,
+            "amount_refunded": 0, "balance_transaction": None,
+            "billing_details": {"address": None, "email": pi["receipt_email"], "name": None, "phone": None},
+            "captured": False, "created": self.now(), "currency": pi["currency"], "customer": None,
+            "description": pi["description"], "disputed": False, "failure_code": None, "failure_message": None,
+            "livemode": False, "metadata": dict(pi["metadata"]), "outcome": None, "paid": False,
+            "payment_intent": pi["id"], "payment_method": pi["payment_method"], "receipt_email": pi["receipt_email"],
+            "refunded": False, "status": "pending",
+        }
+        self._charges[charge["id"]] = charge
+        pi["latest_charge"] = charge["id"]
+        if pi["payment_method"] == _PM_DECLINED:
+            error = {"code": "card_declined", "decline_code": "generic_decline", "message": "Your card was declined.",
+                     "type": "card_error", "charge": charge["id"]}
+            charge.update(status="failed", failure_code="card_declined", failure_message=error["message"])
+            pi.update(status="requires_payment_method", last_payment_error=error)
+            self._emit(call, "payment_intent.payment_failed", pi)
+            raise StripeError(402, error["message"], type="card_error", code="card_declined")
+        charge.update(paid=True, status="succeeded", outcome={
+            "network_status": "approved_by_network", "reason": None, "risk_level": "normal",
+            "seller_message": "Payment complete.", "type": "authorized"})
+        if pi["capture_method"] == "manual":
+            pi.update(status="requires_capture", amount_capturable=pi["amount"])
+            self._emit(call, "payment_intent.amount_capturable_updated", pi)
+        else:
+            charge.update(captured=True, amount_captured=pi["amount"], balance_transaction=new_id("txn_test_"))
+            pi.update(status="succeeded", amount_received=pi["amount"])
+            self._emit(call, "payment_intent.succeeded", pi)
+
+    def _api_confirm_payment_intent(self, call: _Call, params: dict, request: Request, pi_id: str):
+        for name in params:
+            if name not in ("payment_method", "return_url", "off_session", "expand"):
+                raise _unknown(name)
+        pi = self._pi_or_404(pi_id)
+        self._confirm_locked(call, pi, params.get("payment_method") or None)
+        return 200, self._render(pi, params)
+
+    def _api_capture_payment_intent(self, call: _Call, params: dict, request: Request, pi_id: str):
+        for name in params:
+            if name not in ("amount_to_capture", "metadata", "statement_descriptor", "expand"):
+                raise _unknown(name)
+        pi = self._pi_or_404(pi_id)
+        if pi["status"] != "requires_capture":
+            raise StripeError(400, f"This PaymentIntent could not be captured because it has a status of "
+                                   f"{pi['status']}. Only a PaymentIntent with one of the following statuses may be "
+                                   f"captured: requires_capture.", code="payment_intent_unexpected_state")
+        amount = pi["amount_capturable"] if params.get("amount_to_capture") in (None, "") else _int(
+            params["amount_to_capture"], "amount_to_capture")
+        if amount < 1:
+            raise StripeError(400, "This value must be greater than or equal to 1.", param="amount_to_capture")
+        if amount > pi["amount_capturable"]:
+            raise StripeError(400, f"The amount to capture ({_money(amount, pi['currency'])}) is greater than the "
+                                   f"amount capturable ({_money(pi['amount_capturable'], pi['currency'])}).",
+                              param="amount_to_capture", code="amount_too_large")
+        charge = self._charges[pi["latest_charge"]]
+        # Like Stripe: the part of the authorisation not captured is released, shown as refunded.
+        charge.update(captured=True, amount_captured=amount, amount_refunded=charge["amount"] - amount,
+                      balance_transaction=new_id("txn_test_"))
+        pi.update(status="succeeded", amount_received=amount, amount_capturable=0)
+        if params.get("metadata"):
+            pi["metadata"].update(_metadata(params["metadata"], "metadata"))
+        self._emit(call, "payment_intent.succeeded", pi)
+        return 200, self._render(pi, params)
+
+    def _api_cancel_payment_intent(self, call: _Call, params: dict, request: Request, pi_id: str):
+        for name in params:
+            if name not in ("cancellation_reason", "expand"):
+                raise _unknown(name)
+        pi = self._pi_or_404(pi_id)
+        reason = params.get("cancellation_reason") or None
+        if reason is not None and reason not in _PI_CANCEL_REASONS:
+            raise StripeError(400, f"Invalid cancellation_reason: must be one of {', '.join(sorted(_PI_CANCEL_REASONS))}",
+                              param="cancellation_reason")
+        if pi["status"] in ("succeeded", "canceled"):
+            raise StripeError(400, f"You cannot cancel this PaymentIntent because it has a status of {pi['status']}.",
+                              code="payment_intent_unexpected_state")
+        if pi["status"] == "requires_capture":
+            charge = self._charges[pi["latest_charge"]]
+            charge.update(amount_refunded=charge["amount"], refunded=True)
+        pi.update(status="canceled", canceled_at=self.now(), cancellation_reason=reason, amount_capturable=0)
+        self._emit(call, "payment_intent.canceled", pi)
+        return 200, self._render(pi, params)
 
     def _api_get_payment_intent(self, call: _Call, params: dict, request: Request, pi_id: str):
         if pi_id not in self._payment_intents:
