@@ -87,3 +87,6 @@ create policy "Promo redemptions are visible to event managers" on public.promo_
   for select to authenticated
   using (org_id = any ((select private.org_ids_with_role('{owner,admin,manager}'))::uuid[]));
 
+-- Settlements of authorised orders (capture or release): the worker's queue, no API role's.
+revoke all on private.payment_settlements from public, anon, authenticated, service_role;
+alter table private.payment_settlements enable row level security;

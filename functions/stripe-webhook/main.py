@@ -6,14 +6,15 @@ A session pays only the order it was opened for, in full: other money is
 refunded automatically (mismatch_refunded); an event for no order of ours is
 recorded and answered 200 (unknown_order).
 After a payment the ticket email goes out at once (cron retries if it fails);
-after a late payment that found no seats, the automatic refund is executed.
+after a late payment that found no seats, the automatic refund is executed;
+an authorisation for an order closed meanwhile is released at once.
 """
 
 import functions_framework
 
 
 import shared.areas  # noqa: F401  every area's order kinds, describers and message renderers
-from shared.commerce import refunds, stripe_events
+from shared.commerce import authorisations, refunds, stripe_events
 from shared.comms import notifications
 from shared.platform import http, log
 from shared.providers import mail, payments, sms
@@ -31,6 +32,8 @@ def main(call: http.Call):
                                    order_id=outcome.order_id)
         if outcome.result in ("late_refunded", "mismatch_refunded", "duplicate_refunded"):
             refunds.execute_pending(client, limit=5)
+        if outcome.result == "release":  # authorised after the order was closed: give it back now
+            authorisations.execute_pending(client, limit=5)
     except Exception as exc:  # the event is recorded; cron finishes the follow-up work
         log.event("webhook_follow_up_failed", event_id=outcome.event_id, error=type(exc).__name__)
     return {"received": True, "event_id": outcome.event_id, "type": outcome.type, "result": outcome.result}

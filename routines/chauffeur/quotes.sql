@@ -42,6 +42,30 @@ as $$
   select round(p_amount * p_percent / 100)::bigint;
 $$;
 
+-- An org's chauffeur settings, or the table's defaults for an org that never set them
+-- (tests/chauffeur/test_quotes.py checks the two agree).
+create or replace function private.chauffeur_settings_of(p_org_id uuid) returns public.chauffeur_settings
+  language plpgsql stable
+  security definer
+  set search_path = ''
+as $$
+declare
+  s public.chauffeur_settings;
+begin
+  select * into s from public.chauffeur_settings where org_id = p_org_id;
+  if not found then
+    s.org_id := p_org_id;
+    s.distance_unit := 'mi';
+    s.detour_factor := 1.30;
+    s.average_speed := 30.0;
+    s.preparation_minutes := 30;
+    s.buffer_minutes := 15;
+    s.authorisation_margin_percent := 20;
+  end if;
+  return s;
+end;
+$$;
+
 create or replace function private.quote_reservation(p_org_id uuid, p_request jsonb, p_now timestamptz default now())
   returns jsonb
   language plpgsql stable
@@ -83,10 +107,7 @@ begin
   if not found or jsonb_typeof(p_request) is distinct from 'object' then
     raise exception using errcode = 'PT422', detail = 'invalid_request', message = 'Give an organization and a request';
   end if;
-  select * into s from public.chauffeur_settings where org_id = p_org_id;
-  if not found then
-    s := row(p_org_id, 'mi', 1.30, 30.0, 30, 15, now())::public.chauffeur_settings;
-  end if;
+  s := private.chauffeur_settings_of(p_org_id);
   staff := private.has_org_role(p_org_id, '{owner,admin,dispatcher}');
 
   begin

@@ -114,10 +114,7 @@ begin
   if length(p_request ->> 'special_instructions') > 2000 then
     raise exception using errcode = 'PT422', detail = 'invalid_request', message = 'Special instructions: at most 2000 characters';
   end if;
-  select * into s from public.chauffeur_settings where org_id = p_org_id;
-  if not found then
-    s := row(p_org_id, 'mi', 1.30, 30.0, 30, 15, now())::public.chauffeur_settings;
-  end if;
+  s := private.chauffeur_settings_of(p_org_id);
 
   insert into public.reservations (org_id, number, tracking_token_hash, customer_id, service_type, class_id, pickup_at,
     hours, passengers, luggage, child_seats, flight_number, meet_and_greet, special_instructions, policy_type, quote,
@@ -144,6 +141,7 @@ begin
   from jsonb_array_elements(p_request -> 'stops') with ordinality x (v, i),
        (select jsonb_array_length(p_request -> 'stops') as n) c;
 
+  perform private.open_reservation_order(booked);
   perform private.audit(p_org_id, 'reservation.booked', 'reservations', booked.id::text,
                         jsonb_build_object('total_minor', booked.total_minor, 'by_staff', staff));
   return jsonb_build_object('reservation_id', booked.id, 'number', booked.number, 'tracking_token', token,
@@ -213,10 +211,11 @@ begin
   if p_status = 'cancelled' and coalesce(length(btrim(p_reason)), 0) not between 1 and 500 then
     raise exception using errcode = 'PT422', detail = 'reason_required', message = 'Say why it is cancelled';
   end if;
-  update public.reservations
-  set status = p_status, cancel_reason = case when p_status = 'cancelled' then btrim(p_reason) else cancel_reason end
-  where id = r.id
-  returning * into r;
+  if p_status = 'confirmed' then
+    update public.reservations set status = p_status where id = r.id returning * into r;
+  else
+    r := private.close_reservation(r, p_status, p_reason);  -- the fee by the class's windows, and the payment
+  end if;
   if p_status = 'confirmed' then
     perform private.enqueue_notification(r.org_id, 'email', 'reservation_confirmed',
       (select c.email from public.chauffeur_customers c where c.id = r.customer_id),
@@ -292,6 +291,8 @@ begin
           final_lines = (r.quote -> 'lines') || wait_line,
           final_total_minor = r.total_minor + coalesce((wait_line -> 0 ->> 'amount_minor')::bigint, 0)
       where id = r.id returning * into r;
+      perform private.settle_reservation(r.id);  -- capture the final amount from the authorisation
+      select * into r from public.reservations where id = r.id;
   end case;
   return r;
 end;
@@ -325,7 +326,8 @@ begin
   end if;
   return jsonb_build_object('number', r.number, 'status', r.status, 'pickup_at', r.pickup_at,
     'service_type', r.service_type, 'passengers', r.passengers, 'total_minor', coalesce(r.final_total_minor, r.total_minor),
-    'currency', r.currency, 'lines', coalesce(r.final_lines, r.quote -> 'lines'),
+    'currency', r.currency, 'lines', coalesce(r.final_lines, r.quote -> 'lines'), 'fee_minor', r.fee_minor,
+    'balance_due_minor', r.balance_due_minor,
     'driver_on_location', r.on_location_at is not null,
     'stops', (select jsonb_agg(jsonb_build_object('kind', s.kind, 'address', s.address) order by s.position)
               from public.reservation_stops s where s.reservation_id = r.id));

@@ -32,3 +32,9 @@ create or replace trigger reservations_lock_assignees before insert or update on
   for each row execute function private.lock_reservation_assignees();
 create or replace trigger reservations_audit after insert or update or delete on public.reservations
   for each row execute function private.audit_row('org_id');
+
+create or replace trigger orders_reservation_changed after update of status on public.orders
+  for each row when (new.kind = 'reservation' and new.status is distinct from old.status)
+  execute function private.reservation_order_changed();
+comment on trigger orders_reservation_changed on public.orders is
+  'A reservation''s payment moves the trip: authorised -> confirmed; released before the trip -> cancelled.';

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import psycopg
 
+from shared.commerce.order_mail import OrderView, describer
 from shared.comms import templates
 from shared.comms.notifications import Skip
 from shared.platform.formatting import money, when
@@ -69,3 +70,18 @@ templates.register(templates.Kind(
     name="driver_on_location", purpose="transactional", variables=VARIABLES, sample=SAMPLE, context=_reservation,
     defaults={"sms": {"body": "{{ org_name }}: {{ driver_name or 'your driver' }} is waiting at {{ pickup_address }}"
                               "{% if vehicle %} in a {{ vehicle }}{% endif %}{% if plate %} ({{ plate }}){% endif %}."}}))
+
+
+@describer("reservation")
+def describe_reservation_order(cur: psycopg.Cursor, order_id: str) -> OrderView:
+    """How a trip's order reads in the receipt, refund and dispute emails (shared/commerce/order_mail.py)."""
+    cur.execute("select x.number, x.status::text as status, x.total_minor, x.currency, r.quote, o.timezone"
+                " from public.orders x join public.organizations o on o.id = x.org_id"
+                " left join public.reservations r on r.order_id = x.id where x.id = %s", (order_id,))
+    found = cur.fetchone()
+    quote = found["quote"] or {}
+    what = (f"your {quote.get('class', 'chauffeur')} trip on {when(quote['pickup_at'], found['timezone'])}"
+            if quote.get("pickup_at") else f"trip {found['number']}")
+    return OrderView(found["number"], found["status"], found["total_minor"], found["currency"], what=what,
+                     goods="trip", void_note="The trip is cancelled.", kept_note="The trip stands.",
+                     lost_reason="the trip could not be kept")

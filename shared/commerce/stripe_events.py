@@ -17,6 +17,13 @@ hold wait (503) only when the PaymentIntent was made by one of our sessions
 (its metadata names our order); any other is not ours. Whatever is not ours
 is recorded and acknowledged (unknown_order, foreign_session,
 unknown_payment) so Stripe does not retry it for days.
+
+An order paid by authorise-then-capture (shared/commerce/authorisations.py) is
+found only by its own recorded PaymentIntent, never by metadata:
+payment_intent.amount_capturable_updated records the authorisation (or, for an
+order closed meanwhile, asks for it to be released), payment_intent.succeeded
+records the captured payment, payment_intent.canceled closes the unpaid order,
+payment_intent.payment_failed leaves it waiting for another card.
 """
 
 from __future__ import annotations
@@ -170,7 +177,51 @@ def _dispute_created(cur: psycopg.Cursor, dispute: dict, facts: dict) -> tuple[s
     return str(payment["order_id"]), "flagged" if cur.fetchone()["flagged"] else "already_flagged"
 
 
+def _authorised(cur: psycopg.Cursor, intent: dict) -> tuple[str | None, str]:
+    """A card authorised for an order paid by authorise-then-capture (shared/commerce/authorisations.py)."""
+    cur.execute("select private.record_authorisation(%s, %s, %s) as r",
+                (intent.get("id"), intent.get("amount_capturable") or 0, intent.get("currency") or ""))
+    outcome = cur.fetchone()["r"]
+    return (str(outcome["order_id"]) if outcome["order_id"] else None), outcome["result"]
+
+
+def _direct_order(cur: psycopg.Cursor, intent: dict) -> str | None:
+    """The order this PaymentIntent was opened for directly (not by a Checkout Session), or None."""
+    cur.execute("select id from public.orders where payment_intent_id = %s and checkout_session_id is null",
+                (intent.get("id"),))
+    found = cur.fetchone()
+    return str(found["id"]) if found else None
+
+
+def _intent_succeeded(cur: psycopg.Cursor, intent: dict) -> tuple[str | None, str]:
+    """A capture: the order's payment, of the amount Stripe received."""
+    order_id = _direct_order(cur, intent)
+    if order_id is None:
+        return None, "unknown_payment"  # a Checkout Session's payment: its session events record it
+    cur.execute("select private.record_payment(%s, 'stripe', %s, %s, %s) as outcome",
+                (order_id, intent["id"], intent.get("amount_received") or 0, intent.get("currency") or ""))
+    return order_id, cur.fetchone()["outcome"]
+
+
+def _intent_canceled(cur: psycopg.Cursor, intent: dict) -> tuple[str | None, str]:
+    """An authorisation released (by us, or lapsed): the unpaid order closes."""
+    order_id = _direct_order(cur, intent)
+    if order_id is None:
+        return None, "unknown_payment"
+    cur.execute("select private.close_unpaid_order(%s, 'cancelled', 'authorisation_released') as changed", (order_id,))
+    return order_id, "cancelled" if cur.fetchone()["changed"] else "unchanged"
+
+
+def _intent_failed(cur: psycopg.Cursor, intent: dict) -> tuple[str | None, str]:
+    """A declined card: the order keeps waiting (the buyer may try another card)."""
+    return _direct_order(cur, intent), "payment_failed"
+
+
 HANDLERS: dict[str, Callable[..., tuple[str | None, str]]] = {
+    "payment_intent.amount_capturable_updated": _authorised,
+    "payment_intent.succeeded": _intent_succeeded,
+    "payment_intent.canceled": _intent_canceled,
+    "payment_intent.payment_failed": _intent_failed,
     "checkout.session.completed": _session_completed,
     "checkout.session.async_payment_succeeded": _record_payment,
     "checkout.session.async_payment_failed": _close("cancelled", "payment_failed"),

@@ -94,3 +94,29 @@ def create_refund(client: stripe.StripeClient, *, payment_intent: str, amount_mi
                 "metadata": {"refund_id": refund_id, "order_id": order_id}},
         options={"idempotency_key": f"refund:{refund_id}"},
     )
+
+
+def authorise(client: stripe.StripeClient, *, order_id: str, number: str, amount_minor: int, currency: str,
+              receipt_email: str) -> stripe.PaymentIntent:
+    """A PaymentIntent with manual capture for a pending order: the card is authorised now, captured later.
+    One per order (the order id is the idempotency key)."""
+    metadata = {"order_id": order_id, "order_number": number}
+    return client.v1.payment_intents.create(
+        params={"amount": amount_minor, "currency": currency.lower(), "capture_method": "manual",
+                "metadata": metadata, "receipt_email": receipt_email, "description": f"Order {number}"},
+        options={"idempotency_key": f"authorise:{order_id}"},
+    )
+
+
+def retrieve_payment_intent(client: stripe.StripeClient, payment_intent_id: str) -> stripe.PaymentIntent:
+    return client.v1.payment_intents.retrieve(payment_intent_id)
+
+
+def capture(client: stripe.StripeClient, payment_intent_id: str, amount_minor: int, *, order_id: str) -> stripe.PaymentIntent:
+    return client.v1.payment_intents.capture(payment_intent_id, params={"amount_to_capture": amount_minor},
+                                             options={"idempotency_key": f"capture:{order_id}"})
+
+
+def release(client: stripe.StripeClient, payment_intent_id: str, *, order_id: str) -> stripe.PaymentIntent:
+    return client.v1.payment_intents.cancel(payment_intent_id, params={"cancellation_reason": "requested_by_customer"},
+                                            options={"idempotency_key": f"release:{order_id}"})

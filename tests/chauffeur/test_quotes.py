@@ -191,3 +191,12 @@ def test_bad_requests_are_refused_with_their_own_code(db, change, code):
 def test_another_orgs_class_is_unknown_here(db):
     here, there = shop(db), shop(db)
     refused(quote(db, here["org_id"], trip(there["class"])), "PT422", "unknown_class")
+
+
+def test_the_settings_an_org_never_set_are_the_tables_defaults(db):
+    where = shop(db)
+    assumed = db.one("select to_jsonb(private.chauffeur_settings_of(%s)) - 'updated_at' as s", (where["org_id"],))["s"]
+    db.sql("insert into public.chauffeur_settings (org_id) values (%s)", (where["org_id"],))
+    stored = db.one("select to_jsonb(s) - 'updated_at' as s from public.chauffeur_settings s where org_id = %s",
+                    (where["org_id"],))["s"]
+    assert assumed == stored

@@ -7,7 +7,6 @@ from __future__ import annotations
 import pytest
 import stripe
 
-from tests.standins.test_stripe_standin import API_KEY, SECRET, Receiver, api, client, receiver, standin  # noqa: F401
 
 
 def authorised(client, amount: int = 12000, **extra):

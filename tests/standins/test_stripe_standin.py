@@ -8,76 +8,18 @@ from __future__ import annotations
 
 import json
 import re
-import threading
 import time
 
 import httpx
 import pytest
 import stripe
+
 from werkzeug.wrappers import Request, Response
 
 from shared.devstack.standins import forms
 from shared.devstack.standins.stripe_standin import StripeError, StripeStandin, sign
 from tests.standins import serve
-
-SECRET = "whsec_test_standin_secret"
-API_KEY = "sk_test_standin_key"
-
-
-class Receiver:
-    """A webhook endpoint: verifies the signature, records the event, answers `status`."""
-
-    def __init__(self) -> None:
-        self.events: list[dict] = []
-        self.rejected: list[str] = []
-        self.status = 200
-        self.url = ""
-        self._lock = threading.Lock()
-
-    def wsgi(self, environ, start_response):
-        request = Request(environ)
-        payload = request.get_data()
-        try:
-            event = stripe.Webhook.construct_event(
-                payload, request.headers.get("Stripe-Signature"), SECRET, tolerance=300)
-        except (ValueError, stripe.SignatureVerificationError) as exc:
-            with self._lock:
-                self.rejected.append(str(exc))
-            return Response("bad signature", status=400)(environ, start_response)
-        assert event.type  # construct_event built a real stripe.Event
-        with self._lock:
-            self.events.append(json.loads(payload))
-        return Response("ok", status=self.status)(environ, start_response)
-
-    def types(self) -> list[str]:
-        return [e["type"] for e in self.events]
-
-    def of_type(self, type_: str) -> list[dict]:
-        return [e for e in self.events if e["type"] == type_]
-
-
-@pytest.fixture
-def receiver():
-    r = Receiver()
-    with serve(r.wsgi) as url:
-        r.url = url + "/webhook"
-        yield r
-
-
-@pytest.fixture
-def standin(receiver):
-    return StripeStandin(receiver.url, SECRET, API_KEY)
-
-
-@pytest.fixture
-def api(standin):
-    with serve(standin.wsgi, "/stripe") as base:
-        yield base
-
-
-@pytest.fixture
-def client(api):
-    return stripe.StripeClient(API_KEY, base_addresses={"api": api}, max_network_retries=0)
+from tests.support.stripe_receiver import API_KEY, SECRET
 
 
 def session_params(standin: StripeStandin | None = None, **overrides) -> dict:

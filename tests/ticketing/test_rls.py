@@ -723,7 +723,8 @@ def test_the_only_private_functions_anon_may_execute_are_the_guest_ones(db):
     subscription_guests = {"create_appointment_subscription", "lookup_subscription", "confirm_subscription",
                            "cancel_subscription_as_guest"}
     guest_accounts = {"order_account_status"}  # tests/appointments/test_account_linking.py
-    chauffeur_guests = {"quote_reservation", "book_reservation", "lookup_reservation"}  # tests/chauffeur/
+    chauffeur_guests = {"quote_reservation", "book_reservation", "lookup_reservation",  # tests/chauffeur/
+                        "cancel_reservation_as_guest", "order_to_authorise"}  # tests/chauffeur/test_payments.py
     assert executable == (guest_checkout | postcode_lookup | booking_page | appointment_guests | subscription_guests
                           | guest_accounts | chauffeur_guests)
 

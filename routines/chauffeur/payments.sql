@@ -1,0 +1,194 @@
+-- Chauffeur: what a trip costs the customer, and when (migrations/20261207002200_chauffeur_payments.sql).
+--
+-- private.open_reservation_order: at booking, the order the customer authorises.
+-- private.settle_reservation: once a trip is completed, cancelled or a no-show, the one settlement of
+-- its authorisation (routines/commerce/authorisations.sql): capture the final amount (or the fee), or
+-- release it.
+-- private.reservation_order_changed: the order's payment moves the reservation (authorised -> confirmed;
+-- released before the trip -> cancelled).
+
+create or replace function private.open_reservation_order(p_reservation public.reservations) returns uuid
+  language plpgsql
+  security definer
+  set search_path = ''
+as $$
+declare
+  c public.chauffeur_customers;
+  margin integer;
+  created uuid;
+begin
+  select * into c from public.chauffeur_customers where id = p_reservation.customer_id;
+  margin := (private.chauffeur_settings_of(p_reservation.org_id)).authorisation_margin_percent;
+  insert into public.orders (org_id, number, kind, buyer_user_id, buyer_email, buyer_name, currency, subtotal_minor,
+                             total_minor, tracking_token_hash, metadata)
+  values (p_reservation.org_id, p_reservation.number, 'reservation', c.user_id, c.email, c.name, p_reservation.currency,
+          p_reservation.total_minor, p_reservation.total_minor, p_reservation.tracking_token_hash,
+          jsonb_build_object('reservation_id', p_reservation.id,
+                             'authorise_minor', ceil(p_reservation.total_minor * (100 + margin) / 100.0)::bigint))
+  returning id into created;
+  insert into public.order_items (order_id, org_id, description, quantity, unit_price_minor)
+  select created, p_reservation.org_id, format('%s: %s, %s', p_reservation.number, p_reservation.quote ->> 'class',
+                                              p_reservation.quote ->> 'local_pickup'), 1, p_reservation.total_minor;
+  update public.reservations set order_id = created where id = p_reservation.id;
+  return created;
+end;
+$$;
+
+-- The fee a cancellation or no-show costs by the class's windows, and who bears it (policy_type).
+create or replace function private.reservation_fee(p_reservation public.reservations, p_status public.reservation_status)
+  returns bigint
+  language sql stable
+  set search_path = ''
+as $$
+  select private.percent_of(p_reservation.total_minor,
+           case when p_status = 'no_show' then c.no_show_percent
+                when p_reservation.pickup_at - now() >= make_interval(hours => c.free_cancel_hours) then 0
+                else c.late_cancel_percent end)
+  from public.vehicle_classes c where c.id = p_reservation.class_id;
+$$;
+
+-- Settle a closed trip's authorisation, once: capture the final amount (completed) or the customer's
+-- fee (cancelled, no-show), else release it. An amount beyond the authorisation is a balance due.
+create or replace function private.settle_reservation(p_reservation_id uuid) returns void
+  language plpgsql
+  security definer
+  set search_path = ''
+as $$
+declare
+  r public.reservations;
+  ord public.orders;
+  owed bigint;
+  charge bigint;
+  lines jsonb;
+begin
+  select * into r from public.reservations where id = p_reservation_id for update;
+  select * into ord from public.orders where id = r.order_id;
+  owed := case when r.status = 'completed' then coalesce(r.final_total_minor, r.total_minor)
+               when r.fee_owed_by = 'customer' then coalesce(r.fee_minor, 0) else 0 end;
+  if ord.id is null or ord.authorized_minor is null or ord.status <> 'processing' then
+    -- Nothing authorised: all of it is due by another payment (or nothing is), and a trip that did not
+    -- happen closes its unpaid order, so an authorisation arriving later is given straight back.
+    update public.reservations set balance_due_minor = case when r.status = 'completed' then owed else 0 end
+    where id = r.id;
+    if r.status <> 'completed' and ord.status = 'pending' then
+      perform private.close_unpaid_order(ord.id, 'cancelled', 'reservation_' || r.status);
+    end if;
+    return;
+  end if;
+  charge := least(owed, ord.authorized_minor);
+  update public.reservations set balance_due_minor = owed - charge where id = r.id;
+  if charge = 0 then
+    perform private.request_settlement(ord.id, 'release');
+    return;
+  end if;
+  lines := case
+    when r.status = 'completed' and owed = charge then
+      (select jsonb_agg(jsonb_build_object('description', l ->> 'rule', 'amount_minor', (l ->> 'amount_minor')::bigint))
+       from jsonb_array_elements(coalesce(r.final_lines, r.quote -> 'lines')) l)
+    when r.status = 'completed' then
+      jsonb_build_array(jsonb_build_object('description',
+        format('Trip %s (the authorised part; %s more is due separately)', r.number, owed - charge), 'amount_minor', charge))
+    else jsonb_build_array(jsonb_build_object('description',
+        format('%s fee for trip %s', case r.status when 'no_show' then 'No-show' else 'Late cancellation' end, r.number),
+        'amount_minor', charge)) end;
+  perform private.reprice_order(ord.id, lines);
+  perform private.request_settlement(ord.id, 'capture', charge);
+end;
+$$;
+comment on function private.settle_reservation(uuid) is
+  'After a trip is completed, cancelled or a no-show: capture what the customer owes (never above the '
+  'authorisation; the rest is balance_due_minor) or release the authorisation.';
+
+-- Close a live trip as cancelled (with a reason) or a no-show: the fee by the class's windows, who bears it,
+-- and the settlement of its payment.
+create or replace function private.close_reservation(
+  p_reservation public.reservations, p_status public.reservation_status, p_reason text
+) returns public.reservations
+  language plpgsql
+  security definer
+  set search_path = ''
+as $$
+declare
+  r public.reservations;
+  fee bigint := private.reservation_fee(p_reservation, p_status);
+begin
+  update public.reservations
+  set status = p_status, cancel_reason = case when p_status = 'cancelled' then btrim(p_reason) else cancel_reason end,
+      fee_minor = fee, fee_owed_by = case when fee > 0 and p_reservation.policy_type <> 'none' then p_reservation.policy_type end
+  where id = p_reservation.id
+  returning * into r;
+  perform private.settle_reservation(r.id);
+  select * into r from public.reservations where id = r.id;
+  return r;
+end;
+$$;
+
+-- A guest cancels their own trip with its confirmation number and token (the class's windows decide the fee).
+create or replace function private.cancel_reservation_as_guest(p_number text, p_token text, p_reason text)
+  returns jsonb
+  language plpgsql
+  security definer
+  set search_path = ''
+as $$
+declare
+  r public.reservations;
+begin
+  select * into r from public.reservations
+  where id = private.authorize_token_holder('public.reservations', p_number, p_token) for update;
+  if not found then
+    raise exception using errcode = 'PT404', detail = 'reservation_not_found', message = 'No such reservation';
+  end if;
+  if r.status not in ('pending', 'confirmed') or r.en_route_at is not null then
+    raise exception using errcode = 'PT409', detail = 'not_cancellable',
+      message = 'This trip can no longer be cancelled here; please call us';
+  end if;
+  r := private.close_reservation(r, 'cancelled', coalesce(nullif(btrim(p_reason), ''), 'Cancelled by the customer'));
+  perform private.audit(r.org_id, 'reservation.cancelled', 'reservations', r.id::text,
+                        jsonb_build_object('by', 'guest', 'fee_minor', r.fee_minor));
+  return jsonb_build_object('number', r.number, 'status', r.status, 'fee_minor', r.fee_minor,
+                            'fee_owed_by', r.fee_owed_by, 'currency', r.currency);
+end;
+$$;
+grant execute on function private.cancel_reservation_as_guest(text, text, text) to anon, authenticated, service_role;
+
+create or replace function public.cancel_reservation_as_guest(confirmation_number text, tracking_token text,
+                                                              reason text default null) returns jsonb
+  language sql
+  set search_path = ''
+as $$
+  select private.cancel_reservation_as_guest(confirmation_number, tracking_token, reason);
+$$;
+comment on function public.cancel_reservation_as_guest(text, text, text) is
+  'A guest cancels their trip: {number, status, fee_minor, fee_owed_by}. Free until the class''s window, then its '
+  'percentage. PT404 reservation_not_found, PT409 not_cancellable, PT429 throttled.';
+grant execute on function public.cancel_reservation_as_guest(text, text, text) to anon, authenticated, service_role;
+
+-- AFTER UPDATE OF status on orders (kind reservation): the payment moves the trip.
+create or replace function private.reservation_order_changed() returns trigger
+  language plpgsql
+  security definer
+  set search_path = ''
+as $$
+declare
+  r public.reservations;
+begin
+  select * into r from public.reservations where order_id = new.id for update;
+  if not found then
+    return new;
+  end if;
+  if new.status = 'processing' and old.status = 'pending' and r.status = 'pending' then
+    -- Authorised: the trip is confirmed, and the customer told.
+    update public.reservations set status = 'confirmed' where id = r.id;
+    perform private.enqueue_notification(r.org_id, 'email', 'reservation_confirmed', new.buyer_email,
+      jsonb_build_object('reservation_id', r.id), 'reservation_confirmed:' || r.id);
+  elsif new.status in ('cancelled', 'expired') and r.status in ('pending', 'confirmed') and r.en_route_at is null then
+    -- The authorisation was given back (or lapsed) before the trip: no trip without a payment.
+    update public.reservations set status = 'cancelled', cancel_reason = 'The card authorisation was released'
+    where id = r.id;
+  end if;
+  return new;
+end;
+$$;
+comment on function private.reservation_order_changed() is
+  'AFTER UPDATE OF status on orders (kind reservation): authorised -> the trip is confirmed (email); released '
+  'before the trip -> the trip is cancelled.';
