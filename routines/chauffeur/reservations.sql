@@ -277,6 +277,7 @@ begin
       from public.chauffeur_customers c where c.id = r.customer_id and c.phone is not null;
     when 'on_board' then
       update public.reservations set on_board_at = now(), status = 'in_progress' where id = r.id returning * into r;
+      update public.drivers set status = 'on_trip' where id = r.driver_id;
     else
       select * into cls from public.vehicle_classes where id = r.class_id;
       -- Whole minutes waited (a part minute is not charged), beyond the class's grace period.
@@ -291,6 +292,7 @@ begin
           final_lines = (r.quote -> 'lines') || wait_line,
           final_total_minor = r.total_minor + coalesce((wait_line -> 0 ->> 'amount_minor')::bigint, 0)
       where id = r.id returning * into r;
+      update public.drivers set status = 'available' where id = r.driver_id and status = 'on_trip';
       perform private.settle_reservation(r.id);  -- capture the final amount from the authorisation
       select * into r from public.reservations where id = r.id;
   end case;

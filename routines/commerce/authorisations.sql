@@ -39,8 +39,9 @@ as $$
 $$;
 
 -- Stripe says the card is authorised (payment_intent.amount_capturable_updated). Found only by the
--- order's own recorded PaymentIntent, never by metadata. {order_id, result}: authorised, or release
--- (the order is no longer waiting: the authorisation is given back), or unknown_payment.
+-- order's own recorded PaymentIntent, never by metadata. {order_id, result}: authorised; unchanged (it
+-- was authorised, or paid, already: late or repeated news); release (the order was closed meanwhile:
+-- the authorisation is given back); or unknown_payment.
 create or replace function private.record_authorisation(p_payment_intent_id text, p_amount_minor bigint, p_currency text)
   returns jsonb
   language plpgsql
@@ -59,8 +60,8 @@ begin
     update public.orders set authorized_minor = p_amount_minor, status = 'processing' where id = ord.id;
     return jsonb_build_object('order_id', ord.id, 'result', 'authorised');
   end if;
-  if ord.status = 'processing' and ord.authorized_minor = p_amount_minor then
-    return jsonb_build_object('order_id', ord.id, 'result', 'unchanged');
+  if ord.status in ('processing', 'paid', 'refunded') then
+    return jsonb_build_object('order_id', ord.id, 'result', 'unchanged');  -- late or repeated news
   end if;
   insert into private.payment_settlements (order_id, action) values (ord.id, 'release') on conflict do nothing;
   return jsonb_build_object('order_id', ord.id, 'result', 'release');

@@ -100,6 +100,14 @@ def test_authorised_at_booking_then_the_final_amount_with_wait_time_is_captured_
     assert (found["order_status"], found["total_minor"], found["balance_due_minor"]) == ("paid", final, 0)
     assert db.value("select amount_minor from public.payments where order_id = %s", (found["order_id"],)) == final
     assert settle(stack) == {"settled": 0, "failed": 0}, "settled once"
+    # The authorisation's event delivered again, late (after the capture): nothing changes.
+    [late] = [d for d in stack.stripe.events_sent if d.type == "payment_intent.amount_capturable_updated"
+              and d.event["data"]["object"]["id"] == intent["payment_intent_id"]]
+    again_late = stack.stripe.deliver(stack.stripe.build_event("payment_intent.amount_capturable_updated",
+                                                               late.event["data"]["object"]))
+    assert again_late.status == 200 and b'"unchanged"' in again_late.response_body
+    assert state(db, answer)["order_status"] == "paid"
+    assert db.value("select count(*) from private.payment_settlements where order_id = %s", (found["order_id"],)) == 1
 
     notifications.send_due(Mailer(settings()), templates=["payment_receipt"], order_id=str(found["order_id"]))
     buyer = db.value("select buyer_email from public.orders where id = %s", (found["order_id"],))

@@ -147,7 +147,9 @@ def test_the_drivers_steps_in_order_text_the_customer_and_charge_waiting_beyond_
     db.sql("update public.reservations set en_route_at = en_route_at - interval '40 minutes',"
            " on_location_at = on_location_at - interval '25 minutes' where id = %s", (r,))
     assert step("on_board")["status"] == "in_progress"
+    assert db.value("select status::text from public.drivers where id = %s", (firm["dee"]["id"],)) == "on_trip"
     done = step("completed")
+    assert db.value("select status::text from public.drivers where id = %s", (firm["dee"]["id"],)) == "available"
     assert (done["status"], done["wait_minutes"]) == ("completed", 10)  # 25 - the class's 15 minutes' grace
     assert done["final_lines"][-1] == {"code": "wait", "rule": "Executive Sedan wait time after 15 minutes",
                                        "quantity": 10, "unit_minor": 100, "amount_minor": 1000}
