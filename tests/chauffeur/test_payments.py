@@ -228,3 +228,27 @@ def test_authorise_payment_refuses_a_wrong_token_and_a_declined_card_leaves_the_
     assert (found["trip"], found["order_status"], found["authorized_minor"]) == ("pending", "pending", None)
     retry = authorise(stack, answer)
     assert retry.status_code == 200 and retry.json()["payment_intent_id"] == found["payment_intent_id"]
+
+
+def test_a_paid_trip_is_refunded_through_the_ordinary_refund_path(stack, db, firm):
+    answer = booked(db, firm, days=36)
+    authorised(stack, db, answer)
+    drive(db, firm, answer, waited_minutes=0)
+    settle(stack)
+    found = state(db, answer)
+    assert found["order_status"] == "paid"
+    r = httpx.post(f"{stack.functions_url}/refund-order", headers=firm["people"]["owner"].headers, timeout=30,
+                   json={"order_id": str(found["order_id"]), "amount_minor": 1000, "reason": "Late pickup"})
+    assert r.status_code == 200 and r.json()["executed"] is True, r.text
+    [refund] = [x for x in stack.stripe.refunds.values() if x["payment_intent"] == found["payment_intent_id"]]
+    assert refund["amount"] == 1000
+    assert state(db, answer)["order_status"] == "paid", "a partial refund: the trip's payment stands"
+    driver_refund = httpx.post(f"{stack.functions_url}/refund-order", headers=firm["people"]["driver"].headers,
+                               timeout=30, json={"order_id": str(found["order_id"])})
+    assert driver_refund.status_code == 404 and driver_refund.json()["error"]["code"] == "order_not_found"
+    r = httpx.post(f"{stack.functions_url}/refund-order", headers=firm["people"]["owner"].headers, timeout=30,
+                   json={"order_id": str(found["order_id"])})
+    assert r.status_code == 200, r.text
+    assert state(db, answer)["order_status"] == "refunded"
+    assert sum(x["amount"] for x in stack.stripe.refunds.values()
+               if x["payment_intent"] == found["payment_intent_id"]) == found["total_minor"]
