@@ -7,32 +7,54 @@
 -- private.reservation_order_changed: the order's payment moves the reservation (authorised -> confirmed;
 -- released before the trip -> cancelled).
 
-create or replace function private.open_reservation_order(p_reservation public.reservations) returns uuid
+create or replace function private.open_reservation_order(p_reservation public.reservations, p_promo_code text)
+  returns uuid
   language plpgsql
   security definer
   set search_path = ''
 as $$
 declare
   c public.chauffeur_customers;
-  margin integer;
+  margin integer := (private.chauffeur_settings_of(p_reservation.org_id)).authorisation_margin_percent;
+  base bigint;
+  discount bigint;
+  base_item uuid;
   created uuid;
 begin
   select * into c from public.chauffeur_customers where id = p_reservation.customer_id;
-  margin := (private.chauffeur_settings_of(p_reservation.org_id)).authorisation_margin_percent;
+  -- Two lines, so a promo code (a discount off the base, as the quote says) is redeemed on the base alone:
+  -- the base before the discount, and everything the quote adds to it.
+  select coalesce(sum((l ->> 'amount_minor')::bigint) filter (where l ->> 'code' in ('base', 'hourly', 'distance')), 0),
+         coalesce(-sum((l ->> 'amount_minor')::bigint) filter (where l ->> 'code' = 'discount'), 0)
+  into base, discount
+  from jsonb_array_elements(p_reservation.quote -> 'lines') l;
   insert into public.orders (org_id, number, kind, buyer_user_id, buyer_email, buyer_name, currency, subtotal_minor,
                              total_minor, tracking_token_hash, metadata)
   values (p_reservation.org_id, p_reservation.number, 'reservation', c.user_id, c.email, c.name, p_reservation.currency,
-          p_reservation.total_minor, p_reservation.total_minor, p_reservation.tracking_token_hash,
+          p_reservation.total_minor + discount, p_reservation.total_minor + discount, p_reservation.tracking_token_hash,
           jsonb_build_object('reservation_id', p_reservation.id,
                              'authorise_minor', ceil(p_reservation.total_minor * (100 + margin) / 100.0)::bigint))
   returning id into created;
   insert into public.order_items (order_id, org_id, description, quantity, unit_price_minor)
-  select created, p_reservation.org_id, format('%s: %s, %s', p_reservation.number, p_reservation.quote ->> 'class',
-                                              p_reservation.quote ->> 'local_pickup'), 1, p_reservation.total_minor;
+  values (created, p_reservation.org_id, format('%s: %s, %s', p_reservation.number, p_reservation.quote ->> 'class',
+                                                p_reservation.quote ->> 'local_pickup'), 1, base)
+  returning id into base_item;
+  insert into public.order_items (order_id, org_id, description, quantity, unit_price_minor)
+  select created, p_reservation.org_id, 'Fees, gratuity and taxes', 1, p_reservation.total_minor + discount - base
+  where p_reservation.total_minor + discount - base > 0;
+  if nullif(btrim(p_promo_code), '') is not null then
+    perform private.redeem_promo(created, p_promo_code, array[base_item]);
+    if (select o.total_minor from public.orders o where o.id = created) <> p_reservation.total_minor then
+      raise exception 'the promo code''s discount at booking differs from the quote''s';
+    end if;
+  end if;
   update public.reservations set order_id = created where id = p_reservation.id;
   return created;
 end;
 $$;
+comment on function private.open_reservation_order(public.reservations, text) is
+  'At booking: the order the customer authorises (the base and the rest as two lines), its promo code redeemed '
+  'on the base, as the quote computed it.';
 
 -- The fee a cancellation or no-show costs by the class's windows, and who bears it (policy_type).
 create or replace function private.reservation_fee(p_reservation public.reservations, p_status public.reservation_status)

@@ -88,10 +88,6 @@ declare
   booked public.reservations;
   policy public.reservation_policy := 'customer';
 begin
-  if nullif(btrim(p_request ->> 'promo_code'), '') is not null then
-    raise exception using errcode = 'PT422', detail = 'promo_not_bookable',
-      message = 'Promo codes are redeemed when a reservation is paid for; book without one';
-  end if;
   quote := private.quote_reservation(p_org_id, p_request, p_now);
   if jsonb_typeof(p_customer) is distinct from 'object' then
     raise exception using errcode = 'PT422', detail = 'invalid_customer', message = 'Give the customer';
@@ -141,7 +137,7 @@ begin
   from jsonb_array_elements(p_request -> 'stops') with ordinality x (v, i),
        (select jsonb_array_length(p_request -> 'stops') as n) c;
 
-  perform private.open_reservation_order(booked);
+  perform private.open_reservation_order(booked, p_request ->> 'promo_code');
   perform private.audit(p_org_id, 'reservation.booked', 'reservations', booked.id::text,
                         jsonb_build_object('total_minor', booked.total_minor, 'by_staff', staff));
   return jsonb_build_object('reservation_id', booked.id, 'number', booked.number, 'tracking_token', token,
@@ -151,7 +147,8 @@ end;
 $$;
 comment on function private.book_reservation(uuid, jsonb, jsonb, timestamptz) is
   'Books a chauffeur trip at its quote (anyone; dispatchers may name an existing customer and set policy_type). '
-  'The quote''s errors, and PT422 invalid_customer/invalid_phone/invalid_flight/invalid_policy/promo_not_bookable.';
+  'The quote''s errors, PT422 invalid_customer/invalid_phone/invalid_flight/invalid_policy, and the promo code''s '
+  '(PT409 promo_exhausted / promo_customer_limit: redeemed with the booking''s order).';
 grant execute on function private.book_reservation(uuid, jsonb, jsonb, timestamptz) to anon, authenticated, service_role;
 
 create or replace function public.book_reservation(org_id uuid, request jsonb, customer jsonb) returns jsonb

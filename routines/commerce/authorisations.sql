@@ -94,7 +94,8 @@ begin
 end;
 $$;
 
--- The order's lines and totals as the area now knows them (before a capture): [{description, amount_minor}].
+-- The order's lines and totals as the area now knows them (before a capture): [{description, amount_minor}];
+-- a negative line (a discount) is the order's discount.
 create or replace function private.reprice_order(p_order_id uuid, p_lines jsonb) returns void
   language plpgsql
   security definer
@@ -102,7 +103,8 @@ create or replace function private.reprice_order(p_order_id uuid, p_lines jsonb)
 as $$
 declare
   ord public.orders;
-  total bigint;
+  subtotal bigint;
+  discount bigint;
 begin
   select * into ord from public.orders where id = p_order_id for update;
   if ord.status not in ('pending', 'processing') then
@@ -112,8 +114,11 @@ begin
   insert into public.order_items (order_id, org_id, description, quantity, unit_price_minor)
   select ord.id, ord.org_id, left(x ->> 'description', 300), 1, (x ->> 'amount_minor')::bigint
   from jsonb_array_elements(p_lines) x where (x ->> 'amount_minor')::bigint > 0;
-  select coalesce(sum(unit_price_minor), 0) into total from public.order_items where order_id = ord.id;
-  update public.orders set subtotal_minor = total, discount_minor = 0, total_minor = total where id = ord.id;
+  select coalesce(sum(unit_price_minor), 0) into subtotal from public.order_items where order_id = ord.id;
+  select coalesce(-sum((x ->> 'amount_minor')::bigint), 0) into discount
+  from jsonb_array_elements(p_lines) x where (x ->> 'amount_minor')::bigint < 0;
+  update public.orders set subtotal_minor = subtotal, discount_minor = discount, total_minor = subtotal - discount
+  where id = ord.id;
 end;
 $$;
 

@@ -15,6 +15,8 @@ import httpx
 import pytest
 import stripe
 
+from psycopg.types.json import Jsonb
+
 from shared.comms import notifications
 from shared.platform.config import settings
 from shared.platform.db import Caller
@@ -252,3 +254,35 @@ def test_a_paid_trip_is_refunded_through_the_ordinary_refund_path(stack, db, fir
     assert state(db, answer)["order_status"] == "refunded"
     assert sum(x["amount"] for x in stack.stripe.refunds.values()
                if x["payment_intent"] == found["payment_intent_id"]) == found["total_minor"]
+
+
+def test_a_promo_code_is_redeemed_at_booking_as_quoted_and_given_back_when_the_trip_is_cancelled(stack, db, firm):
+    from tests.support import ticketing
+
+    code = ticketing.promo(db, firm["org_id"], kind="percent", value=10, max_redemptions=1)
+    request = trip(firm["sedan"], days=37, promo_code=code["code"])
+    quoted = call(db, Caller.anon(), "select public.quote_reservation(%s, %s)", firm["org_id"], Jsonb(request))
+    discount = -next(line["amount_minor"] for line in quoted["lines"] if line["code"] == "discount")
+    answer = book(db, firm["org_id"], request, {"name": "Percy Promo", "email": f"percy-{uuid.uuid4().hex[:6]}@example.com"})
+    order = db.one("select o.* from public.orders o join public.reservations r on r.order_id = o.id where r.id = %s",
+                   (answer["reservation_id"],))
+    assert (order["discount_minor"], order["total_minor"]) == (discount, quoted["total_minor"]) == (
+        discount, answer["total_minor"])
+    assert db.value("select redemptions_count from public.promo_codes where id = %s", (code["id"],)) == 1
+    before = db.value("select count(*) from public.reservations where org_id = %s", (firm["org_id"],))
+    # Used up: the quote refuses it (two bookings racing past the quote meet redeem_promo's PT409 promo_exhausted).
+    refused(book(db, firm["org_id"], trip(firm["sedan"], days=38, promo_code=code["code"])), "PT422", "promo_invalid")
+    assert db.value("select count(*) from public.reservations where org_id = %s", (firm["org_id"],)) == before
+
+    # Completed: the capture is the quote's total with its discount, and the receipt shows the discount.
+    authorised(stack, db, answer)
+    drive(db, firm, answer, waited_minutes=0)
+    settle(stack)
+    paid = db.one("select status::text, discount_minor, total_minor from public.orders where id = %s", (order["id"],))
+    assert paid == {"status": "paid", "discount_minor": discount, "total_minor": quoted["total_minor"]}
+
+    # Another booking with a fresh code, cancelled for free: the code's use comes back.
+    again = ticketing.promo(db, firm["org_id"], kind="fixed", value=500, currency="GBP", max_redemptions=1)
+    second = book(db, firm["org_id"], trip(firm["sedan"], days=39, promo_code=again["code"]))
+    guest_cancel(db, second)
+    assert db.value("select redemptions_count from public.promo_codes where id = %s", (again["id"],)) == 0

@@ -74,7 +74,7 @@ def test_a_guest_books_at_the_quote_and_looks_the_trip_up_with_its_token(db, fir
     ({"stops": [dict(MAYFAIR, kind="dropoff"), dict(HEATHROW, kind="pickup")]}, None, "stops_out_of_order"),
     ({"class_id": str(uuid.uuid4())}, None, "unknown_class"),
     ({"flight_number": "not a flight"}, None, "invalid_flight"),
-    ({"promo_code": "SPRING"}, None, "promo_not_bookable"),
+    ({"promo_code": "SPRING"}, None, "promo_invalid"),
     ({}, {"name": "No Email"}, "invalid_customer"),
     ({}, {"name": "Bad Phone", "email": "bad-phone@example.com", "phone": "call the office"}, "invalid_phone"),
     ({}, {"name": "Forger", "email": "forger@example.com", "customer_id": str(uuid.uuid4())},
