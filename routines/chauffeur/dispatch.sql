@@ -159,7 +159,10 @@ begin
         case when d.status = 'off_duty' then 'driver_off_duty' end,
         case when d.licence_expires_on < (r.pickup_at at time zone tz)::date then 'licence_expired' end,
         case when vc.rank < c.rank then 'vehicle_class_too_low' end,
-        case when v.seats < r.passengers then 'vehicle_too_small' end], null))) as t
+        case when v.seats < r.passengers then 'vehicle_too_small' end,
+        case when r.status in ('confirmed', 'in_progress') and r.order_id is not null
+                  and (select o.status from public.orders o where o.id = r.order_id) in ('cancelled', 'expired')
+             then 'unpaid' end], null))) as t
     from public.reservations r
     join public.vehicle_classes c on c.id = r.class_id
     join public.chauffeur_customers cu on cu.id = r.customer_id
@@ -188,5 +191,6 @@ end;
 $$;
 comment on function public.dispatch_board(uuid, date) is
   'One local day''s trips for dispatch: unassigned, assigned, farmed out, closed, and conflicts (live trips with a problem: '
-  'unassigned when confirmed, vehicle in maintenance/offline, driver off duty, licence expired, class or seats short).';
+  'unassigned when confirmed, vehicle in maintenance/offline, driver off duty, licence expired, class or seats short, '
+  'unpaid: confirmed, and its card authorisation released or lapsed).';
 grant execute on function public.dispatch_board(uuid, date) to authenticated, service_role;

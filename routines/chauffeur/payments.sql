@@ -203,8 +203,10 @@ begin
     update public.reservations set status = 'confirmed' where id = r.id;
     perform private.enqueue_notification(r.org_id, 'email', 'reservation_confirmed', new.buyer_email,
       jsonb_build_object('reservation_id', r.id), 'reservation_confirmed:' || r.id);
-  elsif new.status in ('cancelled', 'expired') and r.status in ('pending', 'confirmed') and r.en_route_at is null then
-    -- The authorisation was given back (or lapsed) before the trip: no trip without a payment.
+  elsif new.status in ('cancelled', 'expired') and r.status = 'pending' then
+    -- Released before the trip was ever confirmed (e.g. by Stripe, unused): no trip without a payment.
+    -- A confirmed trip is kept when its authorisation lapses (Stripe drops uncaptured ones after 7
+    -- days): it is driven, and its final amount becomes a balance due (private.settle_reservation).
     update public.reservations set status = 'cancelled', cancel_reason = 'The card authorisation was released'
     where id = r.id;
   end if;
@@ -213,4 +215,4 @@ end;
 $$;
 comment on function private.reservation_order_changed() is
   'AFTER UPDATE OF status on orders (kind reservation): authorised -> the trip is confirmed (email); released '
-  'before the trip -> the trip is cancelled.';
+  'while the trip is still pending -> the trip is cancelled (a confirmed trip is kept, its amount then due).';

@@ -37,4 +37,4 @@ create or replace trigger orders_reservation_changed after update of status on p
   for each row when (new.kind = 'reservation' and new.status is distinct from old.status)
   execute function private.reservation_order_changed();
 comment on trigger orders_reservation_changed on public.orders is
-  'A reservation''s payment moves the trip: authorised -> confirmed; released before the trip -> cancelled.';
+  'A reservation''s payment moves the trip: authorised -> confirmed; released while pending -> cancelled.';

@@ -286,3 +286,22 @@ def test_a_promo_code_is_redeemed_at_booking_as_quoted_and_given_back_when_the_t
     second = book(db, firm["org_id"], trip(firm["sedan"], days=39, promo_code=again["code"]))
     guest_cancel(db, second)
     assert db.value("select redemptions_count from public.promo_codes where id = %s", (again["id"],)) == 0
+
+
+def test_a_lapsed_authorisation_keeps_a_confirmed_trip_which_then_shows_unpaid_and_its_amount_due(stack, db, firm):
+    answer = booked(db, firm, days=40)
+    intent = authorised(stack, db, answer)
+    # Stripe drops an uncaptured authorisation after 7 days (cancellation_reason "automatic").
+    stack.stripe.deliver(stack.stripe.build_event("payment_intent.canceled", {
+        **stack.stripe.payment_intents[intent["payment_intent_id"]], "status": "canceled",
+        "cancellation_reason": "automatic"}))
+    found = state(db, answer)
+    assert (found["trip"], found["order_status"]) == ("confirmed", "cancelled"), "the customer's trip is kept"
+    day = db.value("select (pickup_at at time zone 'Europe/London')::date from public.reservations where id = %s",
+                   (answer["reservation_id"],))
+    board = call(db, firm["people"]["dispatcher"].caller, "select public.dispatch_board(%s, %s)", firm["org_id"], day)
+    [trip_row] = [t for t in board["conflicts"] if t["id"] == answer["reservation_id"]]
+    assert trip_row["problems"] == ["unassigned", "unpaid"]
+    done = drive(db, firm, answer, waited_minutes=0)
+    assert state(db, answer)["balance_due_minor"] == done["final_total_minor"]
+    assert settle(stack) == {"settled": 0, "failed": 0}, "nothing left to capture"
