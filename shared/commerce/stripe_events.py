@@ -193,11 +193,20 @@ def _direct_order(cur: psycopg.Cursor, intent: dict) -> str | None:
     return str(found["id"]) if found else None
 
 
+def _not_direct(cur: psycopg.Cursor, intent: dict) -> tuple[str | None, str]:
+    """A PaymentIntent that is no order's own: one of our Checkout Sessions' (its session events record
+    it: acknowledged as such, not reported as foreign), or not ours at all."""
+    cur.execute("select id from public.orders where payment_intent_id = %s and checkout_session_id is not null",
+                (intent.get("id"),))
+    found = cur.fetchone()
+    return (str(found["id"]), "session_payment") if found else (None, "unknown_payment")
+
+
 def _intent_succeeded(cur: psycopg.Cursor, intent: dict) -> tuple[str | None, str]:
     """A capture: the order's payment, of the amount Stripe received."""
     order_id = _direct_order(cur, intent)
     if order_id is None:
-        return None, "unknown_payment"  # a Checkout Session's payment: its session events record it
+        return _not_direct(cur, intent)
     cur.execute("select private.record_payment(%s, 'stripe', %s, %s, %s) as outcome",
                 (order_id, intent["id"], intent.get("amount_received") or 0, intent.get("currency") or ""))
     return order_id, cur.fetchone()["outcome"]
@@ -207,7 +216,7 @@ def _intent_canceled(cur: psycopg.Cursor, intent: dict) -> tuple[str | None, str
     """An authorisation released (by us, or lapsed): the unpaid order closes."""
     order_id = _direct_order(cur, intent)
     if order_id is None:
-        return None, "unknown_payment"
+        return _not_direct(cur, intent)
     cur.execute("select private.close_unpaid_order(%s, 'cancelled', 'authorisation_released') as changed", (order_id,))
     return order_id, "cancelled" if cur.fetchone()["changed"] else "unchanged"
 

@@ -589,3 +589,20 @@ def test_a_dispute_of_our_payment_not_recorded_yet_waits_then_flags(stack, db, s
     assert order_row(db, answer["order_id"])["status"] == "paid"
     again = stack.stripe.redeliver(built["id"])
     assert again.status == 200 and answer_of(again)["result"] == "flagged", again
+
+def test_a_checkout_payments_own_payment_intent_events_are_acknowledged_as_the_sessions_and_change_nothing(
+        stack, db, sale):
+    """Stripe also sends payment_intent.succeeded / canceled for a Checkout Session's PaymentIntent: the
+    session's events record it, so these are acknowledged (session_payment), never logged as foreign,
+    and close or pay nothing."""
+    event, general = sale
+    answer, session_id = place(stack, db, event, [(general, 1)], email_address("pi-events"))
+    stack.stripe.pay(session_id)
+    intent = stack.stripe.payment_intents[stack.stripe.sessions[session_id]["payment_intent"]]
+    payments_before = db.value("select count(*) from public.payments where order_id = %s", (answer["order_id"],))
+    for type_ in ("payment_intent.succeeded", "payment_intent.canceled"):
+        delivery = stack.stripe.deliver(stack.stripe.build_event(type_, intent))
+        assert delivery.status == 200 and answer_of(delivery)["result"] == "session_payment", delivery.response_body
+    row = order_row(db, answer["order_id"])
+    assert row["status"] == "paid"
+    assert db.value("select count(*) from public.payments where order_id = %s", (answer["order_id"],)) == payments_before
