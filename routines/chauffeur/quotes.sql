@@ -183,7 +183,7 @@ begin
       raise exception using errcode = 'PT403', detail = 'distance_for_dispatchers',
         message = 'Only the organization''s dispatchers may set a distance';
     end if;
-    distance := (p_request ->> 'distance')::numeric;
+    distance := case when jsonb_typeof(p_request -> 'distance') = 'number' then (p_request ->> 'distance')::numeric end;
     if distance is null or distance < 0 or distance > 5000 then
       raise exception using errcode = 'PT422', detail = 'invalid_distance', message = 'The distance must be 0-5000';
     end if;
@@ -272,9 +272,9 @@ begin
       raise exception using errcode = 'PT403', detail = 'tolls_for_dispatchers',
         message = 'Only the organization''s dispatchers may add tolls';
     end if;
-    amount := (p_request ->> 'tolls_minor')::bigint;
-    if amount is null or amount < 0 then
-      raise exception using errcode = 'PT422', detail = 'invalid_tolls', message = 'Tolls cannot be negative';
+    amount := case when p_request ->> 'tolls_minor' ~ '^[0-9]{1,12}$' then (p_request ->> 'tolls_minor')::bigint end;
+    if amount is null then
+      raise exception using errcode = 'PT422', detail = 'invalid_tolls', message = 'Tolls are a whole amount in minor units, not negative';
     end if;
     if amount > 0 then
       lines := lines || jsonb_build_object('code', 'tolls', 'rule', 'tolls and parking (dispatcher)', 'amount_minor', amount);

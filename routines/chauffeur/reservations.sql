@@ -38,7 +38,7 @@ begin
   end if;
   if p_customer ? 'customer_id' then
     select c.id into found_id from public.chauffeur_customers c
-    where c.id = (p_customer ->> 'customer_id')::uuid and c.org_id = p_org_id;
+    where c.id = private.as_uuid(p_customer ->> 'customer_id') and c.org_id = p_org_id;
     if found_id is null then
       raise exception using errcode = 'PT422', detail = 'unknown_customer', message = 'No such customer';
     end if;
@@ -59,9 +59,9 @@ begin
   if found_id is null then
     insert into public.chauffeur_customers (org_id, name, email, phone, vip, company_id, user_id)
     values (p_org_id, btrim(p_customer ->> 'name'), wanted_email, e164,
-            p_staff and coalesce((p_customer ->> 'vip')::boolean, false),
+            p_staff and coalesce(p_customer -> 'vip' = 'true'::jsonb, false),
             case when p_staff then (select co.id from public.companies co
-                                    where co.id = (p_customer ->> 'company_id')::uuid and co.org_id = p_org_id) end,
+                                    where co.id = private.as_uuid(p_customer ->> 'company_id') and co.org_id = p_org_id) end,
             (select u.id from auth.users u where u.id = (select auth.uid()) and lower(u.email) = wanted_email
                and u.email_confirmed_at is not null))
     returning id into found_id;

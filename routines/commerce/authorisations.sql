@@ -1,7 +1,8 @@
 -- Commerce: authorise now, capture later (migrations/20261207002100_commerce_authorisations.sql).
 
--- What the holder of an order's number and token may authorise: the order's authorise_minor
--- (its area may ask for a margin above the total, e.g. for wait time) or else its total.
+-- What the holder of an order's number and token may authorise: an order whose area sells it this
+-- way (its metadata names authorise_minor, the total plus any margin, e.g. for wait time). Any other
+-- order is paid through Checkout: authorising it would hold its capacity with nothing ever captured.
 create or replace function private.order_to_authorise(p_number text, p_token text) returns jsonb
   language plpgsql
   security definer
@@ -15,12 +16,13 @@ begin
   if not found then
     raise exception using errcode = 'PT404', detail = 'order_not_found', message = 'No such order';
   end if;
-  if ord.status <> 'pending' or ord.checkout_session_id is not null or ord.total_minor <= 0 then
+  if ord.status <> 'pending' or ord.checkout_session_id is not null or ord.total_minor <= 0
+     or not ord.metadata ? 'authorise_minor' then
     raise exception using errcode = 'PT409', detail = 'not_authorisable',
       message = format('Order %s is not waiting for a card authorisation (it is %s)', ord.number, ord.status);
   end if;
   return jsonb_build_object('order_id', ord.id, 'number', ord.number, 'currency', ord.currency,
-    'amount_minor', greatest(ord.total_minor, coalesce((ord.metadata ->> 'authorise_minor')::bigint, 0)),
+    'amount_minor', greatest(ord.total_minor, (ord.metadata ->> 'authorise_minor')::bigint),
     'buyer_email', ord.buyer_email, 'payment_intent_id', ord.payment_intent_id, 'kind', ord.kind);
 end;
 $$;

@@ -46,6 +46,14 @@ as $$
   select sha256(convert_to(token, 'UTF8'));
 $$;
 
+-- A uuid typed in a JSON body, or null when it is not one (instead of the cast's error).
+create or replace function private.as_uuid(p_text text) returns uuid
+  language sql immutable
+  set search_path = ''
+as $$
+  select case when p_text ~* '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$' then p_text::uuid end;
+$$;
+
 create or replace function private.sync_profile_from_auth() returns trigger
   language plpgsql
   security definer

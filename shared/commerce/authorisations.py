@@ -22,13 +22,16 @@ from shared.providers import payments
 
 def authorise(caller: db.Caller, *, number: str, tracking_token: str, client: stripe.StripeClient) -> dict:
     """The PaymentIntent for the holder of the order's number and token: {payment_intent_id, client_secret,
-    amount_minor, currency}. Asked again, the same PaymentIntent (the order id is the idempotency key)."""
+    amount_minor, currency}. Asked again (another card after a decline), the order's own PaymentIntent,
+    however long after: Stripe's idempotency keys last only 24 hours."""
     order = db.run(caller, lambda cur: cur.execute(
         "select private.order_to_authorise(%s, %s) as o", (number, tracking_token)).fetchone()["o"])
     try:
-        intent = payments.authorise(client, order_id=str(order["order_id"]), number=order["number"],
-                                    amount_minor=order["amount_minor"], currency=order["currency"],
-                                    receipt_email=order["buyer_email"])
+        if order["payment_intent_id"]:
+            intent = payments.retrieve_payment_intent(client, order["payment_intent_id"])
+        else:
+            intent = payments.authorise(client, order_id=str(order["order_id"]), number=order["number"],
+                                        amount_minor=order["amount_minor"], currency=order["currency"])
     except stripe.StripeError as exc:
         raise errors.bad_gateway("payment_provider_unavailable",
                                  "The payment provider is not answering; nothing was authorised. Try again.") from exc

@@ -10,6 +10,7 @@ language (`writing_in`): "15,00 £" and "Sa., 9. Jan. 2027" for a German reader.
 from __future__ import annotations
 
 import contextvars
+import functools
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
@@ -24,6 +25,7 @@ DEFAULT_LOCALE = "en_GB"
 _current = contextvars.ContextVar("locale", default=DEFAULT_LOCALE)
 
 
+@functools.lru_cache(maxsize=256)  # asked once per message rendered
 def locale_for(language: str | None) -> str:
     """The Babel locale a message language is written with: en -> en_GB (the house style),
     de-AT -> de_AT, fr -> fr; a language CLDR does not know -> en_GB."""

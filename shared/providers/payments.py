@@ -96,14 +96,15 @@ def create_refund(client: stripe.StripeClient, *, payment_intent: str, amount_mi
     )
 
 
-def authorise(client: stripe.StripeClient, *, order_id: str, number: str, amount_minor: int, currency: str,
-              receipt_email: str) -> stripe.PaymentIntent:
+def authorise(client: stripe.StripeClient, *, order_id: str, number: str, amount_minor: int,
+              currency: str) -> stripe.PaymentIntent:
     """A PaymentIntent with manual capture for a pending order: the card is authorised now, captured later.
-    One per order (the order id is the idempotency key)."""
+    One per order (the order id is the idempotency key). No receipt_email: our own receipt lists the
+    final breakdown, and Stripe would send a second one."""
     metadata = {"order_id": order_id, "order_number": number}
     return client.v1.payment_intents.create(
         params={"amount": amount_minor, "currency": currency.lower(), "capture_method": "manual",
-                "metadata": metadata, "receipt_email": receipt_email, "description": f"Order {number}"},
+                "metadata": metadata, "description": f"Order {number}"},
         options={"idempotency_key": f"authorise:{order_id}"},
     )
 

@@ -14,16 +14,11 @@ import psycopg
 import pytest
 
 from shared.platform.db import Caller, act_as
-from tests.support.chauffeur import book, company, driver, trip, vehicle
+from tests.support.chauffeur import book, driver, trip, vehicle
 from tests.support.pg import call, refused
 from tests.support.races import deadlocks, label, race
 
 LANES = 50
-
-
-@pytest.fixture(scope="module")
-def firm(db) -> dict:
-    return company(db)
 
 
 def booked(db, firm, *, days: float = 7, hour: int = 10, klass: str = "sedan", **extra) -> dict:

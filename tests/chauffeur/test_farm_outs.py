@@ -16,13 +16,13 @@ import pytest
 
 from shared.platform.db import Caller
 from tests.support import factories
-from tests.support.chauffeur import book, company, trip
+from tests.support.chauffeur import book, trip
 from tests.support.pg import call, refused
 
 
 @pytest.fixture(scope="module")
-def firm(db) -> dict:
-    firm = company(db)
+def firm(firm, db) -> dict:
+    """The company, with two active affiliates: Farm Out Ltd (15 %) and Flat Cars (£20 a trip)."""
     affiliate = firm["people"]["affiliate"]
     firm["partner"] = db.one("insert into public.affiliates (org_id, user_id, company, commission_kind, commission_value,"
                              " status) values (%s, %s, 'Farm Out Ltd', 'percent', 15, 'active') returning *",

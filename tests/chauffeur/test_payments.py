@@ -22,14 +22,10 @@ from shared.platform.config import settings
 from shared.platform.db import Caller
 from shared.providers import payments
 from shared.providers.mail import Mailer
-from tests.support.chauffeur import book, company, trip
+from tests.support import orders, ticketing
+from tests.support.chauffeur import book, trip
 from tests.support.http import anon_headers, service_headers
 from tests.support.pg import call, refused
-
-
-@pytest.fixture(scope="module")
-def firm(db) -> dict:
-    return company(db)
 
 
 def booked(db, firm, *, policy: str | None = None, **extra) -> dict:
@@ -160,6 +156,9 @@ def test_a_free_cancellation_releases_the_authorisation(stack, db, firm):
     found = state(db, answer)
     assert (found["trip"], found["order_status"]) == ("cancelled", "cancelled")
     refused(guest_cancel(db, answer), "PT409", "not_cancellable")
+    other = booked(db, firm, days=10)
+    refused(guest_cancel(db, other | {"tracking_token": answer["tracking_token"]}), "PT404", "reservation_not_found")
+    assert state(db, other)["trip"] == "pending", "another trip's token cancels nothing"
 
 
 def test_a_late_cancellation_captures_the_fee_from_the_customer(stack, db, firm):
@@ -230,6 +229,19 @@ def test_authorise_payment_refuses_a_wrong_token_and_a_declined_card_leaves_the_
     assert (found["trip"], found["order_status"], found["authorized_minor"]) == ("pending", "pending", None)
     retry = authorise(stack, answer)
     assert retry.status_code == 200 and retry.json()["payment_intent_id"] == found["payment_intent_id"]
+    assert len([p for p in stack.stripe.payment_intents.values()
+                if p["metadata"].get("order_id") == str(found["order_id"])]) == 1
+
+
+def test_an_order_sold_through_checkout_cannot_be_authorised_instead(stack, db, firm):
+    """Authorising a ticket order would hold its seats with nothing ever captured: only orders whose area
+    sells them by authorise-then-capture (a trip) may be."""
+    event = ticketing.event(db, firm["org"])
+    tier = ticketing.tier(db, event, price_minor=2500, capacity=5)
+    placed = orders.place(db, event, [(tier, 1)], email="tix@example.com", name="Tix")
+    r = authorise(stack, {"number": placed["number"], "tracking_token": placed["tracking_token"]})
+    assert r.status_code == 409 and r.json()["error"]["code"] == "not_authorisable", r.text
+    assert db.value("select payment_intent_id from public.orders where id = %s", (placed["order_id"],)) is None
 
 
 def test_a_paid_trip_is_refunded_through_the_ordinary_refund_path(stack, db, firm):
@@ -257,8 +269,6 @@ def test_a_paid_trip_is_refunded_through_the_ordinary_refund_path(stack, db, fir
 
 
 def test_a_promo_code_is_redeemed_at_booking_as_quoted_and_given_back_when_the_trip_is_cancelled(stack, db, firm):
-    from tests.support import ticketing
-
     code = ticketing.promo(db, firm["org_id"], kind="percent", value=10, max_redemptions=1)
     request = trip(firm["sedan"], days=37, promo_code=code["code"])
     quoted = call(db, Caller.anon(), "select public.quote_reservation(%s, %s)", firm["org_id"], Jsonb(request))

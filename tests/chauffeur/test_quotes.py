@@ -154,6 +154,12 @@ def test_distance_is_great_circle_times_the_detour_factor_or_the_dispatchers(db)
     told = quote(db, where["org_id"], trip(where["class"], distance=20, tolls_minor=1250), where["dispatcher"].caller)
     assert told["distance"] == {"value": 20, "unit": "mi", "source": "dispatcher"}
     assert lines(told)[1:] == [("distance", "Worked per mi", 5000), ("tolls", "tolls and parking (dispatcher)", 1250)]
+    for bad in ({"distance": "far"}, {"distance": -1}, {"distance": 5001}):
+        refused(quote(db, where["org_id"], trip(where["class"]) | bad, where["dispatcher"].caller), "PT422",
+                "invalid_distance")
+    for bad in ({"tolls_minor": "lots"}, {"tolls_minor": -5}, {"tolls_minor": 12.5}):
+        refused(quote(db, where["org_id"], trip(where["class"]) | bad, where["dispatcher"].caller), "PT422",
+                "invalid_tolls")
     refused(quote(db, where["org_id"], trip(where["class"], distance=1)), "PT403", "distance_for_dispatchers")
     refused(quote(db, where["org_id"], trip(where["class"], tolls_minor=1)), "PT403", "tolls_for_dispatchers")
     db.sql("insert into public.chauffeur_settings (org_id, distance_unit, detour_factor) values (%s, 'km', 1.10)",

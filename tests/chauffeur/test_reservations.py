@@ -22,11 +22,6 @@ from tests.support.chauffeur import HEATHROW, KINGS_CROSS, MAYFAIR, book, compan
 from tests.support.pg import call, refused
 
 
-@pytest.fixture(scope="module")
-def firm(db) -> dict:
-    return company(db)
-
-
 def written(db, org_id) -> dict:
     return db.one("select (select count(*) from public.reservations where org_id = %(o)s) as reservations,"
                   " (select count(*) from public.reservation_stops where org_id = %(o)s) as stops,"
@@ -97,6 +92,16 @@ def test_only_dispatch_sets_the_cancellation_policy_or_names_an_existing_custome
     repeat = book(db, firm["org_id"], trip(firm["sedan"], days=9), {"customer_id": str(customer_id)},
                   caller=firm["people"]["dispatcher"].caller)
     assert db.value("select customer_id from public.reservations where id = %s", (repeat["reservation_id"],)) == customer_id
+    for bad in ({"customer_id": "not-a-uuid"}, {"customer_id": str(uuid.uuid4())}):
+        refused(book(db, firm["org_id"], trip(firm["sedan"]), bad, caller=firm["people"]["dispatcher"].caller),
+                "PT422", "unknown_customer")
+    not_quite = book(db, firm["org_id"], trip(firm["sedan"]), {"name": "Maybe VIP", "vip": "yes",
+                                                               "company_id": "not-a-uuid",
+                                                               "email": f"maybe-{uuid.uuid4().hex[:6]}@example.com"},
+                     caller=firm["people"]["dispatcher"].caller)
+    assert db.one("select c.vip, c.company_id from public.reservations r join public.chauffeur_customers c"
+                  " on c.id = r.customer_id where r.id = %s", (not_quite["reservation_id"],)) == {
+        "vip": False, "company_id": None}, "only a JSON true makes a VIP; a malformed company is none"
     guest_vip = book(db, firm["org_id"], trip(firm["sedan"]), {"name": "Self-made VIP", "vip": True,
                                                                "email": f"self-{uuid.uuid4().hex[:6]}@example.com"})
     assert db.value("select c.vip from public.reservations r join public.chauffeur_customers c on c.id = r.customer_id"
