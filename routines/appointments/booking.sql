@@ -126,7 +126,6 @@ declare
   item_id uuid;
   currencies text[];
   eligible uuid[];
-  attempt integer := 0;
   subtotal bigint := 0;
   wanted_blocked tstzrange;
   planned uuid[] := '{}';          -- per item (index + 1): the staff member chosen before locking
@@ -247,26 +246,9 @@ begin
     planned_blocked := planned_blocked || wanted_blocked;
   end loop;
 
-  loop
-    begin
-      insert into public.orders (
-        org_id, number, kind, buyer_user_id, buyer_email, buyer_name, currency,
-        subtotal_minor, total_minor, tracking_token_hash, idempotency_key, request_hash, hold_expires_at, metadata)
-      values (
-        org.id, private.new_order_number(), 'appointments', buyer, lower(btrim(p_buyer_email)),
-        btrim(p_buyer_name), currencies[1], subtotal, subtotal, private.token_hash(token), p_idempotency_key,
-        p_request_hash, p_now + p_hold, jsonb_build_object('postcode', district ->> 'normalized'))
-      returning * into ord;
-      exit;
-    exception when unique_violation then
-      attempt := attempt + 1;
-      if attempt > 5 or p_idempotency_key is not null and exists (
-           select 1 from public.orders where idempotency_key = p_idempotency_key) then
-        raise exception using errcode = 'PT409', message = 'A request with this idempotency key is in progress',
-          detail = 'idempotency_conflict';
-      end if;
-    end;
-  end loop;
+  ord := private.insert_order(org.id, 'appointments', buyer, p_buyer_email, p_buyer_name, currencies[1], subtotal,
+                              private.token_hash(token), p_idempotency_key, p_request_hash, p_now + p_hold,
+                              jsonb_build_object('postcode', district ->> 'normalized'));
 
   -- 2. Lock every planned staff member, in key order (no two bookings wait on each other in
   -- opposite orders), then place the items in the order given, re-checking each under its lock.

@@ -181,6 +181,48 @@ $$;
 comment on function private.finish_order(uuid, text, uuid[], timestamptz) is
   'The shared end of placing an order: redeem the promo code over the eligible items, then pay a free order at once.';
 
+-- A new pending order with a fresh number, for an area's placing function. A number taken
+-- meanwhile is drawn again (five tries); an idempotency key taken meanwhile is a request still in
+-- flight: PT409 idempotency_conflict.
+create or replace function private.insert_order(
+  p_org_id uuid, p_kind public.order_kind, p_buyer_user_id uuid, p_buyer_email text, p_buyer_name text,
+  p_currency text, p_subtotal_minor bigint, p_tracking_token_hash bytea, p_idempotency_key text,
+  p_request_hash text, p_hold_expires_at timestamptz, p_metadata jsonb default '{}'::jsonb
+) returns public.orders
+  language plpgsql
+  security definer
+  set search_path = ''
+as $$
+declare
+  ord public.orders;
+  attempt integer := 0;
+begin
+  loop
+    begin
+      insert into public.orders (org_id, number, kind, buyer_user_id, buyer_email, buyer_name, currency,
+                                 subtotal_minor, total_minor, tracking_token_hash, idempotency_key, request_hash,
+                                 hold_expires_at, metadata)
+      values (p_org_id, private.new_order_number(), p_kind, p_buyer_user_id, lower(btrim(p_buyer_email)),
+              btrim(p_buyer_name), p_currency, p_subtotal_minor, p_subtotal_minor, p_tracking_token_hash,
+              p_idempotency_key, p_request_hash, p_hold_expires_at, coalesce(p_metadata, '{}'))
+      returning * into ord;
+      return ord;
+    exception when unique_violation then
+      attempt := attempt + 1;
+      if attempt > 5 or p_idempotency_key is not null and exists (
+           select 1 from public.orders where idempotency_key = p_idempotency_key) then
+        raise exception using errcode = 'PT409', message = 'A request with this idempotency key is in progress',
+          detail = 'idempotency_conflict';
+      end if;
+    end;
+  end loop;
+end;
+$$;
+comment on function private.insert_order(uuid, public.order_kind, uuid, text, text, text, bigint, bytea, text, text,
+                                         timestamptz, jsonb) is
+  'Inserts a pending order with a fresh number (retried on a collision); PT409 idempotency_conflict when its key '
+  'is taken meanwhile. The areas'' placing functions add the items and their goods.';
+
 -- Record a provider event once. Returns false when it was seen before.
 create or replace function private.record_webhook_event(p_id text, p_provider text, p_type text, p_payload jsonb)
   returns boolean

@@ -184,18 +184,31 @@ def create_checkout_session(caller: db.Caller, req: BaseModel, *, settings: Sett
         # would carry other parameters under the same idempotency key, fail, and cancel a live order.
         raise errors.conflict("idempotency_conflict",
                               "The first request with this key is still being processed; try again in a moment")
+    session = open_session(order, success_url=req.success_url, cancel_url=req.cancel_url, client=client,
+                           close_on_failure=True)
+    return answer | {"checkout_url": session.url, "checkout_session_id": session.id}
+
+
+def open_session(order: dict, *, success_url: str, cancel_url: str, client: stripe.StripeClient,
+                 close_on_failure: bool) -> stripe.checkout.Session:
+    """Open the Checkout Session of a pending order and attach it. When Stripe fails: 502, and the order
+    is cancelled (capacity and promo go back) if `close_on_failure`, else left payable (money owed on
+    something already delivered, like a parking overstay)."""
     try:
         session = payments.create_checkout_session(
-            client, order, success_url=req.success_url, cancel_url=req.cancel_url, hold_note=hold_note(order))
+            client, order, success_url=success_url, cancel_url=cancel_url,
+            hold_note=hold_note(order) if order.get("hold_expires_at") else None)
     except stripe.StripeError as exc:
-        with db.as_service() as cur:
-            cur.execute("select private.close_unpaid_order(%s, 'cancelled', 'payment_provider_unavailable')",
-                        (order["order_id"],))
+        if close_on_failure:
+            with db.as_service() as cur:
+                cur.execute("select private.close_unpaid_order(%s, 'cancelled', 'payment_provider_unavailable')",
+                            (order["order_id"],))
         raise errors.bad_gateway(
             "payment_provider_unavailable",
-            "The payment provider is not answering; nothing was reserved. Please try again.",
+            "The payment provider is not answering; nothing was reserved. Please try again."
+            if close_on_failure else "The payment provider is not answering; please try again.",
             {"provider_error": type(exc).__name__}) from exc
     with db.as_service() as cur:
         cur.execute("select private.attach_checkout_session(%s, %s, %s)",
                     (order["order_id"], session.id, session.url))
-    return answer | {"checkout_url": session.url, "checkout_session_id": session.id}
+    return session

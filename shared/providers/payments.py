@@ -13,6 +13,8 @@ from shared.platform.config import Settings
 
 # Stripe refuses Checkout Sessions that expire sooner than 30 minutes from now.
 STRIPE_MIN_SESSION = timedelta(minutes=30, seconds=60)
+# ... and those that expire later than 24 hours from now.
+STRIPE_MAX_SESSION = timedelta(hours=23, minutes=50)
 
 
 def stripe_client(settings: Settings) -> stripe.StripeClient:
@@ -60,7 +62,8 @@ def create_checkout_session(client: stripe.StripeClient, order: dict, *, success
     now = now or datetime.now(timezone.utc)
     hold_end = datetime.fromisoformat(order["hold_expires_at"]) if isinstance(order["hold_expires_at"], str) \
         else order["hold_expires_at"]
-    expires_at = max(hold_end, now + STRIPE_MIN_SESSION)
+    # An order without a hold (money owed, e.g. a parking overstay) gets the longest session Stripe allows.
+    expires_at = max(hold_end, now + STRIPE_MIN_SESSION) if hold_end else now + STRIPE_MAX_SESSION
     metadata = {"order_id": str(order["order_id"]), "order_number": order["number"]}
     return client.v1.checkout.sessions.create(
         params={

@@ -583,7 +583,7 @@ def _mutations(db, shop, rival_service, inactive_service):
         "service not a uuid": (items(service_id="oven"), 422, "invalid_request", "items.0.service_id"),
         "staff not a uuid": (items(staff_id="val"), 422, "invalid_request", "items.0.staff_id"),
         "a price in the line": (items(unit_price_minor=1), 422, "invalid_request", "items.0.unit_price_minor"),
-        "unknown kind": (set_(kind="parking"), 422, "invalid_request", "kind"),
+        "unknown kind": (set_(kind="gift_cards"), 422, "invalid_request", "kind"),
         "ticket fields": (set_(event_id=str(uuid.uuid4())), 422, "invalid_request", "event_id"),
         "bad email": (set_(buyer_email="not-an-email"), 422, "invalid_buyer", None),
         "no name": (set_(buyer_name="  "), 422, "invalid_buyer", None),

@@ -414,6 +414,9 @@ def test_the_matrix_covers_every_command_on_every_ticketing_commerce_and_outbox_
     chauffeur = {"chauffeur_settings", "vehicle_classes", "vehicles", "drivers", "affiliates", "chauffeur_rate_rules",
                  "chauffeur_customers", "reservations", "reservation_stops",  # tests/chauffeur/test_chauffeur_rls.py
                  "farm_outs"}  # tests/chauffeur/test_farm_outs.py
+    parking = {"parking_lots", "parking_products", "parking_prices", "parking_price_overrides", "parking_extras",
+               "parking_days", "parking_policies", "parking_bookings", "parking_booking_extras",
+               "parking_charges"}  # tests/parking/test_parking_rls.py
     appointments = {"service_categories", "services", "staff", "staff_services", "staff_schedules", "staff_breaks",
                     "staff_time_off", "staff_service_areas", "appointment_settings",  # test_catalogue_rls.py
                     "appointments",  # tests/appointments/test_appointments_rls.py
@@ -424,7 +427,7 @@ def test_the_matrix_covers_every_command_on_every_ticketing_commerce_and_outbox_
                     "appointment_reviews",  # tests/appointments/test_reports.py
                     "job_photos",  # tests/appointments/test_staff_portal.py
                     "uk_outcodes"}  # tests/appointments/test_postcodes.py
-    assert public - tenancy - crm - ai - comms - appointments - chauffeur == set(TABLES), (
+    assert public - tenancy - crm - ai - comms - appointments - chauffeur - parking == set(TABLES), (
         "a table without a matrix (or a matrix without a table)")
     for table in TABLES:
         for command in ("select", "insert", "update", "delete"):
@@ -725,8 +728,10 @@ def test_the_only_private_functions_anon_may_execute_are_the_guest_ones(db):
     guest_accounts = {"order_account_status"}  # tests/appointments/test_account_linking.py
     chauffeur_guests = {"quote_reservation", "book_reservation", "lookup_reservation",  # tests/chauffeur/
                         "cancel_reservation_as_guest", "order_to_authorise"}  # tests/chauffeur/test_payments.py
+    parking_guests = {"quote_parking", "parking_availability", "place_parking_order",  # tests/parking/
+                      "lookup_parking_booking", "parking_change"}
     assert executable == (guest_checkout | postcode_lookup | booking_page | appointment_guests | subscription_guests
-                          | guest_accounts | chauffeur_guests)
+                          | guest_accounts | chauffeur_guests | parking_guests)
 
 
 def test_anon_may_place_a_ticket_order(prober, world):

@@ -1,0 +1,98 @@
+"""Changing a parking booking and scanning it at the gates, with the payment of what that makes owed.
+
+The rules are Postgres' (routines/parking/changes.sql, gates.sql): who may,
+until when, what is refunded, whether the new days fit. Here, after the
+change commits: refunds it queued are sent to the provider at once (the
+refund job retries any that fail), and a charge it raised (a dearer
+amendment, an overstay) gets a Checkout Session, so the customer can pay
+by link or at the exit. If the provider is down the change stands and the
+charge stays payable (`pay`), since the money is owed either way.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import stripe
+
+from shared.commerce import checkout, refunds
+from shared.platform import db, errors, log
+from shared.platform.config import Settings
+
+
+def change(caller: db.Caller, action: str, *, booking_id: str | None, reference: str | None,
+           tracking_token: str | None, entry: str | None = None, exit: str | None = None) -> dict:
+    """cancel | amend | terms, as the caller (guest by reference + token, else by booking id)."""
+    def work(cur) -> dict:
+        cur.execute("select private.parking_change(%s, %s, %s, %s, %s, %s) as result",
+                    (action, booking_id, reference, tracking_token, entry, exit))
+        return cur.fetchone()["result"]
+
+    return db.run(caller, work)
+
+
+def gate(caller: db.Caller, *, lot_id: str, direction: str, code: str | None, plate: str | None) -> dict:
+    with db.transaction(caller) as cur:
+        cur.execute("select private.parking_gate(%s, %s, %s, %s) as result", (lot_id, direction, code, plate))
+        return cur.fetchone()["result"]
+
+
+def send_refunds(client: stripe.StripeClient, order_ids: list[str]) -> int:
+    """Execute the pending refunds of these orders now; returns how many went through."""
+    with db.as_service() as cur:
+        cur.execute("select id from public.refunds where order_id = any(%s::uuid[]) and status = 'pending'"
+                    " and provider_refund_id is null", (order_ids,))
+        pending = [str(r["id"]) for r in cur.fetchall()]
+    return sum(refunds.execute_pending(client, only=refund_id)["executed"] for refund_id in pending)
+
+
+def booking_order_ids(booking_id: str) -> list[str]:
+    with db.as_service() as cur:
+        cur.execute("select order_id from public.parking_bookings where id = %s"
+                    " union all select order_id from public.parking_charges where booking_id = %s",
+                    (booking_id, booking_id))
+        return [str(r["order_id"]) for r in cur.fetchall()]
+
+
+def open_charge_payment(charge: dict[str, Any] | None, *, settings: Settings, client: stripe.StripeClient,
+                        success_url: str, cancel_url: str) -> dict | None:
+    """The charge with a checkout_url to pay it (null, with payment_error, when the provider is down)."""
+    if not charge:
+        return None
+    with db.as_service() as cur:
+        cur.execute("select private.parking_order_summary(%s) as s", (charge["order_id"],))
+        order = cur.fetchone()["s"]
+    if order["status"] != "pending":
+        return charge | {"checkout_url": None, "status": order["status"]}
+    if order.get("checkout_url"):
+        return charge | {"checkout_url": order["checkout_url"], "status": "pending"}
+    try:
+        session = checkout.open_session(order, success_url=success_url, cancel_url=cancel_url, client=client,
+                                        close_on_failure=False)
+    except errors.DomainError as exc:
+        log.event("parking_charge_link_failed", order_id=str(charge["order_id"]), error=exc.code)
+        return charge | {"checkout_url": None, "status": "pending", "payment_error": exc.code}
+    return charge | {"checkout_url": session.url, "status": "pending"}
+
+
+def pay(number: str, tracking_token: str, *, settings: Settings, client: stripe.StripeClient, success_url: str,
+        cancel_url: str) -> dict:
+    """A link to pay a charge, for the holder of its order number and token."""
+    with db.transaction(db.Caller.anon()) as cur:
+        cur.execute("select private.authorize_guest(%s, %s) as order_id", (number, tracking_token))
+        order_id = cur.fetchone()["order_id"]
+    with db.as_service() as cur:
+        cur.execute("select c.id, c.reason, c.amount_minor, o.id as order_id, o.number as order_number, o.currency"
+                    " from public.parking_charges c join public.orders o on o.id = c.order_id where o.id = %s",
+                    (order_id,))
+        charge = cur.fetchone()
+    if charge is None:
+        raise errors.not_found("charge_not_found", "No such charge")
+    charge = {"charge_id": str(charge["id"]), "reason": charge["reason"], "amount_minor": charge["amount_minor"],
+              "order_id": str(charge["order_id"]), "order_number": charge["order_number"],
+              "currency": charge["currency"]}
+    opened = open_charge_payment(charge, settings=settings, client=client, success_url=success_url,
+                                 cancel_url=cancel_url)
+    if opened.get("payment_error"):
+        raise errors.bad_gateway(opened["payment_error"], "The payment provider is not answering; please try again.")
+    return opened

@@ -1,0 +1,127 @@
+"""An airport car park to test against: a team (one member per role), a lot, a flexible and a
+non-flexible product with length-of-stay prices, extras, and helpers to quote, book, pay and
+expire as any caller. Times are the lot's wall clock, relative to today at the lot."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from psycopg.types.json import Jsonb
+
+from shared.platform.db import Caller
+from tests.support import factories
+from tests.support.pg import call  # noqa: F401  re-exported for the tests
+
+# Flexible "Park & Ride", per 24 h: 1 day £12, 2 £20, 3 £27, 7 £45, then £5 a day.
+FLEX_PRICES = {1: 1200, 2: 2000, 3: 2700, 7: 4500}
+FLEX_EXTRA_DAY = 500
+# Non-flexible "Saver", per calendar day: 1 day £9, 4 £24, then £4 a day.
+SAVER_PRICES = {1: 900, 4: 2400}
+SAVER_EXTRA_DAY = 400
+
+
+def lot(db, org_id, *, spaces: int = 50, share: int = 100, timezone: str = "Europe/London",
+        overstay_daily: int = 2500, grace: int = 30) -> dict:
+    return db.one("insert into public.parking_lots (org_id, name, iata_code, address, timezone, transfer_minutes,"
+                  " amenities, default_spaces, online_share_percent, overstay_daily_minor, overstay_grace_minutes)"
+                  " values (%s, 'Bookwell Parking T5', 'LHR', 'Bath Road, Heathrow', %s, 10, '{cctv,shuttle}',"
+                  " %s, %s, %s, %s) returning *", (org_id, timezone, spaces, share, overstay_daily, grace))
+
+
+def product(db, lot_row, *, name: str, service: str = "park_and_ride", flexible: bool = True,
+            billing: str = "per_24h", prices: dict[int, int], extra_day: int, max_days: int = 30) -> dict:
+    row = db.one("insert into public.parking_products (org_id, lot_id, name, service, flexible, billing,"
+                 " extra_day_minor, max_days) values (%s, %s, %s, %s, %s, %s, %s, %s) returning *",
+                 (lot_row["org_id"], lot_row["id"], name, service, flexible, billing, extra_day, max_days))
+    for days, price in prices.items():
+        db.sql("insert into public.parking_prices (product_id, org_id, days, price_minor) values (%s, %s, %s, %s)",
+               (row["id"], lot_row["org_id"], days, price))
+    return row
+
+
+def extra(db, lot_row, *, kind: str, name: str, price: int, per_day: bool = False) -> dict:
+    return db.one("insert into public.parking_extras (org_id, lot_id, kind, name, price_minor, per_day)"
+                  " values (%s, %s, %s, %s, %s, %s) returning *",
+                  (lot_row["org_id"], lot_row["id"], kind, name, price, per_day))
+
+
+def car_park(db, *, spaces: int = 50, share: int = 100, timezone: str = "Europe/London") -> dict:
+    team = factories.team(db)
+    org = team["org"]
+    the_lot = lot(db, org["id"], spaces=spaces, share=share, timezone=timezone)
+    return {**team, "org_id": org["id"], "lot": the_lot,
+            "flex": product(db, the_lot, name="Park & Ride", prices=FLEX_PRICES, extra_day=FLEX_EXTRA_DAY),
+            "saver": product(db, the_lot, name="Saver", flexible=False, billing="calendar_days",
+                             prices=SAVER_PRICES, extra_day=SAVER_EXTRA_DAY, max_days=21),
+            "wash": extra(db, the_lot, kind="wash", name="Valet wash", price=1500),
+            "ev": extra(db, the_lot, kind="ev_charge", name="EV charge", price=300, per_day=True),
+            "cover": extra(db, the_lot, kind="cancellation_cover", name="Cancellation cover", price=499)}
+
+
+def today_at(lot_row) -> date:
+    return datetime.now(ZoneInfo(lot_row["timezone"])).date()
+
+
+def local(lot_row, days: int, hour: int, minute: int = 0) -> str:
+    """The lot's wall clock `days` from today there, at hour:minute: "2027-01-09T06:30"."""
+    return datetime.combine(today_at(lot_row) + timedelta(days=days), time(hour, minute)).isoformat(timespec="minutes")
+
+
+def stay(park: dict, *, product: str = "flex", entry: str | None = None, exit: str | None = None,
+         plate: str = "AB12 CDE", extras=(), **more) -> dict:
+    return {"lot_id": str(park["lot"]["id"]), "product_id": str(park[product]["id"]),
+            "entry": entry or local(park["lot"], 10, 6, 30), "exit": exit or local(park["lot"], 13, 22),
+            "plate": plate, "make": "Volvo", "model": "V60", "colour": "Blue", "outbound_flight": "BA 2490",
+            "return_flight": "ba2491", "passengers": 2, "extras": [str(e["id"]) for e in extras], **more}
+
+
+def buyer(email: str | None = None, **more) -> dict:
+    return {"email": email or f"pat-{uuid.uuid4().hex[:8]}@example.com", "name": "Pat Parker", **more}
+
+
+def quote(db, park: dict, request: dict, caller: Caller | None = None):
+    return call(db, caller or Caller.anon(), "select public.quote_parking(%s, %s, %s, %s, %s)",
+                request["lot_id"], request["product_id"], request["entry"], request["exit"],
+                request.get("extras") or [])
+
+
+def place(db, request: dict, *, caller: Caller | None = None, who: dict | None = None, promo: str | None = None,
+          key: str | None = None, request_hash: str = "h"):
+    return call(db, caller or Caller.anon(), "select private.place_parking_order(%s, %s, %s, %s, %s)",
+                Jsonb(request), Jsonb(who if who is not None else buyer()), promo, key, request_hash)
+
+
+def pay(db, order_id) -> str:
+    """The order paid at Stripe, as the webhook records it; returns record_payment's outcome."""
+    total, currency = db.one("select total_minor, currency from public.orders where id = %s", (order_id,)).values()
+    return db.value("select private.record_payment(%s, 'stripe', %s, %s, %s)",
+                    (order_id, f"pi_{uuid.uuid4().hex[:16]}", total, currency))
+
+
+def booked(db, park: dict, request: dict | None = None, **kw) -> dict:
+    """A paid booking: the placed summary plus its booking row."""
+    placed = place(db, request or stay(park), **kw)
+    assert isinstance(placed, dict), placed
+    assert pay(db, placed["order_id"]) == "fulfilled"
+    return placed | {"row": booking_row(db, placed["order_id"])}
+
+
+def booking_row(db, order_id) -> dict:
+    return db.one("select * from public.parking_bookings where order_id = %s", (order_id,))
+
+
+def counts(db, lot_id) -> dict[str, tuple[int, int]]:
+    """day -> (booked, online_booked) for every day row of the lot."""
+    return {str(r["day"]): (r["booked"], r["online_booked"])
+            for r in db.sql("select day, booked, online_booked from public.parking_days where lot_id = %s order by day",
+                            (lot_id,))}
+
+
+def live_counts(db, lot_id) -> dict[str, int]:
+    """day -> live bookings whose stay includes it, counted from the bookings themselves."""
+    return {str(r["day"]): r["n"] for r in db.sql(
+        "select d::date as day, count(*)::int as n from public.parking_bookings b,"
+        " generate_series(b.first_day, b.last_day, interval '1 day') d"
+        " where b.lot_id = %s and b.status <> 'cancelled' group by 1 order by 1", (lot_id,))}
