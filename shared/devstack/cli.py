@@ -212,6 +212,8 @@ def cmd_dev(args: argparse.Namespace) -> None:
         lines += [f"                  {base}/functions/v1/{name}" for name in devserver.function_names()]
         if cfg.stripe.base and cfg.stripe.base.startswith("http://127.0.0.1"):
             lines.append(f"  stripe (local)  {base}/stripe/  (dev checkout pages)")
+        if cfg.paypal.base and cfg.paypal.base.startswith("http://127.0.0.1"):
+            lines.append(f"  paypal (local)  {base}/paypal/  (orders and their approval pages)")
         if cfg.mail.resend_base and cfg.mail.resend_base.startswith("http://127.0.0.1"):
             lines.append(f"  mailbox         {base}/resend/mailbox  (kept in {cfg.runtime.home}/mailbox.jsonl)")
         if cfg.sms.twilio_base and cfg.sms.twilio_base.startswith("http://127.0.0.1"):

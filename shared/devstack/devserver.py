@@ -5,7 +5,7 @@
 Each function is loaded exactly as functions-framework loads it alone
 (`create_app(target="main", source=functions/<name>/main.py)`) and mounted
 under its prefix, so what runs here is what runs on Cloud Run. Local
-stand-ins (Stripe, the mailbox, Twilio, the LLM) are mounted beside them by later
+stand-ins (Stripe, PayPal, the mailbox, Twilio, the LLM) are mounted beside them by later
 areas through `EXTRA_MOUNTS`.
 """
 
@@ -22,7 +22,7 @@ from werkzeug.wrappers import Request, Response
 
 from shared.devstack import wizard_demo
 from shared.platform.config import PROJECT_ROOT, Settings
-from shared.devstack.standins import LlmStandin, ResendStandin, StripeStandin, TwilioStandin
+from shared.devstack.standins import LlmStandin, PaypalStandin, ResendStandin, StripeStandin, TwilioStandin
 
 FUNCTIONS_DIR = PROJECT_ROOT / "functions"
 PREFIX = "/functions/v1"
@@ -36,6 +36,7 @@ class Standins:
     resend: ResendStandin | None = None
     llm: LlmStandin | None = None
     twilio: TwilioStandin | None = None
+    paypal: PaypalStandin | None = None
 
     @classmethod
     def for_settings(cls, settings: Settings, *, webhook_url: str | None = None,
@@ -59,19 +60,24 @@ class Standins:
                                    journal=keep_in / "sms.jsonl" if keep_in else None)
             if settings.sms.webhook_base:
                 twilio.subscribe_inbound(f"{settings.sms.webhook_base}/inbound")
+        paypal = None
+        if settings.paypal.base and settings.paypal.base.startswith("http://127.0.0.1"):
+            paypal = PaypalStandin(settings.runtime.local_base("functions/v1/paypal-webhook"),
+                                   settings.paypal.client_id, settings.paypal.client_secret, settings.paypal.webhook_id)
         if keep_in:  # dev mode: delivery events arrive on their own, about a second after a send
-            for owed in (resend, twilio):
+            for owed in (resend, twilio, paypal):
                 if owed is not None:
                     owed.webhooks.deliver_every(1.0)
         # Unscripted, the local model drafts events through the wizard's real tools (shared/devstack/wizard_demo.py).
         llm = LlmStandin(model=settings.ai.model or "bookwell-local", improvise=wizard_demo.improvise)
-        return cls(stripe, resend, llm, twilio)
+        return cls(stripe, resend, llm, twilio, paypal)
 
     def mounts(self) -> dict[str, Callable]:
         found = {"/stripe": self.stripe.wsgi if self.stripe else None,
                  "/resend": self.resend.wsgi if self.resend else None,
                  "/llm": self.llm.wsgi if self.llm else None,
-                 "/twilio": self.twilio.wsgi if self.twilio else None}
+                 "/twilio": self.twilio.wsgi if self.twilio else None,
+                 "/paypal": self.paypal.wsgi if self.paypal else None}
         return {prefix: app for prefix, app in found.items() if app is not None}
 
 

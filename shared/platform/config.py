@@ -30,6 +30,9 @@ LOCAL_RESEND_KEY = "re_bookwell_local"
 LOCAL_RESEND_WEBHOOK_SECRET = "whsec_Ym9va3dlbGwtbG9jYWwtcmVzZW5kLXdlYmhvb2tz"  # base64 of a fixed local string
 LOCAL_TWILIO_ACCOUNT_SID = "AC" + "b0" * 16
 LOCAL_TWILIO_AUTH_TOKEN = "bookwell_local_twilio_token"
+LOCAL_PAYPAL_CLIENT_ID = "bookwell-local-paypal-client"
+LOCAL_PAYPAL_CLIENT_SECRET = "bookwell-local-paypal-secret"
+LOCAL_PAYPAL_WEBHOOK_ID = "1BOOKWELLLOCALWEBHOOK"
 
 
 def _split_origins(value: object) -> object:
@@ -127,6 +130,32 @@ class StripeSettings(_Linked):
     def refuse_placeholders(self) -> None:
         _refuse_placeholder("STRIPE_SECRET_KEY", self.secret_key, LOCAL_STRIPE_KEY)
         _refuse_placeholder("STRIPE_WEBHOOK_SECRET", self.webhook_secret, LOCAL_STRIPE_WEBHOOK_SECRET)
+
+
+class PaypalSettings(_Linked):
+    """PayPal Checkout (Orders v2) and refunds. Without real credentials, dev and tests use the local
+    stand-in; PAYPAL_API_BASE=https://api-m.sandbox.paypal.com is PayPal's sandbox, unset the live API.
+    PAYPAL_ENABLED=false lets production run without a PayPal account."""
+
+    client_id: str = Field(default=LOCAL_PAYPAL_CLIENT_ID, alias="PAYPAL_CLIENT_ID")
+    client_secret: str = Field(default=LOCAL_PAYPAL_CLIENT_SECRET, alias="PAYPAL_CLIENT_SECRET")
+    api_base: str | None = Field(default=None, pattern=r"^https?://", alias="PAYPAL_API_BASE")
+    # The id PayPal gave the webhook endpoint (developer dashboard); its signatures are verified against it.
+    webhook_id: str = Field(default=LOCAL_PAYPAL_WEBHOOK_ID, pattern=r"^[A-Za-z0-9]{1,50}$", alias="PAYPAL_WEBHOOK_ID")
+    enabled: bool = Field(default=True, alias="PAYPAL_ENABLED")
+
+    @property
+    def base(self) -> str | None:
+        """Where the SDK sends requests: the override, the stand-in with the local secret, else None (live PayPal)."""
+        return self._api_base(self.api_base, "paypal", self.client_secret == LOCAL_PAYPAL_CLIENT_SECRET)
+
+    def refuse_placeholders(self) -> None:
+        if self.enabled:
+            for variable, value, placeholder in (
+                    ("PAYPAL_CLIENT_ID", self.client_id, LOCAL_PAYPAL_CLIENT_ID),
+                    ("PAYPAL_CLIENT_SECRET", self.client_secret, LOCAL_PAYPAL_CLIENT_SECRET),
+                    ("PAYPAL_WEBHOOK_ID", self.webhook_id, LOCAL_PAYPAL_WEBHOOK_ID)):
+                _refuse_placeholder(variable, value, placeholder, " (or PAYPAL_ENABLED=false)")
 
 
 class CheckoutSettings(_FromEnv):
@@ -268,6 +297,7 @@ class Settings(BaseModel):
     auth: AuthSettings = Field(default_factory=AuthSettings)
     http: HttpSettings = Field(default_factory=HttpSettings)
     stripe: StripeSettings = Field(default_factory=StripeSettings)
+    paypal: PaypalSettings = Field(default_factory=PaypalSettings)
     checkout: CheckoutSettings = Field(default_factory=CheckoutSettings)
     mail: MailSettings = Field(default_factory=MailSettings)
     sms: SmsSettings = Field(default_factory=SmsSettings)
@@ -289,7 +319,7 @@ class Settings(BaseModel):
 
     @model_validator(mode="after")
     def _link_groups(self) -> Settings:
-        for group in (self.stripe, self.mail, self.sms, self.storage):
+        for group in (self.stripe, self.paypal, self.mail, self.sms, self.storage):
             group._runtime = self.runtime
         self.storage._auth = self.auth
         self.checkout._http = self.http
@@ -299,7 +329,7 @@ class Settings(BaseModel):
         """Refuse placeholder secrets outside development."""
         if not self.runtime.is_production:
             return
-        for group in (self.auth, self.stripe, self.mail, self.sms):
+        for group in (self.auth, self.stripe, self.paypal, self.mail, self.sms):
             group.refuse_placeholders()
 
 

@@ -142,7 +142,7 @@ def test_typed_numbers_are_normalised_to_e164(typed, e164):
 def test_production_refuses_the_local_twilio_credentials():
     real = {"BOOKWELL_ENV": "production", "SUPABASE_JWT_SECRET": "a-real-project-secret-with-more-than-32-chars",
             "STRIPE_SECRET_KEY": "sk_live_x", "STRIPE_WEBHOOK_SECRET": "whsec_x", "RESEND_API_KEY": "re_x",
-            "RESEND_WEBHOOK_SECRET": "whsec_cmVhbA=="}
+            "RESEND_WEBHOOK_SECRET": "whsec_cmVhbA==", "PAYPAL_ENABLED": "false"}
     with pytest.raises(RuntimeError, match="TWILIO_AUTH_TOKEN"):
         Settings(**real).check()
     with pytest.raises(RuntimeError, match="TWILIO_ACCOUNT_SID"):
