@@ -152,6 +152,10 @@ class Stack:
     def twilio(self):
         return self.standins.twilio
 
+    @property
+    def paypal(self):
+        return self.standins.paypal
+
 
 @contextmanager
 def override_env(**values: str) -> Iterator[None]:

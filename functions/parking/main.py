@@ -9,6 +9,8 @@
                                                         charge with its checkout_url
     {"action": "pay", "order_number", "tracking_token"} a link to pay a charge
 
+Any of them may name "provider": "stripe" (the default) or "paypal", where a charge is paid.
+
 <booking> is {"reference", "tracking_token"} (a guest) or {"booking_id"} (its signed-in customer, the
 lot's staff, the service role). Every rule is Postgres' (routines/parking/*.sql): 404
 booking_not_found, 409 not_cancellable / not_amendable / amend_window_closed / parking_day_full /
@@ -37,6 +39,7 @@ class BookingRef(BaseModel):
     tracking_token: str | None = Field(default=None, min_length=8, max_length=200)
     success_url: str | None = Field(default=None, max_length=2000)
     cancel_url: str | None = Field(default=None, max_length=2000)
+    provider: Literal["stripe", "paypal"] = "stripe"  # where a charge this raises is paid
 
     @model_validator(mode="after")
     def one_way_in(self):
@@ -68,6 +71,7 @@ class Gate(BaseModel):
     plate: str | None = Field(default=None, min_length=2, max_length=16)
     success_url: str | None = Field(default=None, max_length=2000)
     cancel_url: str | None = Field(default=None, max_length=2000)
+    provider: Literal["stripe", "paypal"] = "stripe"
 
     @model_validator(mode="after")
     def code_or_plate(self):
@@ -83,6 +87,7 @@ class Pay(BaseModel):
     tracking_token: str = Field(min_length=8, max_length=200)
     success_url: str | None = Field(default=None, max_length=2000)
     cancel_url: str | None = Field(default=None, max_length=2000)
+    provider: Literal["stripe", "paypal"] = "stripe"
 
 
 class ParkingRequest(BaseModel):
@@ -107,7 +112,7 @@ def main(call: http.Call):
     success, cancel = return_urls(call, req)
     if isinstance(req, Pay):
         return changes.pay(req.order_number, req.tracking_token, settings=call.settings, client=client,
-                           success_url=success, cancel_url=cancel)
+                           success_url=success, cancel_url=cancel, provider=req.provider)
     if isinstance(req, Gate):
         result = changes.gate(call.caller, lot_id=str(req.lot_id), direction=req.direction, code=req.code,
                               plate=req.plate)
@@ -123,7 +128,8 @@ def main(call: http.Call):
         result["refunds_sent"] = changes.send_refunds(client, order_ids)
     if result.get("charge"):
         result["charge"] = changes.open_charge_payment(result["charge"], settings=call.settings, client=client,
-                                                       success_url=success, cancel_url=cancel)
+                                                       success_url=success, cancel_url=cancel,
+                                                       provider=req.provider)
     for order_id in order_ids[:1]:  # the booking's own order: its change and cancellation emails
         notifications.send_due(mail.Mailer(call.settings), texter=sms.Texter(call.settings), limit=5,
                                order_id=order_id)

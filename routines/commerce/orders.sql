@@ -637,8 +637,12 @@ grant execute on function private.order_of_checkout_session(text) to service_rol
 --                      spent) and its capacity released
 --   mismatch_recorded  that payment was recorded before
 -- Returns {"order_id", "result"}.
-create or replace function private.record_checkout_payment(
-  p_session_id text, p_named_order_id uuid, p_provider_payment_id text, p_amount_minor bigint, p_currency text
+-- A provider's payment for one of our orders (found by the caller through the provider object it opened:
+-- a Checkout Session, a PayPal order). Another amount or currency fulfils nothing: the money is recorded,
+-- refunded in full and the order closed; the right amount goes through private.record_payment.
+create or replace function private.record_matching_payment(
+  p_order_id uuid, p_provider text, p_provider_payment_id text, p_amount_minor bigint, p_currency text,
+  p_reference jsonb
 ) returns jsonb
   language plpgsql
   security definer
@@ -646,24 +650,12 @@ create or replace function private.record_checkout_payment(
 as $$
 declare
   ord public.orders;
-  named public.orders;
   payment_id uuid;
 begin
-  select * into ord from public.orders where checkout_session_id = p_session_id for update;
-  if not found then
-    select * into named from public.orders where id = p_named_order_id;
-    if not found then
-      return jsonb_build_object('order_id', null, 'result', 'unknown_order');
-    end if;
-    perform private.audit(named.org_id, 'payment.foreign_session', 'orders', named.id::text, jsonb_build_object(
-      'session_id', p_session_id, 'order_session_id', named.checkout_session_id, 'amount_minor', p_amount_minor,
-      'currency', upper(p_currency), 'provider_payment_id', p_provider_payment_id));
-    return jsonb_build_object('order_id', null, 'result', 'foreign_session');
-  end if;
-
+  select * into ord from public.orders where id = p_order_id for update;
   if p_amount_minor is distinct from ord.total_minor or upper(p_currency) is distinct from ord.currency then
     insert into public.payments (org_id, order_id, provider, provider_payment_id, amount_minor, currency)
-    values (ord.org_id, ord.id, 'stripe', p_provider_payment_id, greatest(coalesce(p_amount_minor, 0), 0),
+    values (ord.org_id, ord.id, p_provider, p_provider_payment_id, greatest(coalesce(p_amount_minor, 0), 0),
             upper(coalesce(p_currency, ord.currency)))
     on conflict (provider, provider_payment_id) do nothing
     returning id into payment_id;
@@ -674,16 +666,42 @@ begin
       insert into public.refunds (org_id, order_id, payment_id, amount_minor, currency, reason)
       values (ord.org_id, ord.id, payment_id, p_amount_minor, upper(p_currency), 'payment_mismatch');
     end if;
-    perform private.audit(ord.org_id, 'payment.mismatch', 'orders', ord.id::text, jsonb_build_object(
-      'session_id', p_session_id, 'amount_minor', p_amount_minor, 'expected_amount_minor', ord.total_minor,
+    perform private.audit(ord.org_id, 'payment.mismatch', 'orders', ord.id::text, coalesce(p_reference, '{}') || jsonb_build_object(
+      'provider', p_provider, 'amount_minor', p_amount_minor, 'expected_amount_minor', ord.total_minor,
       'currency', upper(p_currency), 'expected_currency', ord.currency,
       'provider_payment_id', p_provider_payment_id));
     perform private.close_unpaid_order(ord.id, 'cancelled', 'payment_mismatch');
     return jsonb_build_object('order_id', ord.id, 'result', 'mismatch_refunded');
   end if;
-
   return jsonb_build_object('order_id', ord.id, 'result', private.record_payment(
-    ord.id, 'stripe', p_provider_payment_id, p_amount_minor, p_currency));
+    ord.id, p_provider, p_provider_payment_id, p_amount_minor, p_currency));
+end;
+$$;
+
+create or replace function private.record_checkout_payment(
+  p_session_id text, p_named_order_id uuid, p_provider_payment_id text, p_amount_minor bigint, p_currency text
+) returns jsonb
+  language plpgsql
+  security definer
+  set search_path = ''
+as $$
+declare
+  ord public.orders;
+  named public.orders;
+begin
+  select * into ord from public.orders where checkout_session_id = p_session_id;
+  if not found then
+    select * into named from public.orders where id = p_named_order_id;
+    if not found then
+      return jsonb_build_object('order_id', null, 'result', 'unknown_order');
+    end if;
+    perform private.audit(named.org_id, 'payment.foreign_session', 'orders', named.id::text, jsonb_build_object(
+      'session_id', p_session_id, 'order_session_id', named.checkout_session_id, 'amount_minor', p_amount_minor,
+      'currency', upper(p_currency), 'provider_payment_id', p_provider_payment_id));
+    return jsonb_build_object('order_id', null, 'result', 'foreign_session');
+  end if;
+  return private.record_matching_payment(ord.id, 'stripe', p_provider_payment_id, p_amount_minor, p_currency,
+                                         jsonb_build_object('session_id', p_session_id));
 end;
 $$;
 comment on function private.record_checkout_payment(text, uuid, text, bigint, text) is

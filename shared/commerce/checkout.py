@@ -22,7 +22,7 @@ import functools
 import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Annotated, Any, Union
+from typing import Annotated, Any, Literal, Union
 from urllib.parse import urlsplit
 
 import psycopg
@@ -30,6 +30,7 @@ import pydantic
 import stripe
 from pydantic import BaseModel, Discriminator, Field, RootModel, StringConstraints, Tag
 
+from shared.commerce import paypal_checkout
 from shared.platform import db, errors
 from shared.platform.config import Settings
 from shared.platform.formatting import when
@@ -42,10 +43,12 @@ Placer = Callable[[psycopg.Cursor, Any, "str | None", Settings], dict]
 
 
 class BuyerChoices(BaseModel):
-    """What a buyer may choose at any checkout (every kind's request extends this): the language of
-    the messages they get from the org, and consent to its offers by email or by SMS to a number they
-    give. A ticked box grants; an unticked one changes nothing (routines/commerce/buyer_choices.sql)."""
+    """What a buyer may choose at any checkout (every kind's request extends this): how to pay (Stripe's
+    card page or PayPal), the language of the messages they get from the org, and consent to its offers
+    by email or by SMS to a number they give. A ticked box grants; an unticked one changes nothing
+    (routines/commerce/buyer_choices.sql)."""
 
+    provider: Literal["stripe", "paypal"] = "stripe"
     language: str | None = Field(default=None, pattern=r"^[a-z]{2}(-[A-Z]{2})?$")
     marketing_email: bool = False
     marketing_sms_phone: str | None = Field(default=None, max_length=40)
@@ -137,7 +140,7 @@ def check_return_url(url: str, settings: Settings, field: str) -> None:
 def request_hash(req: BaseModel) -> str:
     # `kind` is left out so ticket hashes stay what they were before kinds existed;
     # the placing functions refuse a key replayed for another kind of order anyway.
-    # The buyer's choices are not the order: a retry that ticks a box is still the same order.
+    # The buyer's choices are not the order: a retry that ticks a box (or picks PayPal) is still the same order.
     return hashlib.sha256(req.model_dump_json(exclude={"idempotency_key", "kind", *CHOICES}).encode()).hexdigest()
 
 
@@ -156,6 +159,8 @@ def create_checkout_session(caller: db.Caller, req: BaseModel, *, settings: Sett
     order as it stands, with "replayed": true and no tracking token (it was shown once)."""
     check_return_url(req.success_url, settings, "success_url")
     check_return_url(req.cancel_url, settings, "cancel_url")
+    if req.provider == "paypal":
+        paypal_checkout.require_enabled(settings)
     kind = KINDS[req.kind]
     def place(cur: psycopg.Cursor) -> dict:
         placed = kind.place(cur, req, req.idempotency_key, settings)
@@ -184,9 +189,23 @@ def create_checkout_session(caller: db.Caller, req: BaseModel, *, settings: Sett
         # would carry other parameters under the same idempotency key, fail, and cancel a live order.
         raise errors.conflict("idempotency_conflict",
                               "The first request with this key is still being processed; try again in a moment")
+    if req.provider == "paypal":
+        url = paypal_checkout.open_order(order, success_url=req.success_url, cancel_url=req.cancel_url,
+                                         settings=settings, close_on_failure=True)
+        return answer | {"checkout_url": url, "provider": "paypal"}
     session = open_session(order, success_url=req.success_url, cancel_url=req.cancel_url, client=client,
                            close_on_failure=True)
-    return answer | {"checkout_url": session.url, "checkout_session_id": session.id}
+    return answer | {"checkout_url": session.url, "checkout_session_id": session.id, "provider": "stripe"}
+
+
+def open_payment(order: dict, *, provider: str, success_url: str, cancel_url: str, settings: Settings,
+                 client: stripe.StripeClient, close_on_failure: bool) -> str:
+    """The page where the buyer pays a pending order, at the provider they chose; see open_session."""
+    if provider == "paypal":
+        return paypal_checkout.open_order(order, success_url=success_url, cancel_url=cancel_url, settings=settings,
+                                          close_on_failure=close_on_failure)
+    return open_session(order, success_url=success_url, cancel_url=cancel_url, client=client,
+                        close_on_failure=close_on_failure).url
 
 
 def open_session(order: dict, *, success_url: str, cancel_url: str, client: stripe.StripeClient,

@@ -4,8 +4,8 @@ The rules are Postgres' (routines/parking/changes.sql, gates.sql): who may,
 until when, what is refunded, whether the new days fit. Here, after the
 change commits: refunds it queued are sent to the provider at once (the
 refund job retries any that fail), and a charge it raised (a dearer
-amendment, an overstay) gets a Checkout Session, so the customer can pay
-by link or at the exit. If the provider is down the change stands and the
+amendment, an overstay) gets a payment page (Stripe or PayPal, as asked), so
+the customer can pay by link or at the exit. If the provider is down the change stands and the
 charge stays payable (`pay`), since the money is owed either way.
 """
 
@@ -55,8 +55,9 @@ def booking_order_ids(booking_id: str) -> list[str]:
 
 
 def open_charge_payment(charge: dict[str, Any] | None, *, settings: Settings, client: stripe.StripeClient,
-                        success_url: str, cancel_url: str) -> dict | None:
-    """The charge with a checkout_url to pay it (null, with payment_error, when the provider is down)."""
+                        success_url: str, cancel_url: str, provider: str = "stripe") -> dict | None:
+    """The charge with a checkout_url to pay it at the provider chosen (null, with payment_error, when the
+    provider is down: the charge stays payable)."""
     if not charge:
         return None
     with db.as_service() as cur:
@@ -67,16 +68,16 @@ def open_charge_payment(charge: dict[str, Any] | None, *, settings: Settings, cl
     if order.get("checkout_url"):
         return charge | {"checkout_url": order["checkout_url"], "status": "pending"}
     try:
-        session = checkout.open_session(order, success_url=success_url, cancel_url=cancel_url, client=client,
-                                        close_on_failure=False)
+        url = checkout.open_payment(order, provider=provider, success_url=success_url, cancel_url=cancel_url,
+                                    settings=settings, client=client, close_on_failure=False)
     except errors.DomainError as exc:
         log.event("parking_charge_link_failed", order_id=str(charge["order_id"]), error=exc.code)
         return charge | {"checkout_url": None, "status": "pending", "payment_error": exc.code}
-    return charge | {"checkout_url": session.url, "status": "pending"}
+    return charge | {"checkout_url": url, "status": "pending"}
 
 
 def pay(number: str, tracking_token: str, *, settings: Settings, client: stripe.StripeClient, success_url: str,
-        cancel_url: str) -> dict:
+        cancel_url: str, provider: str = "stripe") -> dict:
     """A link to pay a charge, for the holder of its order number and token."""
     with db.transaction(db.Caller.anon()) as cur:
         cur.execute("select private.authorize_guest(%s, %s) as order_id", (number, tracking_token))
@@ -92,7 +93,7 @@ def pay(number: str, tracking_token: str, *, settings: Settings, client: stripe.
               "order_id": str(charge["order_id"]), "order_number": charge["order_number"],
               "currency": charge["currency"]}
     opened = open_charge_payment(charge, settings=settings, client=client, success_url=success_url,
-                                 cancel_url=cancel_url)
+                                 cancel_url=cancel_url, provider=provider)
     if opened.get("payment_error"):
         raise errors.bad_gateway(opened["payment_error"], "The payment provider is not answering; please try again.")
     return opened

@@ -143,11 +143,17 @@ class PaypalSettings(_Linked):
     # The id PayPal gave the webhook endpoint (developer dashboard); its signatures are verified against it.
     webhook_id: str = Field(default=LOCAL_PAYPAL_WEBHOOK_ID, pattern=r"^[A-Za-z0-9]{1,50}$", alias="PAYPAL_WEBHOOK_ID")
     enabled: bool = Field(default=True, alias="PAYPAL_ENABLED")
+    # The public URL of functions/paypal-return, where PayPal sends the buyer after approving.
+    return_url: str | None = Field(default=None, pattern=r"^https?://", alias="PAYPAL_RETURN_URL")
 
     @property
     def base(self) -> str | None:
         """Where the SDK sends requests: the override, the stand-in with the local secret, else None (live PayPal)."""
         return self._api_base(self.api_base, "paypal", self.client_secret == LOCAL_PAYPAL_CLIENT_SECRET)
+
+    @property
+    def return_base(self) -> str:
+        return (self.return_url or self._runtime.local_base("functions/v1/paypal-return")).rstrip("/")
 
     def refuse_placeholders(self) -> None:
         if self.enabled:
@@ -156,6 +162,9 @@ class PaypalSettings(_Linked):
                     ("PAYPAL_CLIENT_SECRET", self.client_secret, LOCAL_PAYPAL_CLIENT_SECRET),
                     ("PAYPAL_WEBHOOK_ID", self.webhook_id, LOCAL_PAYPAL_WEBHOOK_ID)):
                 _refuse_placeholder(variable, value, placeholder, " (or PAYPAL_ENABLED=false)")
+            if not self.return_url:
+                raise RuntimeError("PAYPAL_RETURN_URL (the public URL of functions/paypal-return) must be set in "
+                                   "production (or PAYPAL_ENABLED=false)")
 
 
 class CheckoutSettings(_FromEnv):

@@ -60,6 +60,11 @@ def bad_gateway(code: str, message: str, details: Any = None) -> DomainError:
     return DomainError(502, code, message, details)
 
 
+def unavailable(code: str, message: str, details: Any = None) -> DomainError:
+    """503: a provider we depend on cannot answer now; the caller (often the provider's webhook) retries."""
+    return DomainError(503, code, message, details)
+
+
 # SQLSTATEs that mean "the caller asked for something invalid", with the answer.
 _SQLSTATE_ANSWERS: dict[type[psycopg.Error], tuple[int, str, str]] = {
     pg.InsufficientPrivilege: (403, "forbidden", "You may not do that"),

@@ -517,7 +517,10 @@ def test_production_refuses_the_local_paypal_credentials_unless_paypal_is_off():
         Settings(**others).check()
     with pytest.raises(RuntimeError, match="PAYPAL_WEBHOOK_ID"):
         Settings(**others, PAYPAL_CLIENT_ID="id", PAYPAL_CLIENT_SECRET="secret").check()
-    Settings(**others, PAYPAL_CLIENT_ID="id", PAYPAL_CLIENT_SECRET="secret", PAYPAL_WEBHOOK_ID="8PT597110X6874").check()
+    real = {"PAYPAL_CLIENT_ID": "id", "PAYPAL_CLIENT_SECRET": "secret", "PAYPAL_WEBHOOK_ID": "8PT597110X6874"}
+    with pytest.raises(RuntimeError, match="PAYPAL_RETURN_URL"):
+        Settings(**others, **real).check()
+    Settings(**others, **real, PAYPAL_RETURN_URL="https://fn.example.com/paypal-return").check()
     Settings(**others, PAYPAL_ENABLED="false").check()
 
 
