@@ -6,7 +6,8 @@ Reports (registered with shared/platform/reports.py by the areas): appointments
 (shared/appointments/reports.py): revenue (group day|week|month|service|staff),
 bookings and cancellations (day|week|month), peak-hours, utilisation,
 ratings (staff|service); chauffeur (shared/chauffeur/reports.py): trip-revenue
-(class|driver|affiliate), trips (driver), commission (affiliate). Dates are local dates in the org's timezone, at
+(class|driver|affiliate), trips (driver), commission (affiliate); commerce
+(shared/commerce/transactions.py): transactions (stripe|paypal: only that provider's). Dates are local dates in the org's timezone, at
 most 366 days. JSON by default: {report, org_id, from, to, group, columns,
 rows}, money as integer minor units with its currency. CSV with format=csv
 or `Accept: text/csv` (format wins): a header row, money as decimal strings,
