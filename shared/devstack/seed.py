@@ -146,6 +146,52 @@ def seed_chauffeur(conn: psycopg.Connection, demo: dict) -> None:
 SEEDERS.append(seed_chauffeur)
 
 
+def _one(conn: psycopg.Connection, find: str, insert: str, params: dict) -> object:
+    """The id of the row `find` selects, inserted by `insert` first when there is none (tables without a
+    natural unique key, so the seed stays idempotent)."""
+    found = conn.execute(find, params).fetchone()
+    return found["id"] if found else conn.execute(insert, params).fetchone()["id"]
+
+
+def seed_parking(conn: psycopg.Connection, demo: dict) -> None:
+    """An airport car park at Heathrow (LHR): 120 spaces, 80 % of them online; a flexible Park & Ride
+    billed per 24 h and a non-flexible Saver billed per calendar day, priced by length of stay; a wash,
+    an EV charge and cancellation cover; an admin fee of £3 for cancelling a flexible booking."""
+    org_id = demo["org"]["id"]
+    lot = _one(conn, "select id from public.parking_lots where org_id = %(org)s and name = %(name)s",
+               "insert into public.parking_lots (org_id, name, iata_code, address, timezone, transfer_minutes,"
+               " amenities, default_spaces, online_share_percent, overstay_daily_minor) values (%(org)s, %(name)s,"
+               " 'LHR', 'Bath Road, Harmondsworth UB7 0DU', 'Europe/London', 10, '{cctv,shuttle,ev_charging}',"
+               " 120, 80, 2500) returning id", {"org": org_id, "name": "Bookwell Parking Heathrow"})
+    products = {}
+    for name, service, flexible, billing, prices, extra_day in (
+            ("Park & Ride", "park_and_ride", True, "per_24h", {1: 1500, 2: 2600, 3: 3500, 7: 5900, 14: 9900}, 650),
+            ("Saver", "park_and_ride", False, "calendar_days", {1: 1100, 4: 2900, 8: 4900}, 500),
+            ("Meet & Greet", "meet_and_greet", True, "per_24h", {1: 3500, 3: 6900, 7: 11900}, 1400)):
+        products[name] = _one(
+            conn, "select id from public.parking_products where lot_id = %(lot)s and name = %(name)s",
+            "insert into public.parking_products (org_id, lot_id, name, service, flexible, billing, extra_day_minor)"
+            " values (%(org)s, %(lot)s, %(name)s, %(service)s, %(flexible)s, %(billing)s, %(extra)s) returning id",
+            {"org": org_id, "lot": lot, "name": name, "service": service, "flexible": flexible,
+             "billing": billing, "extra": extra_day})
+        for days, price in prices.items():
+            conn.execute("insert into public.parking_prices (product_id, org_id, days, price_minor)"
+                         " values (%s, %s, %s, %s) on conflict (product_id, days) do nothing",
+                         (products[name], org_id, days, price))
+    for kind, name, price, per_day in (("wash", "Exterior wash", 1500, False), ("ev_charge", "EV charge", 400, True),
+                                       ("cancellation_cover", "Cancellation cover", 499, False)):
+        _one(conn, "select id from public.parking_extras where lot_id = %(lot)s and name = %(name)s",
+             "insert into public.parking_extras (org_id, lot_id, kind, name, price_minor, per_day)"
+             " values (%(org)s, %(lot)s, %(kind)s, %(name)s, %(price)s, %(per_day)s) returning id",
+             {"org": org_id, "lot": lot, "kind": kind, "name": name, "price": price, "per_day": per_day})
+    conn.execute("insert into public.parking_policies (org_id, admin_fee_minor) values (%s, 300)"
+                 " on conflict (org_id) do nothing", (org_id,))
+    demo["parking"] = {"lot_id": lot, "products": products}
+
+
+SEEDERS.append(seed_parking)
+
+
 def ensure_user(database_url: str, email: str, name: str | None = None) -> str:
     """The user with this email, created if missing as Supabase Auth creates users (shared/platform/users.py)."""
     return users.ensure(database_url, email, full_name=name, settings=config.settings())
@@ -187,6 +233,10 @@ def describe(demo: dict, *, with_tokens: bool = False) -> list[str]:
         lines.append(f"  demo service    {service['name']}: {service['id']} (try postcode SE1 7PB)")
     for klass in demo.get("vehicle_classes", []):
         lines.append(f"  demo car class  {klass['name']}: {klass['id']} (quote_reservation)")
+    if demo.get("parking"):
+        lines.append(f"  demo car park   Bookwell Parking Heathrow (LHR): {demo['parking']['lot_id']} (quote_parking)")
+        lines += [f"                  product {name}: {product_id}"
+                  for name, product_id in demo["parking"]["products"].items()]
     for email, user_id, role in demo["users"]:
         lines.append(f"  {role or 'customer':15} {email}")
         if with_tokens:
