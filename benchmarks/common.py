@@ -359,6 +359,26 @@ class Pg:
                          row["mismatched"], client_quantity)
 
 
+def time_calls(pg: "Pg", calls: int, statement: str, params: tuple, caller: Any = None, warmup: int = 5) -> float:
+    """Milliseconds per call (median of `calls`, after `warmup`), each in its own transaction on one
+    connection, as `caller` (a shared.platform.db.Caller: the role and claims PostgREST would set) or the
+    superuser."""
+    from shared.platform.db import act_as
+
+    samples = []
+    with pg.connect() as conn:
+        for _ in range(calls + warmup):
+            t0 = time.perf_counter()
+            with conn.transaction():
+                cur = conn.cursor()
+                if caller is not None:
+                    act_as(cur, caller)
+                cur.execute(statement, params)
+                cur.fetchall()
+            samples.append((time.perf_counter() - t0) * 1000)
+    return sorted(samples[warmup:])[calls // 2]
+
+
 class Bench:
     """One benchmark run's world: a server, a migrated template database, the
     main database `bookwell` (what the served functions use), optional

@@ -23,7 +23,6 @@ import json
 import random
 import sys
 import threading
-import time
 from collections import Counter
 from datetime import date, timedelta
 from pathlib import Path
@@ -120,22 +119,6 @@ def build(pg: common.Pg, trips: int, day: date) -> dict:
     return {"org_id": org["id"], "dispatcher": str(dispatcher), "pool": pool, "driver": contested}
 
 
-def time_calls(pg: common.Pg, calls: int, statement: str, params: tuple, caller: Caller | None) -> float:
-    """Milliseconds per call (median of `calls`), each in its own transaction on one connection."""
-    samples = []
-    with pg.connect() as conn:
-        for _ in range(calls + 3):
-            t0 = time.perf_counter()
-            with conn.transaction():
-                cur = conn.cursor()
-                if caller is not None:
-                    act_as(cur, caller)
-                cur.execute(statement, params)
-                cur.fetchall()
-            samples.append((time.perf_counter() - t0) * 1000)
-    return sorted(samples[3:])[calls // 2]
-
-
 def contest(pg: common.Pg, world: dict, clients: int, seconds: float) -> tuple[common.LoadResult, Counter]:
     caller = Caller.user(world["dispatcher"], "dispatch@bench.example.com")
     outcomes: Counter = Counter()
@@ -183,8 +166,8 @@ def main() -> None:
                           (world["org_id"],))
         dispatcher = Caller.user(world["dispatcher"], "dispatch@bench.example.com")
         say("the board vs a plain indexed scan")
-        board_ms = time_calls(pg, args.calls, "select public.dispatch_board(%s, %s)", (world["org_id"], day), dispatcher)
-        scan_ms = time_calls(pg, args.calls, "select * from public.reservations where org_id = %s"
+        board_ms = common.time_calls(pg, args.calls, "select public.dispatch_board(%s, %s)", (world["org_id"], day), dispatcher)
+        scan_ms = common.time_calls(pg, args.calls, "select * from public.reservations where org_id = %s"
                              " and pickup_at >= (%s::date::timestamp at time zone 'Europe/London')"
                              " and pickup_at < ((%s::date + 1)::timestamp at time zone 'Europe/London')",
                              (world["org_id"], day, day), None)

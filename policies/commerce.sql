@@ -90,3 +90,19 @@ create policy "Promo redemptions are visible to event managers" on public.promo_
 -- Settlements of authorised orders (capture or release): the worker's queue, no API role's.
 revoke all on private.payment_settlements from public, anon, authenticated, service_role;
 alter table private.payment_settlements enable row level security;
+
+-- Saved payment methods and provider customers: their owner reads them; only the payment-methods function
+-- (service role) writes and removes them, after the provider has confirmed or detached the method.
+revoke all on public.payment_customers, public.saved_payment_methods from anon, authenticated;
+grant select on public.payment_customers, public.saved_payment_methods to authenticated;
+grant all on public.payment_customers, public.saved_payment_methods to service_role;
+alter table public.payment_customers enable row level security;
+alter table public.saved_payment_methods enable row level security;
+
+drop policy if exists "Provider customers are visible to their user" on public.payment_customers;
+create policy "Provider customers are visible to their user" on public.payment_customers
+  for select to authenticated using (user_id = (select auth.uid()));
+
+drop policy if exists "Saved payment methods are visible to their owner" on public.saved_payment_methods;
+create policy "Saved payment methods are visible to their owner" on public.saved_payment_methods
+  for select to authenticated using (user_id = (select auth.uid()));

@@ -15,7 +15,8 @@
 --
 -- Error codes: those of private.quote_parking, and invalid_buyer,
 -- invalid_plate, invalid_flight, invalid_passengers, idempotency_key_reused,
--- idempotency_conflict, parking_day_full, parking_day_closed, promo_*.
+-- idempotency_conflict, parking_day_full, parking_day_closed, promo_*;
+-- reading back: booking_not_found, throttled.
 -- Tables: migrations/20261207002500_parking_bookings.sql.
 
 -- A plate as the gates read it: upper case, no spaces or dashes; null when it cannot be one.
@@ -223,16 +224,22 @@ comment on function private.place_parking_order(jsonb, jsonb, text, text, text) 
 grant execute on function private.place_parking_order(jsonb, jsonb, text, text, text)
   to anon, authenticated, service_role;
 
--- A guest reads their booking with the reference and tracking token (and gets the gate code for the QR).
+-- A guest reads their booking with the reference and tracking token (and gets the gate code for the QR). Null
+-- for a wrong pair, not an error, so that authorize_guest's count of it survives (checked once, into a variable:
+-- in a WHERE clause it would run, and count, per row); PT404 for an order that is not a booking (a charge).
 create or replace function private.lookup_parking_booking(p_number text, p_token text) returns jsonb
   language plpgsql
   security definer
   set search_path = ''
 as $$
 declare
+  guest_order uuid := private.authorize_guest(p_number, p_token);
   b public.parking_bookings;
 begin
-  select * into b from public.parking_bookings where order_id = private.authorize_guest(p_number, p_token);
+  if guest_order is null then
+    return null;
+  end if;
+  select * into b from public.parking_bookings where order_id = guest_order;
   if not found then
     raise exception using errcode = 'PT404', detail = 'booking_not_found', message = 'No such booking';
   end if;
@@ -248,7 +255,8 @@ as $$
   select private.lookup_parking_booking(booking_reference, tracking_token);
 $$;
 comment on function public.lookup_parking_booking(text, text) is
-  'A guest reads their parking booking, with the gate code for the QR. PT404 booking_not_found, PT429 throttled.';
+  'A guest reads their parking booking, with the gate code for the QR. Null when the reference and token do not '
+  'match (PT429 throttled after 10 in 15 minutes); PT404 booking_not_found for an order that is not a booking.';
 grant execute on function public.lookup_parking_booking(text, text) to anon, authenticated, service_role;
 
 -- A signed-in customer's own bookings, newest stay first, with their gate codes.

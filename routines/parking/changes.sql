@@ -25,9 +25,14 @@
 -- one with cancellation cover, and not otherwise (a non-flexible stay made
 -- shorter is no cheaper, as a cancellation would not be).
 --
+-- A wrong reference + token answers null rather than an error, so that
+-- private.authorize_guest's count of the failure is kept (PT429 throttled
+-- after 10 in 15 minutes), as for every guest link; the parking function
+-- answers it 404 booking_not_found.
+--
 -- Error codes: booking_not_found, not_cancellable, not_amendable,
--- amend_window_closed, and those of private.quote_parking and the capacity
--- trigger.
+-- amend_window_closed, throttled, and those of private.quote_parking and the
+-- capacity trigger.
 
 create or replace function private.parking_policy(p_org_id uuid) returns public.parking_policies
   language plpgsql stable
@@ -140,7 +145,9 @@ begin
 end;
 $$;
 
--- The booking a caller may change: the guest by reference + token, else by id as its customer, the lot's staff or the service role.
+-- The booking a caller may change, locked: the guest by reference + token, else by id as its customer, the
+-- lot's staff or the service role. Null for a wrong reference + token: not raised, so authorize_guest's count
+-- of the failure survives (checked once, into a variable: in a WHERE clause it would run, and count, per row).
 create or replace function private.parking_booking_for_change(p_booking_id uuid, p_number text, p_token text)
   returns public.parking_bookings
   language plpgsql
@@ -149,13 +156,19 @@ create or replace function private.parking_booking_for_change(p_booking_id uuid,
 as $$
 declare
   b public.parking_bookings;
+  guest_order uuid;
 begin
   if p_number is not null then
-    select * into b from public.parking_bookings where order_id = private.authorize_guest(p_number, p_token) for update;
+    guest_order := private.authorize_guest(p_number, p_token);
+    if guest_order is null then
+      return null;
+    end if;
+    select * into b from public.parking_bookings where order_id = guest_order for update;
   else
     select * into b from public.parking_bookings where id = p_booking_id for update;
+    -- coalesce: a guest's booking has no customer, and null = anyone is null, which `not` would let through.
     if found and not (coalesce((select auth.role()), '') = 'service_role'
-                      or b.customer_user_id = (select auth.uid())
+                      or coalesce(b.customer_user_id = (select auth.uid()), false)
                       or private.has_org_role(b.org_id, '{owner,admin,manager,staff}')) then
       b := null;
     end if;
@@ -316,6 +329,9 @@ declare
                    when b.customer_user_id = (select auth.uid()) then 'customer'
                    else 'staff' end;
 begin
+  if b.id is null then
+    return null;  -- a wrong reference + token (counted by the throttle)
+  end if;
   return case p_action
     when 'cancel' then private.cancel_parking_booking(b, by_, now())
     when 'amend' then private.amend_parking_booking(b, p_entry, p_exit, by_, now())
@@ -327,7 +343,8 @@ end;
 $$;
 comment on function private.parking_change(text, uuid, text, text, text, text) is
   'cancel | amend | terms for a booking, by reference + token (a guest) or by id (its customer, the lot''s staff, '
-  'the service role). PT404 booking_not_found, PT409 not_cancellable / not_amendable / amend_window_closed / '
+  'the service role). Null for a wrong reference + token (PT429 throttled after 10 in 15 minutes). '
+  'PT404 booking_not_found, PT409 not_cancellable / not_amendable / amend_window_closed / '
   'parking_day_full / parking_day_closed, PT422 from the quote.';
 grant execute on function private.parking_change(text, uuid, text, text, text, text)
   to anon, authenticated, service_role;
@@ -340,7 +357,8 @@ as $$
   select private.parking_change('cancel', booking_id, booking_reference, tracking_token, null, null);
 $$;
 comment on function public.cancel_parking_booking(uuid, text, text) is
-  'Cancel a booking by the org''s policy: {status, rule, refund_minor, fee_minor}. A guest passes reference and token.';
+  'Cancel a booking by the org''s policy: {status, rule, refund_minor, fee_minor}. A guest passes reference and token '
+  '(null when they do not match).';
 
 create or replace function public.amend_parking_booking(entry text, "exit" text, booking_id uuid default null,
                                                         booking_reference text default null,
@@ -351,7 +369,8 @@ as $$
   select private.parking_change('amend', booking_id, booking_reference, tracking_token, entry, "exit");
 $$;
 comment on function public.amend_parking_booking(text, text, uuid, text, text) is
-  'Move a booking''s entry and exit: {booking, difference_minor, refund_minor, charge}. A guest passes reference and token.';
+  'Move a booking''s entry and exit: {booking, difference_minor, refund_minor, charge}. A guest passes reference and '
+  'token (null when they do not match).';
 
 create or replace function public.parking_change_terms(booking_id uuid default null, booking_reference text default null,
                                                        tracking_token text default null) returns jsonb
@@ -361,6 +380,6 @@ as $$
   select private.parking_change('terms', booking_id, booking_reference, tracking_token, null, null);
 $$;
 comment on function public.parking_change_terms(uuid, text, text) is
-  'What cancelling now would refund, and until when the dates may be changed.';
+  'What cancelling now would refund, and until when the dates may be changed (null for a wrong reference + token).';
 grant execute on function public.cancel_parking_booking(uuid, text, text), public.amend_parking_booking(text, text, uuid, text, text),
   public.parking_change_terms(uuid, text, text) to anon, authenticated, service_role;

@@ -39,7 +39,7 @@ declare
   now_ timestamptz := now();
   lot public.parking_lots;
   b public.parking_bookings;
-  plate text := private.normalize_plate(p_plate);
+  wanted_plate text := private.normalize_plate(p_plate);
   overstay bigint := 0;
   charge jsonb;
 begin
@@ -53,11 +53,11 @@ begin
   end if;
   if nullif(btrim(p_code), '') is not null then
     select * into b from public.parking_bookings where gate_code = btrim(p_code) and lot_id = lot.id for update;
-  elsif plate is not null then
-    select * into b from public.parking_bookings
-    where lot_id = lot.id and plate = parking_gate.plate
-      and status = case p_direction when 'entry' then 'booked' else 'parked' end::public.parking_status
-    order by abs(extract(epoch from (case p_direction when 'entry' then entry_at else exit_at end) - now_))
+  elsif wanted_plate is not null then
+    select * into b from public.parking_bookings pb
+    where pb.lot_id = lot.id and pb.plate = wanted_plate
+      and pb.status = case p_direction when 'entry' then 'booked' else 'parked' end::public.parking_status
+    order by abs(extract(epoch from (case p_direction when 'entry' then pb.entry_at else pb.exit_at end) - now_))
     limit 1
     for update;
   end if;

@@ -23,6 +23,7 @@ import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal, Union
+from uuid import UUID
 from urllib.parse import urlsplit
 
 import psycopg
@@ -30,7 +31,7 @@ import pydantic
 import stripe
 from pydantic import BaseModel, Discriminator, Field, RootModel, StringConstraints, Tag
 
-from shared.commerce import paypal_checkout
+from shared.commerce import paypal_checkout, saved_methods
 from shared.platform import db, errors
 from shared.platform.config import Settings
 from shared.platform.formatting import when
@@ -49,6 +50,7 @@ class BuyerChoices(BaseModel):
     (routines/commerce/buyer_choices.sql)."""
 
     provider: Literal["stripe", "paypal"] = "stripe"
+    saved_method_id: UUID | None = None  # a signed-in buyer's own saved card or wallet: charged at once
     language: str | None = Field(default=None, pattern=r"^[a-z]{2}(-[A-Z]{2})?$")
     marketing_email: bool = False
     marketing_sms_phone: str | None = Field(default=None, max_length=40)
@@ -161,6 +163,11 @@ def create_checkout_session(caller: db.Caller, req: BaseModel, *, settings: Sett
     check_return_url(req.cancel_url, settings, "cancel_url")
     if req.provider == "paypal":
         paypal_checkout.require_enabled(settings)
+    saved = None
+    if req.saved_method_id:
+        if caller.user_id is None:
+            raise errors.unauthorized("not_authenticated", "Sign in to pay with a saved payment method")
+        saved = saved_methods.own(caller, str(req.saved_method_id))  # 404 for anyone else's
     kind = KINDS[req.kind]
     def place(cur: psycopg.Cursor) -> dict:
         placed = kind.place(cur, req, req.idempotency_key, settings)
@@ -189,6 +196,13 @@ def create_checkout_session(caller: db.Caller, req: BaseModel, *, settings: Sett
         # would carry other parameters under the same idempotency key, fail, and cancel a live order.
         raise errors.conflict("idempotency_conflict",
                               "The first request with this key is still being processed; try again in a moment")
+    if saved is not None:
+        outcome = saved_methods.charge(order, saved, settings=settings, client=client)
+        with db.as_service() as cur:
+            cur.execute("select status from public.orders where id = %s", (order["order_id"],))
+            status = cur.fetchone()["status"]
+        return answer | {"checkout_url": None, "hold_expires_at": None, "status": status, "payment": outcome,
+                         "provider": saved["provider"]}
     if req.provider == "paypal":
         url = paypal_checkout.open_order(order, success_url=req.success_url, cancel_url=req.cancel_url,
                                          settings=settings, close_on_failure=True)

@@ -22,13 +22,19 @@ from shared.platform.config import Settings
 
 def change(caller: db.Caller, action: str, *, booking_id: str | None, reference: str | None,
            tracking_token: str | None, entry: str | None = None, exit: str | None = None) -> dict:
-    """cancel | amend | terms, as the caller (guest by reference + token, else by booking id)."""
-    def work(cur) -> dict:
+    """cancel | amend | terms, as the caller (guest by reference + token, else by booking id).
+
+    A wrong reference + token is answered null by Postgres, so that the throttle's count of it commits;
+    it is refused here, after the transaction: 404 booking_not_found."""
+    def work(cur) -> dict | None:
         cur.execute("select private.parking_change(%s, %s, %s, %s, %s, %s) as result",
                     (action, booking_id, reference, tracking_token, entry, exit))
         return cur.fetchone()["result"]
 
-    return db.run(caller, work)
+    result = db.run(caller, work)
+    if result is None:
+        raise errors.not_found("booking_not_found", "No such booking")
+    return result
 
 
 def gate(caller: db.Caller, *, lot_id: str, direction: str, code: str | None, plate: str | None) -> dict:

@@ -28,7 +28,7 @@ def _booking(cur: psycopg.Cursor, row: dict) -> dict:
     b = summary["booking"]
     cur.execute("select b.gate_code, b.entry_at, b.exit_at from public.parking_bookings b where b.id = %s", (b["id"],))
     raw = cur.fetchone()
-    if row["kind"] == "parking_confirmed" and b["status"] not in ("booked", "parked"):
+    if row["template"] == "parking_confirmed" and b["status"] not in ("booked", "parked"):
         raise Skip("booking_not_live")
     payload = row["payload"]
     return {"customer_name": b["customer_name"], "reference": b["reference"], "lot": b["lot"],

@@ -124,3 +124,57 @@ def capture(client: stripe.StripeClient, payment_intent_id: str, amount_minor: i
 def release(client: stripe.StripeClient, payment_intent_id: str, *, order_id: str) -> stripe.PaymentIntent:
     return client.v1.payment_intents.cancel(payment_intent_id, params={"cancellation_reason": "requested_by_customer"},
                                             options={"idempotency_key": f"release:{order_id}"})
+
+
+# ------------------------------------------------------------ saved cards
+
+def ensure_customer(client: stripe.StripeClient, *, user_id: str, email: str) -> stripe.Customer:
+    """The Stripe Customer that holds one user's saved cards. Stripe keeps an idempotency key for 24 hours
+    only, so this is "once" within a day: the caller stores the id and never calls this again for the user."""
+    return client.v1.customers.create(
+        params={**({"email": email} if email else {}), "metadata": {"user_id": user_id}},
+        options={"idempotency_key": f"customer:{user_id}"},
+    )
+
+
+def create_setup_intent(client: stripe.StripeClient, *, customer_id: str, user_id: str) -> stripe.SetupIntent:
+    """A SetupIntent that saves a card to the customer for charging later without the buyer (off_session);
+    the buyer's page confirms it with its client_secret. No idempotency key of ours: every "add a card" is a
+    new attempt (the SDK's own key covers its retries)."""
+    return client.v1.setup_intents.create(
+        params={"customer": customer_id, "usage": "off_session", "allowed_payment_method_types": ["card"],
+                "metadata": {"user_id": user_id}},
+    )
+
+
+def retrieve_setup_intent(client: stripe.StripeClient, setup_intent_id: str) -> stripe.SetupIntent:
+    return client.v1.setup_intents.retrieve(setup_intent_id)
+
+
+def retrieve_payment_method(client: stripe.StripeClient, pm_id: str) -> stripe.PaymentMethod:
+    return client.v1.payment_methods.retrieve(pm_id)
+
+
+def list_payment_methods(client: stripe.StripeClient, customer_id: str) -> list[stripe.PaymentMethod]:
+    """Every card saved to the customer, newest first (all pages)."""
+    page = client.v1.customers.payment_methods.list(customer_id, params={"type": "card", "limit": 100})
+    return list(page.auto_paging_iter())
+
+
+def detach_payment_method(client: stripe.StripeClient, pm_id: str) -> stripe.PaymentMethod:
+    """Forget a saved card at Stripe; a detached card can never be used again."""
+    return client.v1.payment_methods.detach(pm_id)
+
+
+def charge_saved_card(client: stripe.StripeClient, *, order: dict, customer_id: str,
+                      payment_method_id: str) -> stripe.PaymentIntent:
+    """Charge an order's total to a card the buyer saved, without the buyer (off_session), captured at once.
+    One charge per order (the order id is the idempotency key). A decline raises stripe.CardError
+    (code card_declined); the PaymentIntent is then left requires_payment_method."""
+    metadata = {"order_id": str(order["order_id"]), "order_number": order["number"]}
+    return client.v1.payment_intents.create(
+        params={"amount": order["total_minor"], "currency": order["currency"].lower(), "customer": customer_id,
+                "payment_method": payment_method_id, "off_session": True, "confirm": True,
+                "metadata": metadata, "description": f"Order {order['number']}"},
+        options={"idempotency_key": f"saved:{order['order_id']}"},
+    )

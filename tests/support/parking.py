@@ -1,6 +1,7 @@
 """An airport car park to test against: a team (one member per role), a lot, a flexible and a
 non-flexible product with length-of-stay prices, extras, and helpers to quote, book, pay and
-expire as any caller. Times are the lot's wall clock, relative to today at the lot."""
+expire as any caller. Times are the lot's wall clock, relative to today at the lot (`local`) or to
+the database's now() (`soon`); a booking is moved in time by `shift` (superuser), never a clock."""
 
 from __future__ import annotations
 
@@ -72,9 +73,58 @@ def local(lot_row, days: int, hour: int, minute: int = 0) -> str:
 def stay(park: dict, *, product: str = "flex", entry: str | None = None, exit: str | None = None,
          plate: str = "AB12 CDE", extras=(), **more) -> dict:
     return {"lot_id": str(park["lot"]["id"]), "product_id": str(park[product]["id"]),
-            "entry": entry or local(park["lot"], 10, 6, 30), "exit": exit or local(park["lot"], 13, 22),
+            "entry": local(park["lot"], 10, 6, 30) if entry is None else entry,
+            "exit": local(park["lot"], 13, 22) if exit is None else exit,
             "plate": plate, "make": "Volvo", "model": "V60", "colour": "Blue", "outbound_flight": "BA 2490",
             "return_flight": "ba2491", "passengers": 2, "extras": [str(e["id"]) for e in extras], **more}
+
+
+def soon(db, lot_row, hours: float) -> str:
+    """The lot's wall clock `hours` after the database's now(), to the minute: "2027-01-09T06:30"."""
+    return db.value("select to_char((now() + make_interval(secs => %s)) at time zone %s, 'YYYY-MM-DD\"T\"HH24:MI')",
+                    (hours * 3600, lot_row["timezone"]))
+
+
+def later(wall_clock: str, **delta) -> str:
+    """A wall-clock time plus a wall-clock delta (days=2: the same time two days on, whatever the clocks do)."""
+    return (datetime.fromisoformat(wall_clock) + timedelta(**delta)).isoformat(timespec="minutes")
+
+
+def shift(db, booking_id, *, entry: timedelta, exit: timedelta) -> dict:
+    """Move a booking (as superuser) to entry/exit = the database's now() plus these, its days following in
+    the lot's timezone (the counts trigger moves the day counts): how the tests let time pass."""
+    return db.one("update public.parking_bookings b set entry_at = now() + %(entry)s, exit_at = now() + %(exit)s,"
+                  " first_day = ((now() + %(entry)s) at time zone l.timezone)::date,"
+                  " last_day = ((now() + %(exit)s) at time zone l.timezone)::date"
+                  " from public.parking_lots l where l.id = b.lot_id and b.id = %(id)s returning b.*",
+                  {"entry": entry, "exit": exit, "id": booking_id})
+
+
+def clock_changes(timezone: str, after: date, within_days: int = 730) -> dict[str, date]:
+    """The first local dates after `after` on which the zone's clocks go forward ("spring") and back
+    ("autumn"), worked out with zoneinfo: the day whose midnight and next midnight have different offsets."""
+    tz = ZoneInfo(timezone)
+    found: dict[str, date] = {}
+    for n in range(1, within_days):
+        day = after + timedelta(days=n)
+        before = datetime.combine(day, time(0), tz).utcoffset()
+        next_midnight = datetime.combine(day + timedelta(days=1), time(0), tz).utcoffset()
+        if before != next_midnight:
+            found.setdefault("spring" if next_midnight > before else "autumn", day)
+        if len(found) == 2:
+            return found
+    return found
+
+
+def set_policy(db, org_id, **values) -> dict:
+    """The org's parking policy row, written (as superuser) with these values and the defaults for the rest."""
+    columns = {"cancel_until_hours": 24, "admin_fee_minor": 0, "amend_until_hours": 2, "hold_minutes": 15} | values
+    return db.one("insert into public.parking_policies (org_id, cancel_until_hours, admin_fee_minor,"
+                  " amend_until_hours, hold_minutes) values (%(org)s, %(cancel_until_hours)s, %(admin_fee_minor)s,"
+                  " %(amend_until_hours)s, %(hold_minutes)s) on conflict (org_id) do update"
+                  " set cancel_until_hours = excluded.cancel_until_hours, admin_fee_minor = excluded.admin_fee_minor,"
+                  " amend_until_hours = excluded.amend_until_hours, hold_minutes = excluded.hold_minutes returning *",
+                  {"org": org_id, **columns})
 
 
 def buyer(email: str | None = None, **more) -> dict:
@@ -110,6 +160,11 @@ def booked(db, park: dict, request: dict | None = None, **kw) -> dict:
 
 def booking_row(db, order_id) -> dict:
     return db.one("select * from public.parking_bookings where order_id = %s", (order_id,))
+
+
+def day(lot_row, days: int) -> str:
+    """The lot-local date `days` from today there, as the counts key it: "2027-01-09"."""
+    return str(today_at(lot_row) + timedelta(days=days))
 
 
 def counts(db, lot_id) -> dict[str, tuple[int, int]]:

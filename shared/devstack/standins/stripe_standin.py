@@ -8,31 +8,65 @@ address changes:
 
 Served (paths relative to where the app is mounted):
 
-    POST /v1/checkout/sessions                create (mode=payment, price_data line items)
+    POST /v1/checkout/sessions                create (mode=payment, price_data line items; customer, or
+                                              customer_email; payment_intent_data[setup_future_usage])
     GET  /v1/checkout/sessions                list (payment_intent, status, limit)
     GET  /v1/checkout/sessions/{id}           retrieve (expand[]=line_items, payment_intent, ...)
     GET  /v1/checkout/sessions/{id}/line_items
     POST /v1/checkout/sessions/{id}/expire    only while open
     POST /v1/refunds                          payment_intent or charge, amount <= remaining
     GET  /v1/refunds, /v1/refunds/{id}
-    POST /v1/payment_intents                  create (capture_method automatic|automatic_async|manual; confirm)
-    POST /v1/payment_intents/{id}/confirm     with a test payment method: pm_card_visa authorises,
-                                              pm_card_chargeDeclined is declined (402 card_error)
+    POST /v1/payment_intents                  create (capture_method automatic|automatic_async|manual; confirm;
+                                              customer + a saved payment_method + off_session=true charges a
+                                              saved card without the buyer; setup_future_usage saves the card)
+    POST /v1/payment_intents/{id}/confirm     with a test payment method (below) or a pm_ it made
     POST /v1/payment_intents/{id}/capture     manual capture, amount_to_capture <= amount_capturable
                                               (the rest of the authorisation is released)
     POST /v1/payment_intents/{id}/cancel      before capture; releases the authorisation
     GET  /v1/payment_intents/{id}, /v1/charges/{id}, /v1/events/{id}
+    POST /v1/customers                        create (email, name, description, phone, metadata, payment_method)
+    GET  /v1/customers/{id}
+    GET  /v1/customers/{id}/payment_methods   list (type, limit, starting_after); .../payment_methods/{pm}
+    GET  /v1/payment_methods                  list (customer, type, limit, starting_after)
+    GET  /v1/payment_methods/{id}
+    POST /v1/payment_methods/{id}/attach      customer (the card is verified: it may be declined, 402)
+    POST /v1/payment_methods/{id}/detach      a detached payment method can never be used again
+    POST /v1/setup_intents                    create (customer, usage off_session|on_session, metadata,
+                                              allowed_payment_method_types or payment_method_types: card;
+                                              payment_method, confirm)
+    GET  /v1/setup_intents/{id}
+    POST /v1/setup_intents/{id}/confirm       payment_method: requires_payment_method|requires_confirmation ->
+                                              succeeded, the card saved to the customer; a card refused at setup
+                                              -> requires_payment_method, last_setup_error, 402 card_error
     GET  /                                    dev index of sessions
     GET  /checkout/{id}                       dev checkout page: #pay, #cancel, #pay-late
-    POST /checkout/{id}/pay | /cancel | /pay-late
+    POST /checkout/{id}/pay | /cancel | /pay-late   (pay takes payment_method=<a saved pm> for a customer's
+                                                     session: its saved cards are offered on the page)
+
+Test payment methods, as Stripe's test mode has them. Each use of a token
+makes a new pm_ object (type card; the same card number always has the same
+fingerprint), unattached until saved:
+
+    pm_card_visa, pm_card_mastercard     succeed everywhere (visa 4242, mastercard 4444)
+    pm_card_chargeCustomerFail           saving it succeeds; every charge is declined (card_declined): the
+                                         card to test "a saved card stops working" with
+    pm_card_chargeDeclined,              every charge is declined, and so is saving it (SetupIntent,
+    pm_card_visa_chargeDeclined          attach), because Stripe verifies a card with its issuer when it
+                                         is saved
+
+Like Stripe, a pm_ that was used (charged or declined) without being saved
+to a customer, or was detached, may not be used again; a saved one can be
+used only with its own customer.
 
 Like Stripe: `Authorization: Bearer <key>` is required when an api_key is
 set; POSTs honour `Idempotency-Key` (same key and parameters -> the saved
 response with `Idempotent-Replayed: true`; other parameters or another
 endpoint -> 400 idempotency_error; only requests that passed validation are
-saved, for 24 hours); unknown parameters are refused; errors have Stripe's
-shape `{"error": {"type", "message", "param", "code"}}`; open sessions whose
-expires_at has passed turn expired (with their event) on the next call.
+saved, successes and card declines, for 24 hours); unknown parameters are
+refused; errors have Stripe's shape `{"error": {"type", "message", "param",
+"code"}}`, card errors also decline_code, charge, payment_intent or
+setup_intent, payment_method; open sessions whose expires_at has passed turn
+expired (with their event) on the next call.
 
 Webhooks are POSTed synchronously to `webhook_url` with a real
 `Stripe-Signature` (see `sign`), so `stripe.Webhook.construct_event` accepts
@@ -106,12 +140,18 @@ def sign(payload: bytes | str, secret: str, timestamp: int | None = None) -> str
 class StripeError(ApiError):
     """An API refusal in Stripe's shape; also raised by the Python-side helpers."""
 
+    def __init__(self, status: int, message: str, *, extra: dict | None = None, **kwargs: Any):
+        super().__init__(status, message, **kwargs)
+        # Stripe adds to card errors: decline_code, charge, payment_intent, setup_intent, payment_method.
+        self.extra = extra or {}
+
     def body(self) -> dict:
         error: dict[str, Any] = {"type": self.type, "message": self.message}
         if self.param is not None:
             error["param"] = self.param
         if self.code is not None:
             error["code"] = self.code
+        error.update(copy.deepcopy(self.extra))
         return {"error": error}
 
 
@@ -183,10 +223,68 @@ _REFUND_PARAMS = frozenset("payment_intent charge amount reason metadata expand 
 _REFUND_REASONS = frozenset({"duplicate", "fraudulent", "requested_by_customer"})
 _PI_PARAMS = frozenset(("amount currency capture_method confirm payment_method payment_method_types metadata description "
                         "receipt_email return_url off_session automatic_payment_methods statement_descriptor "
-                        "statement_descriptor_suffix expand").split())
+                        "statement_descriptor_suffix expand customer setup_future_usage").split())
+_PI_CONFIRM_PARAMS = frozenset("payment_method return_url off_session setup_future_usage expand".split())
 _PI_CANCEL_REASONS = frozenset({"duplicate", "fraudulent", "requested_by_customer", "abandoned"})
-# Stripe's test payment methods: this one authorises, this one is declined.
-_PM_OK, _PM_DECLINED = "pm_card_visa", "pm_card_chargeDeclined"
+_FUTURE_USAGES = ("off_session", "on_session")
+# Parameters the real API accepts on POST /v1/customers; those the stand-in does not act on are ignored.
+_CUSTOMER_PARAMS = frozenset("""
+    address balance business_name cash_balance description email expand individual_name invoice_prefix
+    invoice_settings metadata name next_invoice_sequence payment_method phone preferred_locales shipping source
+    tax tax_exempt tax_id_data test_clock validate
+""".split())
+_PM_LIST_PARAMS = frozenset("allow_redisplay customer type limit starting_after ending_before expand".split())
+# Parameters the real API accepts on POST /v1/setup_intents (payment_method_types: older API versions).
+_SETUP_INTENT_PARAMS = frozenset("""
+    allowed_payment_method_types payment_method_types attach_to_self automatic_payment_methods confirm
+    confirmation_token customer customer_account description excluded_payment_method_types expand flow_directions
+    mandate_data metadata on_behalf_of payment_method payment_method_configuration payment_method_data
+    payment_method_options return_url single_use usage use_stripe_sdk
+""".split())
+_SETUP_CONFIRM_PARAMS = frozenset("""
+    payment_method return_url expand mandate_data payment_method_options use_stripe_sdk confirmation_token
+    payment_method_data allowed_payment_method_types
+""".split())
+# Accepted by Stripe, not modelled here: refused rather than silently ignored.
+_SETUP_UNSUPPORTED = ("confirmation_token", "payment_method_data", "attach_to_self", "customer_account",
+                      "on_behalf_of", "single_use")
+
+
+@dataclass(frozen=True)
+class _TestCard:
+    """One of Stripe's test payment methods: the card it stands for and where its issuer says no."""
+
+    brand: str
+    number: str
+    refused_at_setup: bool = False   # verifying it to save it (SetupIntent, attach) is declined
+    refused_at_charge: bool = False  # every charge is declined
+    country: str = "US"
+    funding: str = "credit"
+
+    @property
+    def last4(self) -> str:
+        return self.number[-4:]
+
+    @property
+    def fingerprint(self) -> str:
+        """Like Stripe's: the same card number always has the same fingerprint."""
+        digest = hashlib.sha256(f"bookwell-standin:{self.number}".encode()).digest()
+        return "".join(_ALPHABET[b % len(_ALPHABET)] for b in digest[:16])
+
+
+_DECLINED = _TestCard("visa", "4000000000000002", refused_at_setup=True, refused_at_charge=True)
+_TEST_CARDS = {
+    "pm_card_visa": _TestCard("visa", "4242424242424242"),
+    "pm_card_mastercard": _TestCard("mastercard", "5555555555554444"),
+    "pm_card_chargeCustomerFail": _TestCard("visa", "4000000000000341", refused_at_charge=True),
+    "pm_card_chargeDeclined": _DECLINED,
+    "pm_card_visa_chargeDeclined": _DECLINED,
+}
+_DECLINE_MESSAGE = "Your card was declined."
+_SPENT_MESSAGE = ("The provided PaymentMethod was previously used with a PaymentIntent without Customer attachment, "
+                  "shared with a connected account without Customer attachment, or was detached from a Customer. It "
+                  "may not be used again. To use a PaymentMethod multiple times, you must attach it to a Customer "
+                  "first.")
 
 
 _CUSTOM_TEXT_FIELDS = ("after_submit", "shipping_address", "submit", "terms_of_service_acceptance")
@@ -214,7 +312,8 @@ class StripeStandin:
     """An in-memory Stripe. One instance per app; every method is thread-safe.
 
     Inspection (deep copies): `sessions`, `payment_intents`, `charges`,
-    `refunds`, `disputes` (dicts by id, oldest first), `events` (every event
+    `refunds`, `disputes`, `customers`, `payment_methods`, `setup_intents`
+    (dicts by id, oldest first), `events` (every event
     built, in order), `events_sent` (Delivery records), `queued` (events
     waiting for a webhook_url).
     Driving: `pay`, `settle`, `expire`, `expire_due`, `dispute`,
@@ -248,6 +347,11 @@ class StripeStandin:
         self._charges: dict[str, dict] = {}
         self._refunds: dict[str, dict] = {}
         self._disputes: dict[str, dict] = {}
+        self._customers: dict[str, dict] = {}
+        self._payment_methods: dict[str, dict] = {}
+        self._pm_cards: dict[str, _TestCard] = {}  # pm id -> the test card it was made from
+        self._pm_spent: set[str] = set()  # used without being saved, or detached: never usable again
+        self._setup_intents: dict[str, dict] = {}
         self._events: dict[str, dict] = {}
         self._events_sent: list[Delivery] = []
         self._queued: list[dict] = []
@@ -274,6 +378,19 @@ class StripeStandin:
             Rule("/v1/payment_intents/<pi_id>/capture", endpoint="api_capture_payment_intent", methods=["POST"]),
             Rule("/v1/payment_intents/<pi_id>/cancel", endpoint="api_cancel_payment_intent", methods=["POST"]),
             Rule("/v1/charges/<charge_id>", endpoint="api_get_charge", methods=["GET"]),
+            Rule("/v1/customers", endpoint="api_create_customer", methods=["POST"]),
+            Rule("/v1/customers/<customer_id>", endpoint="api_get_customer", methods=["GET"]),
+            Rule("/v1/customers/<customer_id>/payment_methods", endpoint="api_list_customer_payment_methods",
+                 methods=["GET"]),
+            Rule("/v1/customers/<customer_id>/payment_methods/<pm_id>", endpoint="api_get_customer_payment_method",
+                 methods=["GET"]),
+            Rule("/v1/payment_methods", endpoint="api_list_payment_methods", methods=["GET"]),
+            Rule("/v1/payment_methods/<pm_id>", endpoint="api_get_payment_method", methods=["GET"]),
+            Rule("/v1/payment_methods/<pm_id>/attach", endpoint="api_attach_payment_method", methods=["POST"]),
+            Rule("/v1/payment_methods/<pm_id>/detach", endpoint="api_detach_payment_method", methods=["POST"]),
+            Rule("/v1/setup_intents", endpoint="api_create_setup_intent", methods=["POST"]),
+            Rule("/v1/setup_intents/<seti_id>", endpoint="api_get_setup_intent", methods=["GET"]),
+            Rule("/v1/setup_intents/<seti_id>/confirm", endpoint="api_confirm_setup_intent", methods=["POST"]),
             Rule("/v1/events/<event_id>", endpoint="api_get_event", methods=["GET"]),
         ], strict_slashes=False)
 
@@ -315,6 +432,18 @@ class StripeStandin:
     @property
     def disputes(self) -> dict[str, dict]:
         return self._snapshot(self._disputes)
+
+    @property
+    def customers(self) -> dict[str, dict]:
+        return self._snapshot(self._customers)
+
+    @property
+    def payment_methods(self) -> dict[str, dict]:
+        return self._snapshot(self._payment_methods)
+
+    @property
+    def setup_intents(self) -> dict[str, dict]:
+        return self._snapshot(self._setup_intents)
 
     @property
     def events(self) -> list[dict]:
@@ -473,8 +602,13 @@ class StripeStandin:
             self._deliver_all(call.events)
 
     def pay(self, session_id: str, *, late: bool = False, async_payment: bool = False,
-            settle: bool = True) -> dict:
+            settle: bool = True, payment_method: str | None = None) -> dict:
         """Complete a session as the customer would, delivering its events; returns the session.
+
+        payment_method: one of the session customer's saved cards (pm_...);
+        by default the buyer types in a new card (pm_card_visa's), which is
+        saved to the customer when payment_intent_data[setup_future_usage] was
+        set (Checkout then makes a customer if the session had none).
 
         late: expire the session first (checkout.session.expired), then take
         the money anyway (checkout.session.completed): payment after the hold.
@@ -483,7 +617,8 @@ class StripeStandin:
         settle=False call `settle()` later.
         """
         def run(call: _Call) -> dict:
-            self._pay_locked(call, session_id, late=late, async_payment=async_payment, settle=settle)
+            self._pay_locked(call, session_id, late=late, async_payment=async_payment, settle=settle,
+                             payment_method=payment_method)
             return copy.deepcopy(self._sessions[session_id])
         return self._run(run)
 
@@ -568,7 +703,7 @@ class StripeStandin:
         self._emit(call, "checkout.session.expired", session)
 
     def _pay_locked(self, call: _Call, session_id: str, *, late: bool, async_payment: bool,
-                    settle: bool) -> None:
+                    settle: bool, payment_method: str | None = None) -> None:
         session = self._session_or_404(session_id)
         if late and session["status"] == "open":
             self._expire_locked(call, session)
@@ -577,9 +712,21 @@ class StripeStandin:
                               param="session")
         if session["payment_intent"]:
             raise StripeError(400, f"Checkout Session {session_id} has already been paid.", param="session")
+        saved = None
+        if payment_method:
+            saved = self._payment_methods.get(payment_method)
+            if saved is None or not session["customer"] or saved["customer"] != session["customer"]:
+                raise _not_the_customers(payment_method)
         now = self.now()
         pi_data = self._pi_data.get(session_id, {})
-        email = session["customer_email"] or "customer@example.com"
+        future_usage = pi_data.get("setup_future_usage") or None
+        if future_usage and not session["customer"] and not async_payment:
+            # Saving the card needs a customer: Checkout makes one from the email the buyer gives.
+            session["customer"] = self._new_customer_locked(
+                call, email=session["customer_email"] or "customer@example.com")["id"]
+        customer = self._customers.get(session["customer"] or "")
+        email = session["customer_email"] or (customer or {}).get("email") or "customer@example.com"
+        pm = saved or (None if async_payment else self._materialise_locked("pm_card_visa", email=email))
         pi = {
             "id": new_id("pi_test_"),
             "object": "payment_intent",
@@ -594,16 +741,17 @@ class StripeStandin:
             "confirmation_method": "automatic",
             "created": now,
             "currency": session["currency"],
-            "customer": None,
+            "customer": session["customer"],
             "description": pi_data.get("description"),
             "last_payment_error": None,
             "latest_charge": None,
             "livemode": False,
             "metadata": dict(pi_data.get("metadata") or {}),
             "next_action": None,
-            "payment_method": new_id("pm_test_"),
+            "payment_method": pm["id"] if pm else new_id("pm_test_"),
             "payment_method_types": ["sepa_debit"] if async_payment else ["card"],
             "receipt_email": pi_data.get("receipt_email"),
+            "setup_future_usage": future_usage,
             "status": "processing",
         }
         pi["client_secret"] = f"{pi['id']}_secret_{secrets.token_hex(12)}"
@@ -618,7 +766,7 @@ class StripeStandin:
             "captured": True,
             "created": now,
             "currency": pi["currency"],
-            "customer": None,
+            "customer": session["customer"],
             "description": pi["description"],
             "disputed": False,
             "failure_code": None,
@@ -629,6 +777,8 @@ class StripeStandin:
             "paid": False,
             "payment_intent": pi["id"],
             "payment_method": pi["payment_method"],
+            "payment_method_details": _card_details(pm) if pm else {
+                "type": "sepa_debit", "sepa_debit": {"country": "DE", "last4": "3000"}},
             "receipt_email": pi["receipt_email"],
             "refunded": False,
             "status": "pending",
@@ -636,13 +786,15 @@ class StripeStandin:
         pi["latest_charge"] = charge["id"]
         self._payment_intents[pi["id"]] = pi
         self._charges[charge["id"]] = charge
+        if pm is not None:
+            self._after_use_locked(call, pm, pi, succeeded=True)
         session.update(
             status="complete",
             payment_status="unpaid",
             payment_intent=pi["id"],
             url=None,
-            customer_details={"address": None, "email": email, "name": None, "phone": None,
-                              "tax_exempt": "none", "tax_ids": []},
+            customer_details={"address": None, "email": email, "name": (customer or {}).get("name"),
+                              "phone": None, "tax_exempt": "none", "tax_ids": []},
         )
         if not async_payment:
             self._mark_paid(pi, charge, session)
@@ -764,8 +916,14 @@ class StripeStandin:
                     status, body = saved["status"], saved["body"]
                     replayed = True
                 else:
-                    status, body = handler(call, params, request, **args)
-                    if key and 200 <= status < 300:
+                    try:
+                        status, body = handler(call, params, request, **args)
+                    except StripeError as exc:
+                        if not (key and exc.type == "card_error"):
+                            raise
+                        # The endpoint ran (a card was declined): Stripe saves this answer under the key too.
+                        status, body = exc.status, exc.body()
+                    if key and (200 <= status < 300 or status == 402):
                         self._idempotency[key] = {
                             "method": request.method, "path": request.path, "params": params,
                             "status": status, "body": copy.deepcopy(body), "at": self.now()}
@@ -818,7 +976,8 @@ class StripeStandin:
     # expansion ------------------------------------------------------------
 
     def _lookup(self, object_id: str) -> dict | None:
-        for store in (self._payment_intents, self._charges, self._refunds, self._disputes, self._sessions):
+        for store in (self._payment_intents, self._charges, self._refunds, self._disputes, self._sessions,
+                      self._customers, self._payment_methods, self._setup_intents):
             if object_id in store:
                 return store[object_id]
         return None
@@ -904,6 +1063,7 @@ class StripeStandin:
         if pi_data.get("capture_method", "automatic") not in ("automatic", "automatic_async"):
             raise StripeError(400, "The stand-in only supports automatic capture.",
                               param="payment_intent_data[capture_method]")
+        _future_usage(pi_data.get("setup_future_usage"), "payment_intent_data[setup_future_usage]")
         pi_data = {**pi_data, "metadata": _metadata(pi_data.get("metadata"), "payment_intent_data[metadata]")}
 
         expires_at = now + MAX_EXPIRY
@@ -915,9 +1075,11 @@ class StripeStandin:
             if expires_at > now + MAX_EXPIRY:
                 raise StripeError(400, "The `expires_at` timestamp must be less than 24 hours from Checkout "
                                        "Session creation.", param="expires_at")
-        email = params.get("customer_email") or None
-        if email is not None and ("@" not in email or " " in email.strip()):
-            raise StripeError(400, f"Invalid email address: {email}", param="customer_email")
+        email = _email(params.get("customer_email"), "customer_email")
+        customer = self._customer_param(params.get("customer"))
+        if customer is not None and email is not None:
+            raise StripeError(400, "You may only specify one of these parameters: customer, customer_email.",
+                              param="customer_email")
         reference = params.get("client_reference_id") or None
         if reference is not None and len(reference) > 200:
             raise StripeError(400, "client_reference_id must be at most 200 characters.",
@@ -946,7 +1108,7 @@ class StripeStandin:
             "currency": currency,
             "custom_fields": [],
             "custom_text": _custom_text(params.get("custom_text")),
-            "customer": None,
+            "customer": customer["id"] if customer else None,
             "customer_creation": params.get("customer_creation", "if_required"),
             "customer_details": None,
             "customer_email": email,
@@ -1196,56 +1358,72 @@ class StripeStandin:
         capture = params.get("capture_method") or "automatic_async"
         if capture not in ("automatic", "automatic_async", "manual"):
             raise StripeError(400, f"Invalid capture_method: {capture}", param="capture_method")
+        confirm = _flag(params.get("confirm"), "confirm")
+        if _off_session(params.get("off_session")) and not confirm:
+            raise StripeError(400, "off_session can only be used when confirm is true.", param="off_session")
+        future_usage = _future_usage(params.get("setup_future_usage"), "setup_future_usage")
+        metadata = _metadata(params.get("metadata"), "metadata")
+        customer_id, pm = self._customer_and_method(params)
         pi = {
             "id": new_id("pi_test_"), "object": "payment_intent", "amount": amount, "amount_capturable": 0,
             "amount_received": 0, "application": None, "canceled_at": None, "cancellation_reason": None,
             "capture_method": capture, "client_secret": None, "confirmation_method": "automatic",
-            "created": self.now(), "currency": currency, "customer": None,
+            "created": self.now(), "currency": currency, "customer": customer_id,
             "description": params.get("description") or None, "last_payment_error": None, "latest_charge": None,
-            "livemode": False, "metadata": _metadata(params.get("metadata"), "metadata"), "next_action": None,
-            "payment_method": params.get("payment_method") or None, "payment_method_types": ["card"],
-            "receipt_email": params.get("receipt_email") or None,
-            "status": "requires_confirmation" if params.get("payment_method") else "requires_payment_method",
+            "livemode": False, "metadata": metadata, "next_action": None,
+            "payment_method": pm["id"] if pm else None, "payment_method_types": ["card"],
+            "receipt_email": params.get("receipt_email") or None, "setup_future_usage": future_usage,
+            "status": "requires_confirmation" if pm else "requires_payment_method",
         }
         pi["client_secret"] = f"{pi['id']}_secret_{secrets.token_hex(12)}"
         self._payment_intents[pi["id"]] = pi
         self._emit(call, "payment_intent.created", pi)
-        if str(params.get("confirm", "")).lower() == "true":
+        if confirm:
             self._confirm_locked(call, pi, None)
         return 200, self._render(pi, params)
 
-    def _confirm_locked(self, call: _Call, pi: dict, payment_method: str | None) -> None:
+    def _confirm_locked(self, call: _Call, pi: dict, payment_method: str | None,
+                        future_usage: str | None = None) -> None:
         if pi["status"] not in ("requires_payment_method", "requires_confirmation"):
             raise StripeError(400, f"This PaymentIntent's status is {pi['status']}; it cannot be confirmed.",
                               code="payment_intent_unexpected_state")
-        pi["payment_method"] = payment_method or pi["payment_method"]
+        if payment_method:
+            pi["payment_method"] = self._usable_pm_locked(payment_method, pi["customer"])["id"]
+        if future_usage:
+            pi["setup_future_usage"] = future_usage
         if not pi["payment_method"]:
             raise StripeError(400, "You cannot confirm this PaymentIntent because it's missing a payment method.",
                               param="payment_method", code="payment_intent_unexpected_state")
-        if pi["payment_method"] not in (_PM_OK, _PM_DECLINED):
-            raise _no_such("PaymentMethod", pi["payment_method"], "payment_method")
+        pm = self._payment_methods[pi["payment_method"]]
+        self._check_usable_locked(pm, pi["customer"])  # it may have been detached since it was set
         charge = {
             "id": new_id("ch_test_"), "object": "charge", "amount": pi["amount"], "amount_captured": 0,
             "amount_refunded": 0, "balance_transaction": None,
             "billing_details": {"address": None, "email": pi["receipt_email"], "name": None, "phone": None},
-            "captured": False, "created": self.now(), "currency": pi["currency"], "customer": None,
+            "captured": False, "created": self.now(), "currency": pi["currency"], "customer": pi["customer"],
             "description": pi["description"], "disputed": False, "failure_code": None, "failure_message": None,
             "livemode": False, "metadata": dict(pi["metadata"]), "outcome": None, "paid": False,
-            "payment_intent": pi["id"], "payment_method": pi["payment_method"], "receipt_email": pi["receipt_email"],
-            "refunded": False, "status": "pending",
+            "payment_intent": pi["id"], "payment_method": pm["id"], "payment_method_details": _card_details(pm),
+            "receipt_email": pi["receipt_email"], "refunded": False, "status": "pending",
         }
         self._charges[charge["id"]] = charge
         pi["latest_charge"] = charge["id"]
-        if pi["payment_method"] == _PM_DECLINED:
-            error = {"code": "card_declined", "decline_code": "generic_decline", "message": "Your card was declined.",
-                     "type": "card_error", "charge": charge["id"]}
-            charge.update(status="failed", failure_code="card_declined", failure_message=error["message"])
-            pi.update(status="requires_payment_method", last_payment_error=error)
+        if self._pm_cards[pm["id"]].refused_at_charge:
+            self._after_use_locked(call, pm, pi, succeeded=False)
+            error = {"charge": charge["id"], "code": "card_declined", "decline_code": "generic_decline",
+                     "message": _DECLINE_MESSAGE, "payment_method": copy.deepcopy(pm), "type": "card_error"}
+            charge.update(status="failed", failure_code="card_declined", failure_message=_DECLINE_MESSAGE)
+            # Like Stripe: the intent waits for another payment method; the refused one is in the error.
+            pi.update(status="requires_payment_method", last_payment_error=error, payment_method=None)
             self._emit(call, "payment_intent.payment_failed", pi)
-            raise StripeError(402, error["message"], type="card_error", code="card_declined")
+            raise StripeError(402, _DECLINE_MESSAGE, type="card_error", code="card_declined", extra={
+                "charge": charge["id"], "decline_code": "generic_decline", "payment_intent": copy.deepcopy(pi),
+                "payment_method": copy.deepcopy(pm)})
+        self._after_use_locked(call, pm, pi, succeeded=True)
         charge.update(paid=True, status="succeeded", outcome={
             "network_status": "approved_by_network", "reason": None, "risk_level": "normal",
             "seller_message": "Payment complete.", "type": "authorized"})
+        pi["last_payment_error"] = None
         if pi["capture_method"] == "manual":
             pi.update(status="requires_capture", amount_capturable=pi["amount"])
             self._emit(call, "payment_intent.amount_capturable_updated", pi)
@@ -1256,10 +1434,12 @@ class StripeStandin:
 
     def _api_confirm_payment_intent(self, call: _Call, params: dict, request: Request, pi_id: str):
         for name in params:
-            if name not in ("payment_method", "return_url", "off_session", "expand"):
+            if name not in _PI_CONFIRM_PARAMS:
                 raise _unknown(name)
+        _off_session(params.get("off_session"))
+        future_usage = _future_usage(params.get("setup_future_usage"), "setup_future_usage")
         pi = self._pi_or_404(pi_id)
-        self._confirm_locked(call, pi, params.get("payment_method") or None)
+        self._confirm_locked(call, pi, params.get("payment_method") or None, future_usage)
         return 200, self._render(pi, params)
 
     def _api_capture_payment_intent(self, call: _Call, params: dict, request: Request, pi_id: str):
@@ -1322,6 +1502,290 @@ class StripeStandin:
         if event_id not in self._events:
             raise _no_such("event", event_id)
         return 200, copy.deepcopy(self._events[event_id])
+
+    # ------------------------------------- customers, payment methods, setup intents
+
+    def _customer_param(self, value: Any, param: str = "customer") -> dict | None:
+        """The customer a request parameter names; a missing one is a 400 resource_missing, as at Stripe."""
+        if value in (None, ""):
+            return None
+        customer = self._customers.get(str(value))
+        if customer is None:
+            raise StripeError(400, f"No such customer: '{value}'", param=param, code="resource_missing")
+        return customer
+
+    def _new_customer_locked(self, call: _Call, *, email: str | None, name: str | None = None,
+                             description: str | None = None, phone: str | None = None,
+                             metadata: dict | None = None, preferred_locales: list | None = None) -> dict:
+        customer = {
+            "id": new_id("cus_test_", 14), "object": "customer", "address": None, "balance": 0,
+            "created": self.now(), "currency": None, "default_source": None, "delinquent": False,
+            "description": description, "email": email, "invoice_prefix": secrets.token_hex(4).upper(),
+            "invoice_settings": {"custom_fields": None, "default_payment_method": None, "footer": None,
+                                 "rendering_options": None},
+            "livemode": False, "metadata": metadata or {}, "name": name, "next_invoice_sequence": 1,
+            "phone": phone, "preferred_locales": preferred_locales or [], "shipping": None, "tax_exempt": "none",
+            "test_clock": None,
+        }
+        self._customers[customer["id"]] = customer
+        self._emit(call, "customer.created", customer)
+        return customer
+
+    def _materialise_locked(self, token: str, *, email: str | None = None) -> dict:
+        """A new pm_ for one of Stripe's test tokens, as Stripe makes one each time a token is used."""
+        card = _TEST_CARDS[token]
+        now = self.now()
+        month = datetime.fromtimestamp(now, timezone.utc)
+        pm = {
+            "id": new_id("pm_test_"), "object": "payment_method", "allow_redisplay": "unspecified",
+            "billing_details": {
+                "address": {"city": None, "country": None, "line1": None, "line2": None, "postal_code": None,
+                            "state": None},
+                "email": email, "name": None, "phone": None},
+            "card": {
+                "brand": card.brand,
+                "checks": {"address_line1_check": None, "address_postal_code_check": None, "cvc_check": None},
+                "country": card.country, "display_brand": card.brand, "exp_month": month.month,
+                "exp_year": month.year + 1, "fingerprint": card.fingerprint, "funding": card.funding,
+                "generated_from": None, "last4": card.last4,
+                "networks": {"available": [card.brand], "preferred": None},
+                "three_d_secure_usage": {"supported": True}, "wallet": None},
+            "created": now, "customer": None, "livemode": False, "metadata": {}, "type": "card",
+        }
+        self._payment_methods[pm["id"]] = pm
+        self._pm_cards[pm["id"]] = card
+        return pm
+
+    def _pm_param(self, value: str, param: str = "payment_method", status: int = 400) -> dict:
+        """The payment method `value` names: a test token (a new pm_ each time) or a pm_ made earlier."""
+        if value in _TEST_CARDS:
+            return self._materialise_locked(value)
+        pm = self._payment_methods.get(value)
+        if pm is None:
+            raise StripeError(status, f"No such PaymentMethod: '{value}'", param=param, code="resource_missing")
+        return pm
+
+    def _check_usable_locked(self, pm: dict, customer_id: str | None) -> None:
+        """Refuse a payment method Stripe would not let this customer (or no customer) use."""
+        if pm["customer"] is not None and pm["customer"] != customer_id:
+            if customer_id is None:
+                raise StripeError(400, f"The PaymentMethod {pm['id']} is attached to a Customer; pass that "
+                                       "Customer's ID as `customer` to use it.", param="payment_method")
+            raise _not_the_customers(pm["id"])
+        if pm["customer"] is None and pm["id"] in self._pm_spent:
+            raise StripeError(400, _SPENT_MESSAGE, param="payment_method")
+
+    def _usable_pm_locked(self, value: str, customer_id: str | None) -> dict:
+        pm = self._pm_param(value)
+        self._check_usable_locked(pm, customer_id)
+        return pm
+
+    def _customer_and_method(self, params: dict) -> tuple[str | None, dict | None]:
+        """An intent's `customer` and `payment_method` parameters, each checked as Stripe checks them."""
+        customer = self._customer_param(params.get("customer"))
+        customer_id = customer["id"] if customer else None
+        pm = self._usable_pm_locked(params["payment_method"], customer_id) if params.get("payment_method") else None
+        return customer_id, pm
+
+    def _check_attachable_locked(self, pm: dict) -> None:
+        """Refuse what Stripe refuses to save: an attached, spent or (by its issuer) declined card."""
+        if pm["customer"] is not None:
+            raise StripeError(400, "The payment method you provided has already been attached to a customer.",
+                              param="payment_method")
+        if pm["id"] in self._pm_spent:
+            raise StripeError(400, "This PaymentMethod was previously used without being attached to a Customer "
+                                   "or was detached from a Customer, and may not be used again.",
+                              param="payment_method")
+        if self._pm_cards[pm["id"]].refused_at_setup:
+            raise StripeError(402, _DECLINE_MESSAGE, type="card_error", code="card_declined", extra={
+                "decline_code": "generic_decline", "payment_method": copy.deepcopy(pm)})
+
+    def _attach_locked(self, call: _Call, pm: dict, customer_id: str) -> None:
+        pm["customer"] = customer_id
+        self._emit(call, "payment_method.attached", pm)
+
+    def _after_use_locked(self, call: _Call, pm: dict, pi: dict, *, succeeded: bool) -> None:
+        """After a charge: saved to the intent's customer if asked (setup_future_usage), else spent if unsaved."""
+        if pm["customer"] is not None:
+            return
+        if succeeded and pi["customer"] and pi["setup_future_usage"]:
+            self._attach_locked(call, pm, pi["customer"])
+        else:
+            self._pm_spent.add(pm["id"])
+
+    def _api_create_customer(self, call: _Call, params: dict, request: Request) -> tuple[int, dict]:
+        for name in params:
+            if name not in _CUSTOMER_PARAMS:
+                raise _unknown(name)
+        if params.get("source"):
+            raise StripeError(400, "The stand-in takes no sources: pass payment_method (e.g. pm_card_visa).",
+                              param="source")
+        email = _email(params.get("email"), "email")
+        name = params.get("name") or None
+        if name is not None and len(name) > 256:
+            raise StripeError(400, "Invalid string: name must be at most 256 characters.", param="name")
+        locales = params.get("preferred_locales") or []
+        if not isinstance(locales, list):
+            raise StripeError(400, "Invalid array", param="preferred_locales")
+        metadata = _metadata(params.get("metadata"), "metadata")
+        pm = None
+        if params.get("payment_method"):
+            pm = self._pm_param(params["payment_method"])
+            self._check_attachable_locked(pm)
+        customer = self._new_customer_locked(
+            call, email=email, name=name, description=params.get("description") or None,
+            phone=params.get("phone") or None, metadata=metadata, preferred_locales=locales)
+        if pm is not None:
+            self._attach_locked(call, pm, customer["id"])
+        return 200, self._render(customer, params)
+
+    def _api_get_customer(self, call: _Call, params: dict, request: Request, customer_id: str):
+        if customer_id not in self._customers:
+            raise _no_such("customer", customer_id)
+        return 200, self._render(self._customers[customer_id], params)
+
+    def _pm_list(self, params: dict, customer_id: str | None, url: str, allowed: frozenset[str]) -> dict:
+        for name in params:
+            if name not in allowed:
+                raise _unknown(name)
+        if params.get("ending_before"):
+            raise StripeError(400, "The stand-in pages forward only (starting_after).", param="ending_before")
+        # Without a customer Stripe lists the account's own payment methods: there are none here.
+        items = [pm for pm in self._payment_methods.values() if customer_id and pm["customer"] == customer_id]
+        for name in ("type", "allow_redisplay"):
+            if params.get(name):
+                items = [pm for pm in items if pm[name] == params[name]]
+        return self._render(self._page_of(items, params, url), {"expand": params.get("expand")})
+
+    def _api_list_customer_payment_methods(self, call: _Call, params: dict, request: Request, customer_id: str):
+        if customer_id not in self._customers:
+            raise _no_such("customer", customer_id, "customer")
+        return 200, self._pm_list(params, customer_id, f"/v1/customers/{customer_id}/payment_methods",
+                                  _PM_LIST_PARAMS - {"customer"})
+
+    def _api_list_payment_methods(self, call: _Call, params: dict, request: Request) -> tuple[int, dict]:
+        customer = self._customer_param(params.get("customer"))
+        return 200, self._pm_list(params, customer["id"] if customer else None, "/v1/payment_methods",
+                                  _PM_LIST_PARAMS)
+
+    def _api_get_customer_payment_method(self, call: _Call, params: dict, request: Request, customer_id: str,
+                                         pm_id: str):
+        if customer_id not in self._customers:
+            raise _no_such("customer", customer_id, "customer")
+        pm = self._payment_methods.get(pm_id)
+        if pm is None or pm["customer"] != customer_id:
+            raise _no_such("PaymentMethod", pm_id, "payment_method")
+        return 200, self._render(pm, params)
+
+    def _api_get_payment_method(self, call: _Call, params: dict, request: Request, pm_id: str):
+        return 200, self._render(self._pm_param(pm_id, status=404), params)
+
+    def _api_attach_payment_method(self, call: _Call, params: dict, request: Request, pm_id: str):
+        for name in params:
+            if name not in ("customer", "customer_account", "expand"):
+                raise _unknown(name)
+        if params.get("customer_account"):
+            raise StripeError(400, "The stand-in does not support customer_account.", param="customer_account")
+        if not params.get("customer"):
+            raise _missing("customer")
+        customer = self._customer_param(params["customer"])
+        pm = self._pm_param(pm_id, status=404)
+        self._check_attachable_locked(pm)
+        self._attach_locked(call, pm, customer["id"])
+        return 200, self._render(pm, params)
+
+    def _api_detach_payment_method(self, call: _Call, params: dict, request: Request, pm_id: str):
+        for name in params:
+            if name != "expand":
+                raise _unknown(name)
+        pm = self._pm_param(pm_id, status=404)
+        if pm["customer"] is None:
+            raise StripeError(400, "The payment method you provided is not attached to a customer so detachment "
+                                   "is impossible.", param="payment_method")
+        customer = self._customers[pm["customer"]]
+        if customer["invoice_settings"]["default_payment_method"] == pm["id"]:
+            customer["invoice_settings"]["default_payment_method"] = None
+        previous = {"customer": pm["customer"]}
+        pm["customer"] = None
+        self._pm_spent.add(pm["id"])  # like Stripe: a detached payment method can never be used again
+        self._emit(call, "payment_method.detached", pm, previous_attributes=previous)
+        return 200, self._render(pm, params)
+
+    def _setup_intent_or_404(self, seti_id: str) -> dict:
+        if seti_id not in self._setup_intents:
+            raise _no_such("setup_intent", seti_id, "intent")
+        return self._setup_intents[seti_id]
+
+    def _api_create_setup_intent(self, call: _Call, params: dict, request: Request) -> tuple[int, dict]:
+        _known_and_supported(params, _SETUP_INTENT_PARAMS)
+        allowed = _card_only(params)
+        usage = params.get("usage") or "off_session"
+        if usage not in _FUTURE_USAGES:
+            raise StripeError(400, "Invalid usage: must be one of off_session or on_session", param="usage")
+        confirm = _flag(params.get("confirm"), "confirm")
+        metadata = _metadata(params.get("metadata"), "metadata")
+        customer_id, pm = self._customer_and_method(params)
+        si = {
+            "id": new_id("seti_test_"), "object": "setup_intent", "allowed_payment_method_types": allowed,
+            "application": None, "automatic_payment_methods": None, "cancellation_reason": None,
+            "client_secret": None, "created": self.now(), "customer": customer_id,
+            "description": params.get("description") or None, "excluded_payment_method_types": None,
+            "flow_directions": params.get("flow_directions") or None, "last_setup_error": None,
+            "latest_attempt": None, "livemode": False, "mandate": None, "metadata": metadata, "next_action": None,
+            "on_behalf_of": None, "payment_method": pm["id"] if pm else None,
+            "payment_method_configuration_details": None,
+            "payment_method_options": {"card": {"mandate_options": None, "network": None,
+                                                "request_three_d_secure": "automatic"}},
+            "payment_method_types": ["card"], "single_use_mandate": None,
+            "status": "requires_confirmation" if pm else "requires_payment_method", "usage": usage,
+        }
+        si["client_secret"] = f"{si['id']}_secret_{new_id('', 32)}"
+        self._setup_intents[si["id"]] = si
+        self._emit(call, "setup_intent.created", si)
+        if confirm:
+            self._confirm_setup_locked(call, si, None)
+        return 200, self._render(si, params)
+
+    def _confirm_setup_locked(self, call: _Call, si: dict, payment_method: str | None) -> None:
+        if si["status"] not in ("requires_payment_method", "requires_confirmation"):
+            state = "it has already succeeded" if si["status"] == "succeeded" else f"it has a status of {si['status']}"
+            raise StripeError(400, f"You cannot confirm this SetupIntent because {state}.",
+                              code="setup_intent_unexpected_state")
+        if payment_method:
+            pm = self._usable_pm_locked(payment_method, si["customer"])
+            si.update(payment_method=pm["id"], status="requires_confirmation")
+        if not si["payment_method"]:
+            raise StripeError(400, "You cannot confirm this SetupIntent because it's missing a payment method. "
+                                   "Update the SetupIntent with a payment method and then confirm it again.",
+                              param="payment_method", code="setup_intent_unexpected_state")
+        pm = self._payment_methods[si["payment_method"]]
+        self._check_usable_locked(pm, si["customer"])
+        if self._pm_cards[pm["id"]].refused_at_setup:
+            # The issuer refused to verify the card: nothing is saved and the intent waits for another card.
+            error = {"code": "card_declined", "decline_code": "generic_decline", "message": _DECLINE_MESSAGE,
+                     "payment_method": copy.deepcopy(pm), "type": "card_error"}
+            si.update(status="requires_payment_method", payment_method=None, last_setup_error=error)
+            self._emit(call, "setup_intent.setup_failed", si)
+            raise StripeError(402, _DECLINE_MESSAGE, type="card_error", code="card_declined", extra={
+                "decline_code": "generic_decline", "payment_method": copy.deepcopy(pm),
+                "setup_intent": copy.deepcopy(si)})
+        if si["customer"] and pm["customer"] is None:
+            self._attach_locked(call, pm, si["customer"])
+        si.update(status="succeeded", last_setup_error=None)
+        self._emit(call, "setup_intent.succeeded", si)
+
+    def _api_confirm_setup_intent(self, call: _Call, params: dict, request: Request, seti_id: str):
+        _known_and_supported(params, _SETUP_CONFIRM_PARAMS)
+        _card_only(params)
+        si = self._setup_intent_or_404(seti_id)
+        self._confirm_setup_locked(call, si, params.get("payment_method") or None)
+        return 200, self._render(si, params)
+
+    def _api_get_setup_intent(self, call: _Call, params: dict, request: Request, seti_id: str):
+        for name in params:
+            if name not in ("client_secret", "expand"):
+                raise _unknown(name)
+        return 200, self._render(self._setup_intent_or_404(seti_id), params)
 
     # ------------------------------------------------------- dev checkout page
 
@@ -1396,7 +1860,10 @@ class StripeStandin:
 </div>"""
         else:
             actions = f"<p>This session is <strong>{html.escape(session['status'])}</strong>; nothing to pay.</p>"
-        email = session["customer_email"] or "(customer enters it at checkout)"
+        if session["status"] == "open":
+            actions += self._saved_cards_html(session, action, total)
+        customer = self._customers.get(session["customer"] or "") or {}
+        email = session["customer_email"] or customer.get("email") or "(customer enters it at checkout)"
         status = html.escape(session["status"])
         expires = datetime.fromtimestamp(session["expires_at"], timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
         # Shown by Stripe beside the pay button: Bookwell says there when the order's hold ends.
@@ -1416,7 +1883,24 @@ class StripeStandin:
 {submit_message}<p>This checkout page closes at <span id="expires-at">{expires}</span>.</p>
 {actions}"""
 
+    def _saved_cards_html(self, session: dict, action: str, total: str) -> str:
+        """The session customer's saved cards, each with its own pay button (Checkout offers them)."""
+        cards = [pm for pm in self._payment_methods.values()
+                 if session["customer"] and pm["customer"] == session["customer"] and pm["type"] == "card"]
+        if not cards:
+            return ""
+        items = "".join(
+            f'<li><form method="post" action="{action}/pay">'
+            f'<input type="hidden" name="payment_method" value="{html.escape(pm["id"])}">'
+            f'<button class="saved-card" type="submit" data-payment-method="{html.escape(pm["id"])}">'
+            f'Pay {total} with {html.escape(pm["card"]["brand"])} •••• {html.escape(pm["card"]["last4"])} '
+            f'(expires {pm["card"]["exp_month"]:02d}/{pm["card"]["exp_year"] % 100:02d})</button></form></li>'
+            for pm in cards)
+        return f'<h2>Saved cards</h2>\n<ul id="saved-cards">{items}</ul>'
+
     def _page_pay(self, request: Request, session_id: str, late: bool = False) -> Response:
+        payment_method = request.form.get("payment_method") or None
+
         def pay(call: _Call) -> Response:
             session = self._sessions.get(session_id)
             if session is None:
@@ -1425,7 +1909,11 @@ class StripeStandin:
                 if session["status"] != "open" and not late:
                     return self._page(409, "Session not open",
                                       f"<h1>This session is {html.escape(session['status'])}</h1>")
-                self._pay_locked(call, session_id, late=late, async_payment=False, settle=True)
+                try:
+                    self._pay_locked(call, session_id, late=late, async_payment=False, settle=True,
+                                     payment_method=payment_method)
+                except StripeError as exc:
+                    return self._page(400, "Payment refused", f"<h1>{html.escape(exc.message)}</h1>")
             # else: a second click on Pay changes nothing and goes where the first went.
             target = _success_target(session)
             if target:
@@ -1471,6 +1959,77 @@ def _metadata(value: Any, param: str) -> dict[str, str]:
         if len(item) > 500:
             raise StripeError(400, "Metadata values can be at most 500 characters.", param=f"{param}[{key}]")
     return {k: v for k, v in value.items() if v != ""}
+
+
+def _flag(value: Any, param: str) -> bool:
+    if value in (None, ""):
+        return False
+    text = str(value).lower()
+    if text not in ("true", "false"):
+        raise StripeError(400, f"Invalid boolean: {value}", param=param)
+    return text == "true"
+
+
+def _off_session(value: Any) -> bool:
+    """off_session: a boolean, or one_off / recurring (both mean true)."""
+    return str(value) in ("one_off", "recurring") or _flag(value, "off_session")
+
+
+def _future_usage(value: Any, param: str) -> str | None:
+    if value in (None, ""):
+        return None
+    if value not in _FUTURE_USAGES:
+        raise StripeError(400, "Invalid setup_future_usage: must be one of off_session or on_session", param=param)
+    return str(value)
+
+
+def _email(value: Any, param: str) -> str | None:
+    email = value or None
+    if email is not None and ("@" not in email or " " in email.strip()):
+        raise StripeError(400, f"Invalid email address: {email}", param=param)
+    return email
+
+
+def _known_and_supported(params: dict, known: frozenset[str]) -> None:
+    """Refuse what Stripe does not know, and what it knows but the stand-in does not model."""
+    for name in params:
+        if name not in known:
+            raise _unknown(name)
+    for name in _SETUP_UNSUPPORTED:
+        if params.get(name) not in (None, ""):
+            raise StripeError(400, f"The stand-in does not support {name}: pass payment_method with a test card "
+                                   "such as pm_card_visa.", param=name)
+
+
+def _card_only(params: dict) -> list[str] | None:
+    """allowed_payment_method_types / payment_method_types: the stand-in sets up cards only."""
+    for name in ("allowed_payment_method_types", "payment_method_types"):
+        value = params.get(name)
+        if value in (None, ""):
+            continue
+        value = [value] if isinstance(value, str) else value
+        if not isinstance(value, list):
+            raise StripeError(400, "Invalid array", param=name)
+        for i, kind in enumerate(value):
+            if kind != "card":
+                raise StripeError(400, f"The stand-in only sets up card payment methods, not {kind!r}.",
+                                  param=f"{name}[{i}]")
+    return ["card"] if params.get("allowed_payment_method_types") else None
+
+
+def _not_the_customers(pm_id: str) -> StripeError:
+    return StripeError(400, f"The customer does not have a payment method with the ID {pm_id}. The payment method "
+                            "must be attached to the customer.", param="payment_method")
+
+
+def _card_details(pm: dict) -> dict:
+    """A charge's payment_method_details for a card payment method."""
+    card = pm["card"]
+    return {"type": "card", "card": {
+        "brand": card["brand"], "checks": copy.deepcopy(card["checks"]), "country": card["country"],
+        "exp_month": card["exp_month"], "exp_year": card["exp_year"], "fingerprint": card["fingerprint"],
+        "funding": card["funding"], "last4": card["last4"], "network": card["brand"], "three_d_secure": None,
+        "wallet": None}}
 
 
 def _is_url(value: str) -> bool:
