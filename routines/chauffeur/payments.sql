@@ -153,13 +153,15 @@ create or replace function private.cancel_reservation_as_guest(p_number text, p_
   set search_path = ''
 as $$
 declare
+  -- Checked once, before the query (in its WHERE clause it would run per row). A wrong pair answers null,
+  -- not an error, so the failure it counts is kept (PT429 throttled after 10), as lookup_reservation does.
+  holder uuid := private.authorize_token_holder('public.reservations', p_number, p_token);
   r public.reservations;
 begin
-  select * into r from public.reservations
-  where id = private.authorize_token_holder('public.reservations', p_number, p_token) for update;
-  if not found then
-    raise exception using errcode = 'PT404', detail = 'reservation_not_found', message = 'No such reservation';
+  if holder is null then
+    return null;
   end if;
+  select * into r from public.reservations where id = holder for update;
   if r.status not in ('pending', 'confirmed') or r.en_route_at is not null then
     raise exception using errcode = 'PT409', detail = 'not_cancellable',
       message = 'This trip can no longer be cancelled here; please call us';
@@ -182,7 +184,7 @@ as $$
 $$;
 comment on function public.cancel_reservation_as_guest(text, text, text) is
   'A guest cancels their trip: {number, status, fee_minor, fee_owed_by}. Free until the class''s window, then its '
-  'percentage. PT404 reservation_not_found, PT409 not_cancellable, PT429 throttled.';
+  'percentage. Null for a wrong number + token (counted: PT429 throttled after 10); PT409 not_cancellable.';
 grant execute on function public.cancel_reservation_as_guest(text, text, text) to anon, authenticated, service_role;
 
 -- AFTER UPDATE OF status on orders (kind reservation): the payment moves the trip.

@@ -316,10 +316,12 @@ create or replace function private.lookup_reservation(p_number text, p_token tex
   set search_path = ''
 as $$
 declare
+  -- Checked once, before the query: in its WHERE clause the (volatile) check would run, and count a wrong
+  -- token, once per row of the table.
+  holder uuid := private.authorize_token_holder('public.reservations', p_number, p_token);
   r public.reservations;
 begin
-  select * into r from public.reservations
-  where id = private.authorize_token_holder('public.reservations', p_number, p_token);
+  select * into r from public.reservations where id = holder;
   if not found then
     return null;
   end if;

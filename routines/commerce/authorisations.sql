@@ -9,13 +9,15 @@ create or replace function private.order_to_authorise(p_number text, p_token tex
   set search_path = ''
 as $$
 declare
+  -- Checked once, before the query (in its WHERE clause it would run per row). A wrong pair answers null,
+  -- not an error, so the failure it counts is kept; the caller answers 404 after the transaction.
+  holder uuid := private.authorize_token_holder('public.orders', p_number, p_token);
   ord public.orders;
 begin
-  select * into ord from public.orders
-  where id = private.authorize_token_holder('public.orders', p_number, p_token);
-  if not found then
-    raise exception using errcode = 'PT404', detail = 'order_not_found', message = 'No such order';
+  if holder is null then
+    return null;
   end if;
+  select * into ord from public.orders where id = holder;
   if ord.status <> 'pending' or ord.checkout_session_id is not null or ord.total_minor <= 0
      or not ord.metadata ? 'authorise_minor' then
     raise exception using errcode = 'PT409', detail = 'not_authorisable',

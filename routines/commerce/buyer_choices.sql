@@ -20,11 +20,12 @@ create or replace function private.record_buyer_choices(
   set search_path = ''
 as $$
 declare
+  -- Checked once, before the query: in its WHERE clause the check would run once per row of orders.
+  holder uuid := private.authorize_token_holder('public.orders', p_order_number, p_tracking_token);
   ord public.orders;
   evidence jsonb;
 begin
-  select * into ord from public.orders
-  where id = private.authorize_token_holder('public.orders', p_order_number, p_tracking_token);
+  select * into ord from public.orders where id = holder;
   if not found then
     raise exception using errcode = 'PT404', detail = 'order_not_found', message = 'No such order';
   end if;

@@ -260,7 +260,7 @@ comment on function public.lookup_parking_booking(text, text) is
 grant execute on function public.lookup_parking_booking(text, text) to anon, authenticated, service_role;
 
 -- A signed-in customer's own bookings, newest stay first, with their gate codes.
-create or replace function public.my_parking_bookings() returns jsonb
+create or replace function private.my_parking_bookings() returns jsonb
   language sql stable
   security definer
   set search_path = ''
@@ -269,6 +269,14 @@ as $$
                             order by b.entry_at desc), '[]')
   from public.parking_bookings b
   where b.customer_user_id = (select auth.uid()) and (select auth.uid()) is not null;
+$$;
+grant execute on function private.my_parking_bookings() to authenticated, service_role;
+
+create or replace function public.my_parking_bookings() returns jsonb
+  language sql stable
+  set search_path = ''
+as $$
+  select private.my_parking_bookings();
 $$;
 comment on function public.my_parking_bookings() is 'The caller''s own parking bookings, with gate codes.';
 grant execute on function public.my_parking_bookings() to authenticated, service_role;

@@ -127,9 +127,8 @@ comment on function public.parking_availability(uuid, date, date) is
 grant execute on function public.parking_availability(uuid, date, date) to anon, authenticated, service_role;
 
 -- Staff set the calendar for a run of days: spaces, the share released online, closure (nulls keep what is there).
-create or replace function public.set_parking_days(lot_id uuid, first_day date, last_day date,
-                                                   spaces integer default null, released integer default null,
-                                                   closed boolean default null)
+create or replace function private.set_parking_days(lot_id uuid, first_day date, last_day date,
+                                                    spaces integer, released integer, closed boolean)
   returns setof public.parking_days
   language plpgsql
   security definer
@@ -169,6 +168,20 @@ begin
                                            'spaces', set_parking_days.spaces, 'released', set_parking_days.released,
                                            'closed', set_parking_days.closed));
 end;
+$$;
+comment on function private.set_parking_days(uuid, date, date, integer, integer, boolean) is
+  'Owners, admins and managers set a run of days: spaces, the share released online (default: the lot''s percent '
+  'of spaces), closure. PT404 lot_not_found, PT422 invalid_days, PT409 spaces_below_bookings.';
+grant execute on function private.set_parking_days(uuid, date, date, integer, integer, boolean) to authenticated, service_role;
+
+create or replace function public.set_parking_days(lot_id uuid, first_day date, last_day date,
+                                                   spaces integer default null, released integer default null,
+                                                   closed boolean default null)
+  returns setof public.parking_days
+  language sql
+  set search_path = ''
+as $$
+  select * from private.set_parking_days(lot_id, first_day, last_day, spaces, released, closed);
 $$;
 comment on function public.set_parking_days(uuid, date, date, integer, integer, boolean) is
   'Owners, admins and managers set a run of days: spaces, the share released online (default: the lot''s percent '

@@ -26,6 +26,8 @@ def authorise(caller: db.Caller, *, number: str, tracking_token: str, client: st
     however long after: Stripe's idempotency keys last only 24 hours."""
     order = db.run(caller, lambda cur: cur.execute(
         "select private.order_to_authorise(%s, %s) as o", (number, tracking_token)).fetchone()["o"])
+    if order is None:  # a wrong pair: answered after the transaction, so its failure stays counted
+        raise errors.not_found("order_not_found", "No such order")
     try:
         if order["payment_intent_id"]:
             intent = payments.retrieve_payment_intent(client, order["payment_intent_id"])

@@ -157,8 +157,23 @@ def test_a_free_cancellation_releases_the_authorisation(stack, db, firm):
     assert (found["trip"], found["order_status"]) == ("cancelled", "cancelled")
     refused(guest_cancel(db, answer), "PT409", "not_cancellable")
     other = booked(db, firm, days=10)
-    refused(guest_cancel(db, other | {"tracking_token": answer["tracking_token"]}), "PT404", "reservation_not_found")
+    assert guest_cancel(db, other | {"tracking_token": answer["tracking_token"]}) is None
     assert state(db, other)["trip"] == "pending", "another trip's token cancels nothing"
+
+
+def test_wrong_guest_tokens_are_counted_once_each_and_throttled(stack, db, firm):
+    """The check runs once per call (not once per row of the table), and its failures are kept."""
+    for _ in range(3):
+        booked(db, firm, days=11)  # more trips in the table than guesses
+    target = booked(db, firm, days=12)
+    for attempt in range(10):
+        assert guest_cancel(db, target | {"tracking_token": f"wrong-{attempt:040d}"}) is None
+    assert db.value("select failures from private.order_lookup_failures where order_number = %s",
+                    (target["number"],)) == 10
+    refused(guest_cancel(db, target | {"tracking_token": "wrong-again-0000000000000000000000000"}), "PT429",
+            "throttled")
+    assert state(db, target)["trip"] == "pending"
+    assert guest_cancel(db, target)["status"] == "cancelled", "the holder of the token is never locked out"
 
 
 def test_a_late_cancellation_captures_the_fee_from_the_customer(stack, db, firm):

@@ -47,6 +47,9 @@ SUITES = [
     "tests/appointments/test_staff_portal.py",
     "tests/ticketing/test_lifecycle.py",
     "tests/commerce/test_late_payments.py",
+    "tests/parking/test_quotes.py",
+    "tests/parking/test_changes.py",
+    "tests/parking/test_gates.py",
 ]
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"),
