@@ -1,11 +1,12 @@
 -- Chauffeur: what a trip costs the customer, and when (migrations/20261207002200_chauffeur_payments.sql).
 --
--- private.open_reservation_order: at booking, the order the customer authorises.
+-- private.open_reservation_order: at booking, the order the customer authorises (a card, through
+-- Stripe) or pays in advance (PayPal: the quoted total is captured at once).
 -- private.settle_reservation: once a trip is completed, cancelled or a no-show, the one settlement of
 -- its authorisation (routines/commerce/authorisations.sql): capture the final amount (or the fee), or
--- release it.
--- private.reservation_order_changed: the order's payment moves the reservation (authorised -> confirmed;
--- released before the trip -> cancelled).
+-- release it; of a trip paid in advance: refund what it cost less, or leave the rest as a balance due.
+-- private.reservation_order_changed: the order's payment moves the reservation (authorised or paid ->
+-- confirmed; released before the trip -> cancelled).
 
 create or replace function private.open_reservation_order(p_reservation public.reservations, p_promo_code text)
   returns uuid
@@ -70,7 +71,8 @@ as $$
 $$;
 
 -- Settle a closed trip's authorisation, once: capture the final amount (completed) or the customer's
--- fee (cancelled, no-show), else release it. An amount beyond the authorisation is a balance due.
+-- fee (cancelled, no-show), else release it. An amount beyond the authorisation is a balance due. A trip
+-- paid in advance is refunded the difference when it cost less, and owes the rest when it cost more.
 create or replace function private.settle_reservation(p_reservation_id uuid) returns void
   language plpgsql
   security definer
@@ -80,6 +82,7 @@ declare
   r public.reservations;
   ord public.orders;
   owed bigint;
+  paid bigint;
   charge bigint;
   lines jsonb;
 begin
@@ -87,6 +90,15 @@ begin
   select * into ord from public.orders where id = r.order_id;
   owed := case when r.status = 'completed' then coalesce(r.final_total_minor, r.total_minor)
                when r.fee_owed_by = 'customer' then coalesce(r.fee_minor, 0) else 0 end;
+  if ord.status = 'paid' and ord.authorized_minor is null then
+    -- Paid in advance (PayPal captures the quote at booking): what it cost less is refunded, what it
+    -- cost more is a balance due.
+    paid := (select coalesce(sum(p.amount_minor), 0) from public.payments p where p.order_id = ord.id)
+            - (select coalesce(sum(x.amount_minor), 0) from public.refunds x where x.order_id = ord.id and x.status <> 'failed');
+    perform private.queue_refund(ord.id, paid - owed, 'reservation_' || r.status::text);
+    update public.reservations set balance_due_minor = greatest(owed - paid, 0) where id = r.id;
+    return;
+  end if;
   if ord.id is null or ord.authorized_minor is null or ord.status <> 'processing' then
     -- Nothing authorised: all of it is due by another payment (or nothing is), and a trip that did not
     -- happen closes its unpaid order, so an authorisation arriving later is given straight back.
@@ -119,7 +131,8 @@ end;
 $$;
 comment on function private.settle_reservation(uuid) is
   'After a trip is completed, cancelled or a no-show: capture what the customer owes (never above the '
-  'authorisation; the rest is balance_due_minor) or release the authorisation.';
+  'authorisation; the rest is balance_due_minor) or release the authorisation; a trip paid in advance is '
+  'refunded what it cost less, or owes the rest.';
 
 -- Close a live trip as cancelled (with a reason) or a no-show: the fee by the class's windows, who bears it,
 -- and the settlement of its payment.
@@ -200,8 +213,9 @@ begin
   if not found then
     return new;
   end if;
-  if new.status = 'processing' and old.status = 'pending' and r.status = 'pending' then
-    -- Authorised: the trip is confirmed, and the customer told.
+  if (new.status = 'processing' and old.status = 'pending' or new.status = 'paid' and old.status <> 'paid')
+     and r.status = 'pending' then
+    -- Authorised (a card), or paid in advance (PayPal): the trip is confirmed, and the customer told.
     update public.reservations set status = 'confirmed' where id = r.id;
     perform private.enqueue_notification(r.org_id, 'email', 'reservation_confirmed', new.buyer_email,
       jsonb_build_object('reservation_id', r.id), 'reservation_confirmed:' || r.id);

@@ -25,7 +25,8 @@ begin
   end if;
   return jsonb_build_object('order_id', ord.id, 'number', ord.number, 'currency', ord.currency,
     'amount_minor', greatest(ord.total_minor, (ord.metadata ->> 'authorise_minor')::bigint),
-    'buyer_email', ord.buyer_email, 'payment_intent_id', ord.payment_intent_id, 'kind', ord.kind);
+    'buyer_email', ord.buyer_email, 'payment_intent_id', ord.payment_intent_id, 'kind', ord.kind,
+    'total_minor', ord.total_minor, 'paypal_order_id', ord.paypal_order_id, 'checkout_url', ord.checkout_url);
 end;
 $$;
 grant execute on function private.order_to_authorise(text, text) to anon, authenticated, service_role;

@@ -528,6 +528,58 @@ end;
 $$;
 grant execute on function private.request_refund(uuid, bigint, text) to authenticated, service_role;
 
+-- A refund the system owes on a paid order (a parking cancellation by policy, a prepaid trip that cost
+-- less): up to p_amount of what the order's own payment has not had back, queued for the refund worker.
+-- The order is refunded when nothing of that payment remains. Returns what was queued.
+create or replace function private.queue_refund(p_order_id uuid, p_amount bigint, p_reason text,
+                                                p_notify boolean default true)
+  returns bigint
+  language plpgsql
+  security definer
+  set search_path = ''
+as $$
+declare
+  ord public.orders;
+  pay public.payments;
+  remaining bigint;
+  take bigint;
+  refund_id uuid;
+begin
+  select * into ord from public.orders where id = p_order_id for update;
+  if not found or ord.status <> 'paid' or coalesce(p_amount, 0) <= 0 then
+    return 0;
+  end if;
+  select * into pay from public.payments
+  where order_id = ord.id and provider <> 'free'
+  order by provider_payment_id is distinct from ord.payment_intent_id, created_at
+  limit 1;
+  if pay.id is null then
+    return 0;
+  end if;
+  select pay.amount_minor - coalesce(sum(amount_minor), 0) into remaining
+  from public.refunds where payment_id = pay.id and status <> 'failed';
+  take := least(p_amount, remaining);
+  if take <= 0 then
+    return 0;
+  end if;
+  insert into public.refunds (org_id, order_id, payment_id, amount_minor, currency, reason, requested_by)
+  values (ord.org_id, ord.id, pay.id, take, pay.currency, p_reason, (select auth.uid()))
+  returning id into refund_id;
+  if take = remaining then
+    update public.orders set status = 'refunded', closed_at = now(), close_reason = p_reason where id = ord.id;
+  end if;
+  if p_notify then
+    perform private.enqueue_notification(ord.org_id, 'email', 'order_refunded', ord.buyer_email,
+                                         jsonb_build_object('order_id', ord.id, 'refund_id', refund_id),
+                                         'refund:' || refund_id);
+  end if;
+  return take;
+end;
+$$;
+comment on function private.queue_refund(uuid, bigint, text, boolean) is
+  'Queues a refund of up to p_amount of a paid order''s own payment (what remains of it); the order is refunded '
+  'when none remains; the buyer is emailed unless p_notify is false. Returns the amount queued (0: nothing).';
+
 create or replace function private.pending_refunds(p_limit integer) returns setof public.refunds
   language sql
   security definer

@@ -117,29 +117,17 @@ create or replace function private.refund_parking_money(p_booking public.parking
 as $$
 declare
   owed bigint := p_amount;
-  target record;
-  take bigint;
+  target uuid;
 begin
   for target in
-    select o.id as order_id, o.org_id, pay.id as payment_id, pay.currency,
-           pay.amount_minor - coalesce((select sum(r.amount_minor) from public.refunds r
-                                        where r.payment_id = pay.id and r.status <> 'failed'), 0) as remaining
+    select x.order_id
     from (select p_booking.order_id as order_id, 0 as rank, p_booking.created_at as at
           union all select c.order_id, 1, c.created_at from public.parking_charges c where c.booking_id = p_booking.id) x
-    join public.orders o on o.id = x.order_id and o.status = 'paid'
-    join lateral (select * from public.payments p where p.order_id = o.id and p.provider <> 'free'
-                  order by p.provider_payment_id is distinct from o.payment_intent_id, p.created_at limit 1) pay on true
     order by x.rank, x.at
   loop
     exit when owed <= 0;
-    take := least(owed, target.remaining);
-    continue when take <= 0;
-    insert into public.refunds (org_id, order_id, payment_id, amount_minor, currency, reason, requested_by)
-    values (target.org_id, target.order_id, target.payment_id, take, target.currency, p_reason, (select auth.uid()));
-    if take = target.remaining then
-      update public.orders set status = 'refunded', closed_at = now(), close_reason = p_reason where id = target.order_id;
-    end if;
-    owed := owed - take;
+    -- The booking's own email says what comes back: no separate refund email per order.
+    owed := owed - private.queue_refund(target, owed, p_reason, false);
   end loop;
   return p_amount - owed;
 end;

@@ -8,15 +8,20 @@ the authorisation or to release it (private.request_settlement); `execute_pendin
 at Stripe (cron, functions/settle-payments), with the order id in the idempotency key, and Stripe's
 payment_intent.succeeded / canceled webhooks record the payment or close the order.
 
+`pay_with_paypal` is the alternative: the total captured in advance by PayPal (shared/commerce/
+paypal_checkout.py), the difference settled by the area afterwards.
+
 Error codes: order_not_found, not_authorisable (routines/commerce/authorisations.sql),
-payment_provider_unavailable.
+payment_provider_unavailable, paypal_disabled.
 """
 
 from __future__ import annotations
 
 import stripe
 
+from shared.commerce import paypal_checkout
 from shared.platform import db, errors, log
+from shared.platform.config import Settings
 from shared.providers import payments
 
 
@@ -28,6 +33,8 @@ def authorise(caller: db.Caller, *, number: str, tracking_token: str, client: st
         "select private.order_to_authorise(%s, %s) as o", (number, tracking_token)).fetchone()["o"])
     if order is None:  # a wrong pair: answered after the transaction, so its failure stays counted
         raise errors.not_found("order_not_found", "No such order")
+    if order["paypal_order_id"]:
+        raise errors.conflict("not_authorisable", "This order is being paid with PayPal")
     try:
         if order["payment_intent_id"]:
             intent = payments.retrieve_payment_intent(client, order["payment_intent_id"])
@@ -43,6 +50,24 @@ def authorise(caller: db.Caller, *, number: str, tracking_token: str, client: st
             raise errors.conflict("not_authorisable", "The order changed meanwhile; it is not waiting for a payment")
     return {"payment_intent_id": intent.id, "client_secret": intent.client_secret,
             "amount_minor": intent.amount, "currency": order["currency"], "order_number": order["number"]}
+
+
+def pay_with_paypal(caller: db.Caller, *, number: str, tracking_token: str, settings: Settings, success_url: str,
+                    cancel_url: str) -> dict:
+    """Instead of a card authorisation: the order's total paid in advance with PayPal (captured when the
+    buyer comes back from approving; the area settles the difference afterwards, e.g. a trip's wait time
+    as a balance due, or a refund). Asked again, the same PayPal order. {approve_url, amount_minor, ...}"""
+    order = db.run(caller, lambda cur: cur.execute(
+        "select private.order_to_authorise(%s, %s) as o", (number, tracking_token)).fetchone()["o"])
+    if order is None:
+        raise errors.not_found("order_not_found", "No such order")
+    if order["payment_intent_id"]:
+        raise errors.conflict("not_authorisable", "A card authorisation for this order is under way")
+    url = order["checkout_url"] if order["paypal_order_id"] else paypal_checkout.open_order(
+        paypal_checkout.order_for_payment(str(order["order_id"])), success_url=success_url, cancel_url=cancel_url,
+        settings=settings, close_on_failure=False)
+    return {"provider": "paypal", "approve_url": url, "amount_minor": order["total_minor"],
+            "currency": order["currency"], "order_number": order["number"]}
 
 
 def execute_pending(client: stripe.StripeClient, *, limit: int = 25) -> dict:

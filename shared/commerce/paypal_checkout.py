@@ -66,6 +66,18 @@ def open_order(order: dict, *, success_url: str, cancel_url: str, settings: Sett
     return approve_url
 
 
+def order_for_payment(order_id: str) -> dict:
+    """An order as a payment page needs it: number, currency, total and its lines."""
+    with db.as_service() as cur:
+        cur.execute("select o.id as order_id, o.number, o.currency, o.total_minor, o.buyer_email, o.hold_expires_at,"
+                    " (select coalesce(jsonb_agg(jsonb_build_object('description', i.description, 'quantity',"
+                    "   i.quantity, 'unit_price_minor', i.unit_price_minor, 'discount_minor', i.discount_minor,"
+                    "   'total_minor', i.total_minor) order by i.created_at, i.description), '[]')"
+                    "  from public.order_items i where i.order_id = o.id) as items"
+                    " from public.orders o where o.id = %s", (order_id,))
+        return cur.fetchone()
+
+
 def _order(paypal_order_id: str) -> dict | None:
     with db.as_service() as cur:
         cur.execute("select * from private.order_of_paypal_order(%s)", (paypal_order_id,))
