@@ -286,3 +286,18 @@ def test_paypal_switched_off_is_refused_before_anything_is_held(stack, db, sale)
     r = buy(stack.functions_url, checkout_body(event, [(tier, 1)], provider="bitcoin"))
     assert r.status_code == 422 and r.json()["error"]["details"][0]["field"] == "provider"
     assert service_headers()  # the service key still mints (the settings came back)
+
+
+def test_the_expiry_job_captures_an_approved_paypal_order_and_expires_an_unapproved_one(stack, db, sale):
+    event, tier = sale
+    approved, abandoned = checkout(stack, event, tier), checkout(stack, event, tier)
+    stack.paypal.approve(paypal_order_of(db, approved))  # ... and the buyer closed the tab
+    stack.paypal.webhooks.clear()  # the webhook is late
+    db.sql("update public.orders set hold_expires_at = now() - interval '1 minute' where id = any(%s)",
+           ([approved["order_id"], abandoned["order_id"]],))
+    r = httpx.post(f"{stack.functions_url}/expire-holds", headers=service_headers(), json={}, timeout=30)
+    assert r.status_code == 200, r.text
+    assert (r.json()["paid"], r.json()["expired"]) == (1, 1)
+    assert order_row(db, approved["order_id"])["status"] == "paid"
+    assert order_row(db, abandoned["order_id"])["status"] == "expired"
+    assert len(captures_of(stack, paypal_order_of(db, approved))) == 1
