@@ -10,8 +10,8 @@ from shared.platform.config import PROJECT_ROOT
 
 # Lower number = lower layer. Areas share a rank: same rank, different package = sideways.
 RANKS = {"platform": 0, "providers": 1, "comms": 2, "commerce": 3, "ticketing": 4, "appointments": 4,
-         "chauffeur": 4, "parking": 4, "privacy": 5, "areas": 6, "devstack": 7}
-AREAS = {"ticketing", "appointments", "chauffeur", "parking"}
+         "chauffeur": 4, "parking": 4, "member": 4, "privacy": 5, "areas": 6, "devstack": 7}
+AREAS = {"ticketing", "appointments", "chauffeur", "parking", "member"}
 
 
 def package_of(module: str) -> str | None:
