@@ -192,6 +192,42 @@ def seed_parking(conn: psycopg.Connection, demo: dict) -> None:
 SEEDERS.append(seed_parking)
 
 
+def seed_member(conn: psycopg.Connection, demo: dict) -> None:
+    """Cara Customer as a member of the travellers' app: the default categories, a month of expenses and
+    income up to today, a fuel and a campsite budget, and van insurance that recurs monthly (once)."""
+    user_id = next(user_id for _, user_id, role in demo["users"] if role is None)
+    conn.execute("insert into public.member_settings (user_id) values (%s) on conflict (user_id) do nothing", (user_id,))
+    conn.execute("""
+        insert into public.expense_categories (user_id, name, group_name, for_income)
+        select %s, d.name, d.grp, d.income
+        from (values ('Groceries', 'Living', false), ('Eating out', 'Living', false), ('Fuel', 'Travel', false),
+                     ('Campsites', 'Travel', false), ('Maintenance', 'Vehicle', false), ('Insurance', 'Vehicle', false),
+                     ('Pension', 'Income', true)) d (name, grp, income)
+        on conflict (user_id, name, for_income) do nothing""", (user_id,))
+    cats = {r["name"]: r["id"] for r in conn.execute(
+        "select id, name from public.expense_categories where user_id = %s", (user_id,)).fetchall()}
+    if conn.execute("select exists (select 1 from public.expenses where user_id = %s) as e", (user_id,)).fetchone()["e"]:
+        return
+    today = "(now() at time zone 'Europe/London')::date"
+    for name, payee, amount, every in (("Fuel", "Shell", 6200, 3), ("Campsites", "Lakeside Camping", 2800, 2),
+                                       ("Groceries", "Co-op", 3400, 4), ("Eating out", "The Anchor", 4100, 9),
+                                       ("Maintenance", "Tyre Pros", 18900, 30)):
+        conn.execute(f"insert into public.expenses (user_id, category_id, amount_minor, currency, spent_on, payee)"
+                     f" select %s, %s, %s + (d * 37) %% 900, 'GBP', {today} - d, %s from generate_series(0, 29, %s) d",
+                     (user_id, cats[name], amount, payee, every))
+    conn.execute(f"insert into public.income_entries (user_id, category_id, source, amount_minor, currency, received_on)"
+                 f" values (%s, %s, 'State pension', 90000, 'GBP', {today} - 14)", (user_id, cats["Pension"]))
+    for name, amount, rollover in (("Fuel", 60000, "rollover"), ("Campsites", 40000, "adjusted")):
+        conn.execute(f"insert into public.budgets (user_id, category_id, period, amount_minor, currency, rollover, starts_on)"
+                     f" values (%s, %s, 'monthly', %s, 'GBP', %s, {today} - 30)", (user_id, cats[name], amount, rollover))
+    conn.execute(f"insert into public.recurring_items (user_id, kind, category_id, label, amount_minor, currency, every,"
+                 f" next_due) values (%s, 'expense', %s, 'Van insurance', 4200, 'GBP', 'monthly', {today} + 5)",
+                 (user_id, cats["Insurance"]))
+
+
+SEEDERS.append(seed_member)
+
+
 def ensure_user(database_url: str, email: str, name: str | None = None) -> str:
     """The user with this email, created if missing as Supabase Auth creates users (shared/platform/users.py)."""
     return users.ensure(database_url, email, full_name=name, settings=config.settings())
