@@ -419,7 +419,9 @@ def test_the_matrix_covers_every_command_on_every_ticketing_commerce_and_outbox_
                "parking_charges"}  # tests/parking/test_parking_rls.py
     saved_methods = {"payment_customers", "saved_payment_methods"}  # tests/commerce/test_saved_methods.py
     member = {"member_settings", "expense_categories", "recurring_items", "expenses", "income_entries",
-              "budgets"}  # tests/member/test_money.py
+              "budgets",  # tests/member/test_money.py
+              "trips", "wishlist_items", "trip_templates", "trip_template_ratings", "platform_moderators", "posts",
+              "post_comments", "post_likes", "post_reports"}  # tests/member/test_community.py
     appointments = {"service_categories", "services", "staff", "staff_services", "staff_schedules", "staff_breaks",
                     "staff_time_off", "staff_service_areas", "appointment_settings",  # test_catalogue_rls.py
                     "appointments",  # tests/appointments/test_appointments_rls.py
@@ -733,8 +735,9 @@ def test_the_only_private_functions_anon_may_execute_are_the_guest_ones(db):
                         "cancel_reservation_as_guest", "order_to_authorise"}  # tests/chauffeur/test_payments.py
     parking_guests = {"quote_parking", "parking_availability", "place_parking_order",  # tests/parking/
                       "lookup_parking_booking", "parking_change"}
+    community = {"is_moderator", "template_rating"}  # read by the public posts and templates (tests/member/)
     assert executable == (guest_checkout | postcode_lookup | booking_page | appointment_guests | subscription_guests
-                          | guest_accounts | chauffeur_guests | parking_guests)
+                          | guest_accounts | chauffeur_guests | parking_guests | community)
 
 
 def test_anon_may_place_a_ticket_order(prober, world):
