@@ -22,23 +22,7 @@ import psycopg
 
 from shared.appointments import routing
 from shared.platform import errors
-from shared.platform.storage import ObjectNotFound, Storage
-
-IMAGE_TYPES = ("image/jpeg", "image/png", "image/webp")
-# Declared types that say nothing about the bytes: we sniff and decide.
-NEUTRAL_TYPES = ("", "application/octet-stream")
-
-
-def sniff_image(data: bytes) -> str | None:
-    """The image type the bytes really are (magic numbers), or None."""
-    if data.startswith(b"\xff\xd8\xff"):
-        return "image/jpeg"
-    if data.startswith(b"\x89PNG\r\n\x1a\n"):
-        return "image/png"
-    if len(data) >= 12 and data[:4] == b"RIFF" and data[8:12] == b"WEBP":
-        return "image/webp"
-    return None
-
+from shared.platform.storage import ObjectNotFound, Storage, image_type
 
 # ---------------------------------------------------------------------------
 # The day
@@ -64,21 +48,6 @@ def set_status(cur: psycopg.Cursor, job_id: str, status: str, note: str | None) 
 # ---------------------------------------------------------------------------
 # Photos
 # ---------------------------------------------------------------------------
-def photo_type(data: bytes, declared: str | None) -> str:
-    """The content type to store: what the bytes are, if the header does not contradict it."""
-    if not data:
-        raise errors.unprocessable("empty_body", "Send the photo as the request body")
-    actual = sniff_image(data)
-    if actual is None:
-        raise errors.DomainError(415, "unsupported_media_type", "Photos must be JPEG, PNG or WebP images",
-                                 {"accepted": list(IMAGE_TYPES)})
-    declared = (declared or "").split(";")[0].strip().lower()
-    if declared not in NEUTRAL_TYPES and declared != actual:
-        raise errors.unprocessable("content_type_mismatch",
-                                   f"The body is {actual}, not {declared}", {"detected": actual})
-    return actual
-
-
 def _visible_job(cur: psycopg.Cursor, job_id: str) -> None:
     if not cur.execute("select 1 from public.appointments where id = %s", (job_id,)).fetchone():
         raise errors.not_found("job_not_found", "Job not found")
@@ -87,7 +56,7 @@ def _visible_job(cur: psycopg.Cursor, job_id: str) -> None:
 def add_photo(cur: psycopg.Cursor, store: Storage, job_id: str, data: bytes, declared: str | None) -> dict:
     """Record and store one photo, in the caller's transaction: a refused row stores nothing, and a
     failed upload rolls the row back. Returns the row (without the object path)."""
-    content_type = photo_type(data, declared)
+    content_type = image_type(data, declared, what="Photos")
     _visible_job(cur, job_id)
     row = cur.execute(
         "insert into public.job_photos (appointment_id, content_type, bytes) values (%s, %s, %s)"

@@ -1,4 +1,5 @@
-"""Where job photos' bytes live: local files in dev and tests, Supabase Storage in production.
+"""Where uploaded files' bytes live (job photos, receipts): local files in dev and tests, Supabase Storage in
+production; and the check that an upload really is an image.
 
     store = storage.from_settings(settings())        # or LocalStorage(dir) / SupabaseStorage(...)
     store.put("org/appt/photo.jpg", data, "image/jpeg")
@@ -34,9 +35,42 @@ from typing import Protocol
 
 import httpx
 
+from shared.platform import errors
 from shared.platform.config import Settings
 
 _SEGMENT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+
+
+IMAGE_TYPES = ("image/jpeg", "image/png", "image/webp")
+# Declared types that say nothing about the bytes: we sniff and decide.
+NEUTRAL_TYPES = ("", "application/octet-stream")
+
+
+def sniff_image(data: bytes) -> str | None:
+    """The image type the bytes really are (magic numbers), or None."""
+    if data.startswith(b"\xff\xd8\xff"):
+        return "image/jpeg"
+    if data.startswith(b"\x89PNG\r\n\x1a\n"):
+        return "image/png"
+    if len(data) >= 12 and data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return "image/webp"
+    return None
+
+
+def image_type(data: bytes, declared: str | None, *, what: str = "Images") -> str:
+    """The content type to store an uploaded image as: what the bytes are, if the declared type does not
+    contradict it. 422 empty_body / content_type_mismatch, 415 unsupported_media_type."""
+    if not data:
+        raise errors.unprocessable("empty_body", "Send the image as the request body")
+    actual = sniff_image(data)
+    if actual is None:
+        raise errors.DomainError(415, "unsupported_media_type", f"{what} must be JPEG, PNG or WebP images",
+                                 {"accepted": list(IMAGE_TYPES)})
+    declared = (declared or "").split(";")[0].strip().lower()
+    if declared not in NEUTRAL_TYPES and declared != actual:
+        raise errors.unprocessable("content_type_mismatch", f"The body is {actual}, not {declared}",
+                                   {"detected": actual})
+    return actual
 
 
 class StorageError(Exception):
