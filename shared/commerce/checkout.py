@@ -1,19 +1,24 @@
-"""Checkout: hold capacity, then open a Stripe Checkout Session, for every kind of order.
+"""Checkout: hold capacity, then open the payment (a Stripe Checkout Session, a PayPal order, or a charge
+to a saved method), for every kind of order.
 
 One create-checkout-session function sells every kind of order. Each business
 area registers its kind (`register`): the request model (with a `kind`
 literal), the function that places the order in one transaction as the
 caller, and any keys of its summary the answer carries. The body's `kind`
 picks the model (a discriminated union of the registered kinds; the default
-kind when absent). Only after placing is Stripe called, outside any
-transaction, by the one shared path below: if Stripe fails the order is
-cancelled at once (capacity and promo go back, through the area's
-order-status triggers) and the caller gets a 502. A free order never reaches
-Stripe.
+kind when absent). Only after placing is the provider called, outside any
+transaction, by the one shared path below (`provider`: Stripe by default, or
+PayPal through shared/commerce/paypal_checkout.py; `saved_method_id`: the
+buyer's own saved card or wallet, charged at once, shared/commerce/
+saved_methods.py): if the provider fails the order is cancelled at once
+(capacity and promo go back, through the area's order-status triggers) and
+the caller gets a 502 (402 for a declined saved card). A free order never
+reaches a provider.
 
 Error codes: invalid_request, invalid_return_url, idempotency_conflict,
-payment_provider_unavailable, and those of the areas' placing functions (see
-their migrations).
+payment_provider_unavailable, paypal_disabled, method_not_found, card_declined,
+not_authenticated, and those of the areas' placing functions (see their
+routines).
 """
 
 from __future__ import annotations
