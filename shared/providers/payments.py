@@ -178,3 +178,47 @@ def charge_saved_card(client: stripe.StripeClient, *, order: dict, customer_id: 
                 "metadata": metadata, "description": f"Order {order['number']}"},
         options={"idempotency_key": f"saved:{order['order_id']}"},
     )
+
+
+# ----------------------------------------------------------- subscriptions
+
+def create_subscription_checkout(client: stripe.StripeClient, *, user_id: str, email: str | None,
+                                 customer_id: str | None, price_id: str, success_url: str,
+                                 cancel_url: str) -> stripe.checkout.Session:
+    """A Checkout Session (mode subscription) that subscribes one user to one recurring price.
+
+    The user id travels as client_reference_id and as metadata user_id on both the session and the
+    subscription it makes (subscription_data), so customer.subscription.* events carry it too. An
+    existing customer is reused (Stripe takes customer or customer_email, not both); otherwise Checkout
+    makes one from the email. No idempotency key of ours: each call is a new attempt."""
+    metadata = {"user_id": user_id}
+    params: dict[str, Any] = {
+        "mode": "subscription",
+        "line_items": [{"price": price_id, "quantity": 1}],
+        "client_reference_id": user_id,
+        "metadata": metadata,
+        "subscription_data": {"metadata": metadata},
+        "success_url": success_url,
+        "cancel_url": cancel_url,
+    }
+    if customer_id:
+        params["customer"] = customer_id
+    elif email:
+        params["customer_email"] = email
+    return client.v1.checkout.sessions.create(params=params)
+
+
+def retrieve_subscription(client: stripe.StripeClient, subscription_id: str) -> stripe.Subscription:
+    return client.v1.subscriptions.retrieve(subscription_id)
+
+
+def cancel_subscription_at_period_end(client: stripe.StripeClient, subscription_id: str) -> stripe.Subscription:
+    """Stop renewing: the subscription stays active until its current period ends, then Stripe cancels it
+    (customer.subscription.deleted). Asking twice changes nothing."""
+    return client.v1.subscriptions.update(subscription_id, params={"cancel_at_period_end": True})
+
+
+def price_by_lookup_key(client: stripe.StripeClient, lookup_key: str) -> stripe.Price | None:
+    """The active price that holds `lookup_key` (a lookup key names at most one price), or None."""
+    page = client.v1.prices.list(params={"lookup_keys": [lookup_key], "active": True, "limit": 1})
+    return page.data[0] if page.data else None

@@ -8,8 +8,11 @@ address changes:
 
 Served (paths relative to where the app is mounted):
 
-    POST /v1/checkout/sessions                create (mode=payment, price_data line items; customer, or
-                                              customer_email; payment_intent_data[setup_future_usage])
+    POST /v1/checkout/sessions                create (mode=payment: price_data or one-time price line items;
+                                              mode=subscription: one recurring price, by id or price_data with
+                                              recurring, plus optional one-time items, subscription_data[metadata]
+                                              and [description]; customer, or customer_email;
+                                              payment_intent_data[setup_future_usage] in payment mode)
     GET  /v1/checkout/sessions                list (payment_intent, status, limit)
     GET  /v1/checkout/sessions/{id}           retrieve (expand[]=line_items, payment_intent, ...)
     GET  /v1/checkout/sessions/{id}/line_items
@@ -24,6 +27,19 @@ Served (paths relative to where the app is mounted):
                                               (the rest of the authorisation is released)
     POST /v1/payment_intents/{id}/cancel      before capture; releases the authorisation
     GET  /v1/payment_intents/{id}, /v1/charges/{id}, /v1/events/{id}
+    POST /v1/products                         create (name; id, description, metadata, active, unit_label, ...)
+    GET  /v1/products/{id}
+    POST /v1/prices                           create (currency, unit_amount, product or product_data[name],
+                                              recurring[interval]=day|week|month|year and [interval_count],
+                                              lookup_key (+ transfer_lookup_key), nickname, metadata, active)
+    GET  /v1/prices                           list (lookup_keys[], active, currency, product, type, limit, ...)
+    GET  /v1/prices/{id}
+    GET  /v1/subscriptions                    list (customer, price, status incl. all; default: not canceled)
+    GET  /v1/subscriptions/{id}
+    POST /v1/subscriptions/{id}               update: cancel_at_period_end, items[n][id] + [price] / [quantity],
+                                              metadata, description, cancellation_details
+                                              -> customer.subscription.updated (with previous_attributes)
+    DELETE /v1/subscriptions/{id}             cancel now -> status canceled, customer.subscription.deleted
     POST /v1/customers                        create (email, name, description, phone, metadata, payment_method)
     GET  /v1/customers/{id}
     GET  /v1/customers/{id}/payment_methods   list (type, limit, starting_after); .../payment_methods/{pm}
@@ -42,6 +58,21 @@ Served (paths relative to where the app is mounted):
     GET  /checkout/{id}                       dev checkout page: #pay, #cancel, #pay-late
     POST /checkout/{id}/pay | /cancel | /pay-late   (pay takes payment_method=<a saved pm> for a customer's
                                                      session: its saved cards are offered on the page)
+
+Subscriptions are made only by paying a mode=subscription Checkout Session:
+the customer (made from customer_email when the session had none) gets the
+card saved, an active Subscription whose single item carries the price and,
+as in API versions since 2025-03-31.basil, current_period_start/end (the
+Subscription itself has neither), metadata from subscription_data[metadata];
+the session becomes complete/paid with `subscription` set and no
+payment_intent. Events, in order: [customer.created], payment_method.attached,
+customer.subscription.created, checkout.session.completed. No invoices are
+modelled (latest_invoice and the session's invoice stay null; no invoice.*
+events). Later billing is driven from Python: `renew` (the renewal is paid:
+the period moves on; a past_due subscription becomes active again),
+`fail_renewal` (the period moves on, the payment fails: past_due) and
+`end_period` (a cancel_at_period_end subscription reaches its period end:
+canceled, customer.subscription.deleted).
 
 Test payment methods, as Stripe's test mode has them. Each use of a token
 makes a new pm_ object (type card; the same card number always has the same
@@ -86,6 +117,7 @@ is closed, as real Stripe does asynchronously (`wait_for_deliveries()`).
 from __future__ import annotations
 
 import base64
+import calendar
 import copy
 import hashlib
 import hmac
@@ -98,7 +130,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
@@ -204,7 +236,7 @@ _SESSION_PARAMS = frozenset("""
     mode line_items customer_email client_reference_id metadata payment_intent_data success_url cancel_url
     return_url expires_at expand locale payment_method_types customer customer_creation submit_type
     allow_promotion_codes billing_address_collection phone_number_collection consent_collection custom_text
-    custom_fields invoice_creation automatic_tax after_expiration ui_mode currency discounts
+    custom_fields invoice_creation automatic_tax after_expiration ui_mode currency discounts subscription_data
     shipping_address_collection shipping_options tax_id_collection payment_method_options
     payment_method_configuration saved_payment_method_options redirect_on_completion branding_settings
     origin_context adaptive_pricing optional_items permissions wallet_options name_collection customer_update
@@ -219,6 +251,59 @@ _PI_DATA_PARAMS = frozenset("""
     metadata description receipt_email capture_method statement_descriptor statement_descriptor_suffix
     setup_future_usage shipping transfer_data transfer_group application_fee_amount on_behalf_of
 """.split())
+# subscription_data on a mode=subscription session: the stand-in acts on these two ...
+_SUBSCRIPTION_DATA_PARAMS = frozenset(("description", "metadata"))
+# ... and refuses the rest Stripe knows, which it does not model.
+_SUBSCRIPTION_DATA_UNSUPPORTED = frozenset("""
+    application_fee_percent billing_cycle_anchor billing_cycle_anchor_config billing_mode default_tax_rates
+    invoice_settings on_behalf_of pending_invoice_item_interval proration_behavior transfer_data trial_end
+    trial_period_days trial_settings
+""".split())
+_PRODUCT_PARAMS = frozenset("""
+    active default_price_data description expand id images marketing_features metadata name package_dimensions
+    shippable statement_descriptor tax_code tax_details type unit_label url
+""".split())
+_PRODUCT_UNSUPPORTED = ("default_price_data",)
+_PRICE_PARAMS = frozenset("""
+    active billing_scheme currency currency_options custom_unit_amount expand lookup_key metadata nickname product
+    product_data recurring tax_behavior tiers tiers_mode transfer_lookup_key transform_quantity unit_amount
+    unit_amount_decimal
+""".split())
+_PRICE_UNSUPPORTED = ("currency_options", "custom_unit_amount", "tiers", "tiers_mode", "transform_quantity")
+_PRICE_PRODUCT_DATA_PARAMS = frozenset(
+    "active id metadata name statement_descriptor tax_code tax_details unit_label".split())
+_RECURRING_PARAMS = frozenset("interval interval_count meter trial_period_days usage_type".split())
+# The longest period Stripe allows: three years.
+_MAX_INTERVAL_COUNT = {"day": 1095, "week": 156, "month": 36, "year": 3}
+_TAX_BEHAVIORS = ("exclusive", "inclusive", "unspecified")
+_PRICE_LIST_PARAMS = frozenset(
+    "active created currency ending_before expand limit lookup_keys product recurring starting_after type".split())
+_SUBSCRIPTION_LIST_PARAMS = frozenset("""
+    automatic_tax collection_method created current_period_end current_period_start customer customer_account
+    ending_before expand limit price starting_after status test_clock
+""".split())
+_SUBSCRIPTION_STATUSES = ("incomplete", "incomplete_expired", "trialing", "active", "past_due", "unpaid",
+                          "canceled", "paused")
+# Parameters the real API accepts on POST /v1/subscriptions/{id}; the stand-in acts on the first set.
+_SUBSCRIPTION_UPDATE_PARAMS = frozenset(
+    "cancel_at_period_end cancellation_details description expand items metadata proration_behavior".split())
+_SUBSCRIPTION_UPDATE_UNSUPPORTED = frozenset("""
+    add_invoice_items application_fee_percent automatic_tax billing_cycle_anchor billing_schedules
+    billing_thresholds cancel_at collection_method days_until_due default_payment_method default_source
+    default_tax_rates discounts invoice_settings off_session on_behalf_of pause_collection payment_behavior
+    payment_settings pending_invoice_item_interval proration_date transfer_data trial_end trial_from_plan
+    trial_settings
+""".split())
+_SUBSCRIPTION_ITEM_PARAMS = frozenset("""
+    billing_thresholds clear_usage current_trial deleted discounts id metadata plan price price_data quantity
+    tax_rates
+""".split())
+_SUBSCRIPTION_CANCEL_PARAMS = frozenset("cancellation_details expand invoice_now prorate".split())
+_CANCELLATION_DETAILS_PARAMS = frozenset(("comment", "feedback", "feedback_option"))
+_FEEDBACKS = frozenset("""
+    customer_service low_quality missing_features other switched_service too_complex too_expensive unused
+""".split())
+_CANCELED_UPDATE = "A canceled subscription can only update its cancellation_details and metadata."
 _REFUND_PARAMS = frozenset("payment_intent charge amount reason metadata expand instructions_email origin".split())
 _REFUND_REASONS = frozenset({"duplicate", "fraudulent", "requested_by_customer"})
 _PI_PARAMS = frozenset(("amount currency capture_method confirm payment_method payment_method_types metadata description "
@@ -312,11 +397,13 @@ class StripeStandin:
     """An in-memory Stripe. One instance per app; every method is thread-safe.
 
     Inspection (deep copies): `sessions`, `payment_intents`, `charges`,
-    `refunds`, `disputes`, `customers`, `payment_methods`, `setup_intents`
+    `refunds`, `disputes`, `customers`, `payment_methods`, `setup_intents`,
+    `products`, `prices`, `subscriptions`
     (dicts by id, oldest first), `events` (every event
     built, in order), `events_sent` (Delivery records), `queued` (events
     waiting for a webhook_url).
     Driving: `pay`, `settle`, `expire`, `expire_due`, `dispute`,
+    `renew`, `fail_renewal`, `end_period` (subscriptions),
     `build_event`, `deliver`, `redeliver`, `flush`, `sign`, `fail_next`,
     `set_clock`, `advance`, `now`, `wait_for_deliveries`.
     """
@@ -352,6 +439,10 @@ class StripeStandin:
         self._pm_cards: dict[str, _TestCard] = {}  # pm id -> the test card it was made from
         self._pm_spent: set[str] = set()  # used without being saved, or detached: never usable again
         self._setup_intents: dict[str, dict] = {}
+        self._products: dict[str, dict] = {}
+        self._prices: dict[str, dict] = {}
+        self._subscriptions: dict[str, dict] = {}
+        self._subscription_data: dict[str, dict] = {}  # session id -> its subscription_data
         self._events: dict[str, dict] = {}
         self._events_sent: list[Delivery] = []
         self._queued: list[dict] = []
@@ -392,6 +483,15 @@ class StripeStandin:
             Rule("/v1/setup_intents/<seti_id>", endpoint="api_get_setup_intent", methods=["GET"]),
             Rule("/v1/setup_intents/<seti_id>/confirm", endpoint="api_confirm_setup_intent", methods=["POST"]),
             Rule("/v1/events/<event_id>", endpoint="api_get_event", methods=["GET"]),
+            Rule("/v1/products", endpoint="api_create_product", methods=["POST"]),
+            Rule("/v1/products/<product_id>", endpoint="api_get_product", methods=["GET"]),
+            Rule("/v1/prices", endpoint="api_create_price", methods=["POST"]),
+            Rule("/v1/prices", endpoint="api_list_prices", methods=["GET"]),
+            Rule("/v1/prices/<price_id>", endpoint="api_get_price", methods=["GET"]),
+            Rule("/v1/subscriptions", endpoint="api_list_subscriptions", methods=["GET"]),
+            Rule("/v1/subscriptions/<sub_id>", endpoint="api_get_subscription", methods=["GET"]),
+            Rule("/v1/subscriptions/<sub_id>", endpoint="api_update_subscription", methods=["POST"]),
+            Rule("/v1/subscriptions/<sub_id>", endpoint="api_cancel_subscription", methods=["DELETE"]),
         ], strict_slashes=False)
 
     # ------------------------------------------------------------------ clock
@@ -444,6 +544,18 @@ class StripeStandin:
     @property
     def setup_intents(self) -> dict[str, dict]:
         return self._snapshot(self._setup_intents)
+
+    @property
+    def products(self) -> dict[str, dict]:
+        return self._snapshot(self._products)
+
+    @property
+    def prices(self) -> dict[str, dict]:
+        return self._snapshot(self._prices)
+
+    @property
+    def subscriptions(self) -> dict[str, dict]:
+        return self._snapshot(self._subscriptions)
 
     @property
     def events(self) -> list[dict]:
@@ -705,6 +817,15 @@ class StripeStandin:
     def _pay_locked(self, call: _Call, session_id: str, *, late: bool, async_payment: bool,
                     settle: bool, payment_method: str | None = None) -> None:
         session = self._session_or_404(session_id)
+        if session["mode"] == "subscription":
+            if late or async_payment:
+                raise StripeError(400, "The stand-in pays subscription sessions by card, on time: no late or "
+                                       "asynchronous payment.", param="session")
+            if session["status"] != "open":
+                raise StripeError(400, f"Checkout Session {session_id} is {session['status']}, not open.",
+                                  param="session")
+            self._subscribe_locked(call, session, payment_method)
+            return
         if late and session["status"] == "open":
             self._expire_locked(call, session)
         elif not late and session["status"] != "open":
@@ -977,7 +1098,8 @@ class StripeStandin:
 
     def _lookup(self, object_id: str) -> dict | None:
         for store in (self._payment_intents, self._charges, self._refunds, self._disputes, self._sessions,
-                      self._customers, self._payment_methods, self._setup_intents):
+                      self._customers, self._payment_methods, self._setup_intents, self._products, self._prices,
+                      self._subscriptions):
             if object_id in store:
                 return store[object_id]
         return None
@@ -1044,16 +1166,28 @@ class StripeStandin:
         mode = params.get("mode")
         if not mode:
             raise _missing("mode")
-        if mode != "payment":
-            raise StripeError(400, f"The stand-in only supports mode=payment, not {mode!r}.", param="mode")
+        if mode not in ("payment", "subscription"):
+            raise StripeError(400, f"The stand-in only supports mode=payment and mode=subscription, not {mode!r}.",
+                              param="mode")
         ui_mode = params.get("ui_mode", "hosted")
         if ui_mode != "hosted":
             raise StripeError(400, f"The stand-in only supports ui_mode=hosted, not {ui_mode!r}.",
                               param="ui_mode")
         now = self.now()
         session_id = new_id("cs_test_", 58)
-        items, currency = self._parse_line_items(params.get("line_items"), now)
+        items, currency = self._parse_line_items(params.get("line_items"), now, mode)
         metadata = _metadata(params.get("metadata"), "metadata")
+        if mode == "subscription":
+            if params.get("payment_intent_data") not in (None, ""):
+                raise StripeError(400, "You can not pass `payment_intent_data` in `subscription` mode.",
+                                  param="payment_intent_data")
+            if params.get("customer_creation") not in (None, ""):
+                raise StripeError(400, "`customer_creation` can only be used in `payment` mode.",
+                                  param="customer_creation")
+        elif params.get("subscription_data") not in (None, ""):
+            raise StripeError(400, "You can not pass `subscription_data` in `payment` mode.",
+                              param="subscription_data")
+        subscription_data = _subscription_data(params.get("subscription_data"))
         pi_data = params.get("payment_intent_data") or {}
         if not isinstance(pi_data, dict):
             raise StripeError(400, "Invalid hash", param="payment_intent_data")
@@ -1109,7 +1243,7 @@ class StripeStandin:
             "custom_fields": [],
             "custom_text": _custom_text(params.get("custom_text")),
             "customer": customer["id"] if customer else None,
-            "customer_creation": params.get("customer_creation", "if_required"),
+            "customer_creation": params.get("customer_creation", "if_required") if mode == "payment" else None,
             "customer_details": None,
             "customer_email": email,
             "expires_at": expires_at,
@@ -1117,10 +1251,10 @@ class StripeStandin:
             "livemode": False,
             "locale": params.get("locale"),
             "metadata": metadata,
-            "mode": "payment",
+            "mode": mode,
             "payment_intent": None,
             "payment_link": None,
-            "payment_method_collection": "if_required",
+            "payment_method_collection": "if_required" if mode == "payment" else "always",
             "payment_method_options": {},
             "payment_method_types": params.get("payment_method_types") or ["card"],
             "payment_status": "unpaid",
@@ -1140,74 +1274,28 @@ class StripeStandin:
         self._sessions[session_id] = session
         self._line_items[session_id] = items
         self._pi_data[session_id] = pi_data
+        if mode == "subscription":
+            self._subscription_data[session_id] = subscription_data
         return 200, self._render(session, params)
 
-    def _parse_line_items(self, raw: Any, now: int) -> tuple[list[dict], str]:
+    def _parse_line_items(self, raw: Any, now: int, mode: str = "payment") -> tuple[list[dict], str]:
         if not raw:
             raise _missing("line_items")
-        if not isinstance(raw, list):
-            raise StripeError(400, "Invalid array", param="line_items")
         items: list[dict] = []
         currencies: set[str] = set()
-        for i, entry in enumerate(raw):
-            at = f"line_items[{i}]"
-            if not isinstance(entry, dict):
-                raise StripeError(400, "Invalid hash", param=at)
-            for name in entry:
-                if name not in _LINE_ITEM_PARAMS:
-                    raise _unknown(f"{at}[{name}]")
+        for at, entry in _hash_entries(raw, "line_items", _LINE_ITEM_PARAMS):
             if "price" in entry:
-                raise StripeError(400, f"No such price: '{entry['price']}' (the stand-in only takes price_data)",
-                                  param=f"{at}[price]", code="resource_missing")
-            price_data = entry.get("price_data")
-            if not isinstance(price_data, dict):
-                raise _missing(f"{at}[price_data]")
-            for name in price_data:
-                if name not in _PRICE_DATA_PARAMS:
-                    raise _unknown(f"{at}[price_data][{name}]")
-            if price_data.get("recurring"):
-                raise StripeError(400, "Recurring prices need mode=subscription.",
-                                  param=f"{at}[price_data][recurring]")
-            currency = str(price_data.get("currency") or "").lower()
-            if not currency:
-                raise _missing(f"{at}[price_data][currency]")
-            if len(currency) != 3 or not currency.isalpha():
-                raise StripeError(400, f"Invalid currency: {currency}", param=f"{at}[price_data][currency]")
-            if "unit_amount" in price_data:
-                unit_amount = _int(price_data["unit_amount"], f"{at}[price_data][unit_amount]")
-            elif "unit_amount_decimal" in price_data:
-                raw_decimal = str(price_data["unit_amount_decimal"])
-                if not raw_decimal.isdigit():
-                    raise StripeError(400, "The stand-in only takes whole unit_amount_decimal values.",
-                                      param=f"{at}[price_data][unit_amount_decimal]")
-                unit_amount = int(raw_decimal)
+                price, name = self._line_item_price(entry, at, mode)
             else:
-                raise _missing(f"{at}[price_data][unit_amount]")
-            if unit_amount < 0:
-                raise StripeError(400, "This value must be greater than or equal to 0.",
-                                  param=f"{at}[price_data][unit_amount]")
-            product_data = price_data.get("product_data")
-            if product_data is not None:
-                if not isinstance(product_data, dict):
-                    raise StripeError(400, "Invalid hash", param=f"{at}[price_data][product_data]")
-                for name in product_data:
-                    if name not in _PRODUCT_DATA_PARAMS:
-                        raise _unknown(f"{at}[price_data][product_data][{name}]")
-                name = product_data.get("name")
-                if not name:
-                    raise _missing(f"{at}[price_data][product_data][name]")
-                product = new_id("prod_test_", 14)
-            elif price_data.get("product"):
-                name = product = str(price_data["product"])
-            else:
-                raise _missing(f"{at}[price_data][product_data]")
+                price, name = self._line_item_price_data(entry, at, mode, now)
             if "quantity" not in entry:
                 raise _missing(f"{at}[quantity]")
             quantity = _int(entry["quantity"], f"{at}[quantity]")
             if quantity < 1:
                 raise StripeError(400, "This value must be greater than or equal to 1.", param=f"{at}[quantity]")
+            currency = price["currency"]
             currencies.add(currency)
-            amount = unit_amount * quantity
+            amount = price["unit_amount"] * quantity
             items.append({
                 "id": new_id("li_test_"),
                 "object": "item",
@@ -1217,29 +1305,85 @@ class StripeStandin:
                 "amount_total": amount,
                 "currency": currency,
                 "description": name,
-                "price": {
-                    "id": new_id("price_test_"),
-                    "object": "price",
-                    "active": False,
-                    "billing_scheme": "per_unit",
-                    "created": now,
-                    "currency": currency,
-                    "livemode": False,
-                    "lookup_key": None,
-                    "metadata": {},
-                    "nickname": None,
-                    "product": product,
-                    "recurring": None,
-                    "tax_behavior": price_data.get("tax_behavior", "unspecified"),
-                    "type": "one_time",
-                    "unit_amount": unit_amount,
-                    "unit_amount_decimal": str(unit_amount),
-                },
+                "price": price,
                 "quantity": quantity,
             })
         if len(currencies) > 1:
             raise StripeError(400, "All line items must use the same currency.", param="line_items")
+        if mode == "subscription":
+            recurring = [item for item in items if item["price"]["type"] == "recurring"]
+            if not recurring:
+                raise StripeError(400, "You must provide at least one recurring price in `subscription` mode when "
+                                       "using prices.", param="line_items")
+            if len(recurring) > 1:
+                raise StripeError(400, "The stand-in supports one recurring line item per subscription session "
+                                       "(one-time items may be added beside it).", param="line_items")
         return items, currencies.pop()
+
+    def _line_item_price(self, entry: dict, at: str, mode: str) -> tuple[dict, str]:
+        """A line item's `price`: a Price made with POST /v1/prices, as it is now."""
+        if "price_data" in entry:
+            raise StripeError(400, "You may only specify one of these parameters: price, price_data.", param=at)
+        price_id = str(entry["price"])
+        price = self._prices.get(price_id)
+        if price is None:
+            raise StripeError(400, f"No such price: '{price_id}'", param=f"{at}[price]", code="resource_missing")
+        if not price["active"]:
+            raise StripeError(400, "The price specified is inactive. This field only accepts active prices.",
+                              param=f"{at}[price]")
+        if price["type"] == "recurring" and mode == "payment":
+            raise StripeError(400, "You specified `payment` mode but passed a recurring price. Either switch to "
+                                   "`subscription` mode or use only one-time prices.", param=f"{at}[price]")
+        return copy.deepcopy(price), self._products[price["product"]]["name"]
+
+    def _line_item_price_data(self, entry: dict, at: str, mode: str, now: int) -> tuple[dict, str]:
+        """A line item's `price_data`: an inline price, made for this session only (active false)."""
+        price_data = entry.get("price_data")
+        if not isinstance(price_data, dict):
+            raise _missing(f"{at}[price_data]")
+        for name in price_data:
+            if name not in _PRICE_DATA_PARAMS:
+                raise _unknown(f"{at}[price_data][{name}]")
+        recurring = None
+        if price_data.get("recurring"):
+            if mode != "subscription":
+                raise StripeError(400, "Recurring prices need mode=subscription.",
+                                  param=f"{at}[price_data][recurring]")
+            recurring = _recurring(price_data["recurring"], f"{at}[price_data][recurring]",
+                                   frozenset(("interval", "interval_count")))
+        currency = _currency(price_data, f"{at}[price_data]")
+        unit_amount = _unit_amount(price_data, f"{at}[price_data]")
+        product_data = price_data.get("product_data")
+        if product_data is not None:
+            _known_hash(product_data, f"{at}[price_data][product_data]", _PRODUCT_DATA_PARAMS)
+            name = product_data.get("name")
+            if not name:
+                raise _missing(f"{at}[price_data][product_data][name]")
+            product = new_id("prod_test_", 14)
+        elif price_data.get("product"):
+            name = product = str(price_data["product"])
+            if product in self._products:
+                name = self._products[product]["name"]
+        else:
+            raise _missing(f"{at}[price_data][product_data]")
+        return {
+            "id": new_id("price_test_"),
+            "object": "price",
+            "active": False,
+            "billing_scheme": "per_unit",
+            "created": now,
+            "currency": currency,
+            "livemode": False,
+            "lookup_key": None,
+            "metadata": {},
+            "nickname": None,
+            "product": product,
+            "recurring": recurring,
+            "tax_behavior": price_data.get("tax_behavior", "unspecified"),
+            "type": "recurring" if recurring else "one_time",
+            "unit_amount": unit_amount,
+            "unit_amount_decimal": str(unit_amount),
+        }, name
 
     def _api_list_sessions(self, call: _Call, params: dict, request: Request) -> tuple[int, dict]:
         items = list(self._sessions.values())
@@ -1787,6 +1931,385 @@ class StripeStandin:
                 raise _unknown(name)
         return 200, self._render(self._setup_intent_or_404(seti_id), params)
 
+    # ------------------------------------------------- products and prices
+
+    def _api_create_product(self, call: _Call, params: dict, request: Request) -> tuple[int, dict]:
+        _known_and_modelled(params, _PRODUCT_PARAMS, _PRODUCT_UNSUPPORTED)
+        product = self._new_product_locked(params, "")
+        return 200, self._render(product, params)
+
+    def _new_product_locked(self, data: dict, at: str) -> dict:
+        """A Product from POST /v1/products' parameters or a price's product_data (`at` prefixes params)."""
+        name = data.get("name")
+        if not name:
+            raise _missing(f"{at}[name]" if at else "name")
+        product_id = str(data.get("id") or new_id("prod_test_", 14))
+        if product_id in self._products:
+            raise StripeError(400, f"Product already exists with ID '{product_id}'.",
+                              param=f"{at}[id]" if at else "id", code="resource_already_exists")
+        now = self.now()
+        product = {
+            "id": product_id, "object": "product",
+            "active": _flag(data.get("active", "true"), f"{at}[active]" if at else "active"),
+            "created": now, "default_price": None, "description": data.get("description") or None,
+            "images": list(data.get("images") or []), "livemode": False, "marketing_features": [],
+            "metadata": _metadata(data.get("metadata"), f"{at}[metadata]" if at else "metadata"),
+            "name": str(name), "package_dimensions": None, "shippable": None,
+            "statement_descriptor": data.get("statement_descriptor") or None, "tax_code": None,
+            "tax_details": None, "type": "service", "unit_label": data.get("unit_label") or None,
+            "updated": now, "url": data.get("url") or None,
+        }
+        self._products[product_id] = product
+        return product
+
+    def _api_get_product(self, call: _Call, params: dict, request: Request, product_id: str):
+        if product_id not in self._products:
+            raise _no_such("product", product_id)
+        return 200, self._render(self._products[product_id], params)
+
+    def _api_create_price(self, call: _Call, params: dict, request: Request) -> tuple[int, dict]:
+        _known_and_modelled(params, _PRICE_PARAMS, _PRICE_UNSUPPORTED)
+        if params.get("billing_scheme", "per_unit") != "per_unit":
+            raise StripeError(400, "The stand-in only supports billing_scheme=per_unit.", param="billing_scheme")
+        currency = _currency(params)
+        unit_amount = _unit_amount(params)
+        recurring = (_recurring(params["recurring"], "recurring", _RECURRING_PARAMS)
+                     if params.get("recurring") not in (None, "") else None)
+        tax_behavior = params.get("tax_behavior") or "unspecified"
+        if tax_behavior not in _TAX_BEHAVIORS:
+            raise StripeError(400, f"Invalid tax_behavior: must be one of {', '.join(_TAX_BEHAVIORS)}",
+                              param="tax_behavior")
+        metadata = _metadata(params.get("metadata"), "metadata")
+        active = _flag(params.get("active", "true"), "active")
+        lookup_key = params.get("lookup_key") or None
+        if lookup_key is not None and len(lookup_key) > 200:
+            raise StripeError(400, "Invalid string: lookup_key must be at most 200 characters.", param="lookup_key")
+        transfer = _flag(params.get("transfer_lookup_key"), "transfer_lookup_key")
+        holder = next((p for p in self._prices.values() if lookup_key and p["lookup_key"] == lookup_key), None)
+        if holder is not None and not transfer:
+            raise StripeError(400, f"A price (`{holder['id']}`) already uses that lookup key.", param="lookup_key")
+        has_product, has_data = params.get("product") not in (None, ""), params.get("product_data") not in (None, "")
+        if has_product and has_data:
+            raise StripeError(400, "You may only specify one of these parameters: product, product_data.",
+                              param="product_data")
+        if has_product:
+            product_id = str(params["product"])
+            if product_id not in self._products:
+                raise StripeError(400, f"No such product: '{product_id}'", param="product", code="resource_missing")
+        elif has_data:
+            data = _known_hash(params["product_data"], "product_data", _PRICE_PRODUCT_DATA_PARAMS)
+            product_id = self._new_product_locked(data, "product_data")["id"]
+        else:
+            raise _missing("product")
+        if holder is not None:  # transfer_lookup_key: the key moves to the new price
+            holder["lookup_key"] = None
+        price = {
+            "id": new_id("price_test_"), "object": "price", "active": active, "billing_scheme": "per_unit",
+            "created": self.now(), "currency": currency, "custom_unit_amount": None, "livemode": False,
+            "lookup_key": lookup_key, "metadata": metadata, "nickname": params.get("nickname") or None,
+            "product": product_id, "recurring": recurring, "tax_behavior": tax_behavior, "tiers_mode": None,
+            "transform_quantity": None, "type": "recurring" if recurring else "one_time",
+            "unit_amount": unit_amount, "unit_amount_decimal": str(unit_amount),
+        }
+        self._prices[price["id"]] = price
+        return 200, self._render(price, params)
+
+    def _api_get_price(self, call: _Call, params: dict, request: Request, price_id: str):
+        if price_id not in self._prices:
+            raise _no_such("price", price_id)
+        return 200, self._render(self._prices[price_id], params)
+
+    def _api_list_prices(self, call: _Call, params: dict, request: Request) -> tuple[int, dict]:
+        _known_and_modelled(params, _PRICE_LIST_PARAMS, ("created", "ending_before"))
+        items = list(self._prices.values())
+        if params.get("lookup_keys") not in (None, ""):
+            keys = params["lookup_keys"]
+            if not isinstance(keys, list):
+                raise StripeError(400, "Invalid array", param="lookup_keys")
+            if len(keys) > 10:
+                raise StripeError(400, "You may pass at most 10 lookup_keys.", param="lookup_keys")
+            items = [p for p in items if p["lookup_key"] in keys]
+        if params.get("active") not in (None, ""):
+            active = _flag(params["active"], "active")
+            items = [p for p in items if p["active"] == active]
+        for name in ("currency", "product", "type"):
+            if params.get(name):
+                items = [p for p in items if p[name] == params[name]]
+        recurring = params.get("recurring")
+        if isinstance(recurring, dict) and recurring.get("interval"):
+            items = [p for p in items if (p["recurring"] or {}).get("interval") == recurring["interval"]]
+        return 200, self._render(self._page_of(items, params, "/v1/prices"), {"expand": params.get("expand")})
+
+    # ----------------------------------------------------------- subscriptions
+
+    def _subscription_or_404(self, sub_id: str) -> dict:
+        if sub_id not in self._subscriptions:
+            raise _no_such("subscription", sub_id)
+        return self._subscriptions[sub_id]
+
+    def _subscribe_locked(self, call: _Call, session: dict, payment_method: str | None) -> None:
+        """The buyer pays a mode=subscription session: customer, saved card, active subscription, events."""
+        saved = None
+        if payment_method:
+            saved = self._payment_methods.get(payment_method)
+            if saved is None or not session["customer"] or saved["customer"] != session["customer"]:
+                raise _not_the_customers(payment_method)
+            if self._pm_cards[saved["id"]].refused_at_charge:
+                # Checkout shows the decline and stays open: nothing is made.
+                raise StripeError(402, _DECLINE_MESSAGE, type="card_error", code="card_declined", extra={
+                    "decline_code": "generic_decline", "payment_method": copy.deepcopy(saved)})
+        if not session["customer"]:
+            # Checkout always makes a customer for a subscription, from the email the buyer gives.
+            session["customer"] = self._new_customer_locked(
+                call, email=session["customer_email"] or "customer@example.com")["id"]
+        customer = self._customers[session["customer"]]
+        email = session["customer_email"] or customer.get("email") or "customer@example.com"
+        pm = saved or self._materialise_locked("pm_card_visa", email=email)
+        if pm["customer"] is None:
+            self._attach_locked(call, pm, customer["id"])
+        [line] = [item for item in self._line_items[session["id"]] if item["price"]["type"] == "recurring"]
+        data = self._subscription_data.get(session["id"], {})
+        subscription = self._new_subscription_locked(
+            customer["id"], line["price"], line["quantity"], metadata=data.get("metadata") or {},
+            description=data.get("description"), payment_method=pm["id"])
+        self._emit(call, "customer.subscription.created", subscription)
+        session.update(
+            status="complete", payment_status="paid", subscription=subscription["id"], url=None,
+            customer_details={"address": None, "email": email, "name": customer.get("name"), "phone": None,
+                              "tax_exempt": "none", "tax_ids": []})
+        self._emit(call, "checkout.session.completed", session)
+
+    def _new_subscription_locked(self, customer_id: str, price: dict, quantity: int, *, metadata: dict,
+                                 description: str | None, payment_method: str) -> dict:
+        now = self.now()
+        sub_id = new_id("sub_test_")
+        subscription = {
+            "id": sub_id, "object": "subscription", "application": None, "application_fee_percent": None,
+            "automatic_tax": {"disabled_reason": None, "enabled": False, "liability": None},
+            "billing_cycle_anchor": now, "billing_cycle_anchor_config": None,
+            # Flexible is the default for new subscriptions since API version 2025-09-30.clover.
+            "billing_mode": {"flexible": {"proration_discounts": "included"}, "type": "flexible",
+                             "updated_at": now},
+            "billing_thresholds": None, "cancel_at": None, "cancel_at_period_end": False, "canceled_at": None,
+            "cancellation_details": {"comment": None, "feedback": None, "reason": None},
+            "collection_method": "charge_automatically", "created": now, "currency": price["currency"],
+            "customer": customer_id, "customer_account": None, "days_until_due": None,
+            "default_payment_method": payment_method, "default_source": None, "default_tax_rates": [],
+            "description": description, "discounts": [], "ended_at": None,
+            "invoice_settings": {"account_tax_ids": None, "issuer": {"type": "self"}},
+            "items": {"object": "list", "data": [], "has_more": False, "total_count": 1,
+                      "url": f"/v1/subscription_items?subscription={sub_id}"},
+            "latest_invoice": None, "livemode": False, "metadata": dict(metadata),
+            "next_pending_invoice_item_invoice": None, "on_behalf_of": None, "pause_collection": None,
+            "payment_settings": {"payment_method_options": None, "payment_method_types": None,
+                                 "save_default_payment_method": "off"},
+            "pending_invoice_item_interval": None, "pending_setup_intent": None, "pending_update": None,
+            "presentment_details": None, "schedule": None, "start_date": now, "status": "active",
+            "status_details": None, "test_clock": None, "transfer_data": None, "trial_end": None,
+            "trial_settings": {"end_behavior": {"missing_payment_method": "create_invoice"}}, "trial_start": None,
+        }
+        end = _period_end(now, now, price["recurring"])
+        subscription["items"]["data"].append({
+            "id": new_id("si_test_", 14), "object": "subscription_item", "billed_until": None,
+            "billing_thresholds": None, "created": now, "current_period_end": end, "current_period_start": now,
+            "current_trial": None, "discounts": [], "metadata": {}, "plan": _plan(price),
+            "price": copy.deepcopy(price), "quantity": quantity, "subscription": sub_id, "tax_rates": [],
+        })
+        self._subscriptions[sub_id] = subscription
+        return subscription
+
+    def _api_get_subscription(self, call: _Call, params: dict, request: Request, sub_id: str):
+        return 200, self._render(self._subscription_or_404(sub_id), params)
+
+    def _api_list_subscriptions(self, call: _Call, params: dict, request: Request) -> tuple[int, dict]:
+        _known_and_modelled(params, _SUBSCRIPTION_LIST_PARAMS, tuple(
+            _SUBSCRIPTION_LIST_PARAMS - {"customer", "price", "status", "limit", "starting_after", "expand"}))
+        status = params.get("status") or None
+        if status is not None and status not in (*_SUBSCRIPTION_STATUSES, "all", "ended"):
+            raise StripeError(400, f"Invalid status: {status}", param="status")
+        items = list(self._subscriptions.values())
+        if status is None:  # like Stripe: without a status, canceled subscriptions are left out
+            items = [s for s in items if s["status"] != "canceled"]
+        elif status == "ended":
+            items = [s for s in items if s["status"] in ("canceled", "incomplete_expired")]
+        elif status != "all":
+            items = [s for s in items if s["status"] == status]
+        if params.get("customer"):
+            items = [s for s in items if s["customer"] == params["customer"]]
+        if params.get("price"):
+            items = [s for s in items if any(i["price"]["id"] == params["price"] for i in s["items"]["data"])]
+        return 200, self._render(self._page_of(items, params, "/v1/subscriptions"), {"expand": params.get("expand")})
+
+    def _api_update_subscription(self, call: _Call, params: dict, request: Request, sub_id: str):
+        _known_and_modelled(params, _SUBSCRIPTION_UPDATE_PARAMS | _SUBSCRIPTION_UPDATE_UNSUPPORTED,
+                            tuple(_SUBSCRIPTION_UPDATE_UNSUPPORTED))
+        sub = self._subscription_or_404(sub_id)
+        if sub["status"] == "canceled" and set(params) - {"metadata", "cancellation_details", "expand"}:
+            raise StripeError(400, _CANCELED_UPDATE)
+        proration = params.get("proration_behavior") or None
+        if proration is not None and proration not in ("always_invoice", "create_prorations", "none"):
+            raise StripeError(400, "Invalid proration_behavior: must be one of always_invoice, create_prorations, "
+                                   "or none", param="proration_behavior")
+        details = _cancellation_details(params.get("cancellation_details"))
+        metadata = None
+        if "metadata" in params:
+            raw = params["metadata"]
+            _metadata(raw, "metadata")  # validates
+            metadata = {} if raw == "" else {**sub["metadata"], **raw}
+            metadata = {k: v for k, v in metadata.items() if v != ""}
+        new_items = self._items_update(sub, params["items"]) if params.get("items") not in (None, "") else None
+        previous: dict[str, Any] = {}
+        details_before = copy.deepcopy(sub["cancellation_details"])
+        if "cancel_at_period_end" in params:
+            at_end = _flag(params["cancel_at_period_end"], "cancel_at_period_end")
+            if at_end != sub["cancel_at_period_end"]:
+                previous.update(cancel_at=sub["cancel_at"], cancel_at_period_end=sub["cancel_at_period_end"],
+                                canceled_at=sub["canceled_at"])
+                # Like Stripe: cancel_at becomes the period end, canceled_at the time of this request.
+                if at_end:
+                    sub.update(cancel_at=_current_period_end(sub), cancel_at_period_end=True,
+                               canceled_at=self.now())
+                else:
+                    sub.update(cancel_at=None, cancel_at_period_end=False, canceled_at=None)
+                sub["cancellation_details"] = {"comment": None, "feedback": None,
+                                               "reason": "cancellation_requested" if at_end else None}
+        sub["cancellation_details"].update(details)
+        if sub["cancellation_details"] != details_before:
+            previous["cancellation_details"] = details_before
+        if metadata is not None and metadata != sub["metadata"]:
+            previous["metadata"] = sub["metadata"]
+            sub["metadata"] = metadata
+        if "description" in params and (params["description"] or None) != sub["description"]:
+            previous["description"] = sub["description"]
+            sub["description"] = params["description"] or None
+        if new_items is not None and new_items != sub["items"]["data"]:
+            previous["items"] = copy.deepcopy(sub["items"])
+            sub["items"]["data"] = new_items
+        if previous:
+            self._emit(call, "customer.subscription.updated", sub, previous_attributes=previous)
+        return 200, self._render(sub, params)
+
+    def _items_update(self, sub: dict, raw: Any) -> list[dict]:
+        """items[n][id] with [price] and/or [quantity]: the subscription's items after the change."""
+        items = copy.deepcopy(sub["items"]["data"])
+        for at, entry in _hash_entries(raw, "items", _SUBSCRIPTION_ITEM_PARAMS):
+            for name in entry:
+                if name not in ("id", "price", "quantity", "metadata"):
+                    raise StripeError(400, f"The stand-in does not support {at}[{name}]: change an item's price "
+                                           "or quantity by its id.", param=f"{at}[{name}]")
+            if not entry.get("id"):
+                raise StripeError(400, "The stand-in only changes existing items: pass "
+                                       f"{at}[id] (adding items is not modelled).", param=f"{at}[id]")
+            item = next((it for it in items if it["id"] == entry["id"]), None)
+            if item is None:
+                raise StripeError(400, f"No such subscription_item: '{entry['id']}'", param=f"{at}[id]",
+                                  code="resource_missing")
+            if entry.get("price"):
+                price = self._prices.get(str(entry["price"]))
+                if price is None:
+                    raise StripeError(400, f"No such price: '{entry['price']}'", param=f"{at}[price]",
+                                      code="resource_missing")
+                if price["type"] != "recurring":
+                    raise StripeError(400, "The price specified is set to `type=one_time` but this field only "
+                                           "accepts prices with `type=recurring`.", param=f"{at}[price]")
+                if not price["active"]:
+                    raise StripeError(400, "The price specified is inactive. This field only accepts active "
+                                           "prices.", param=f"{at}[price]")
+                if price["currency"] != sub["currency"]:
+                    raise StripeError(400, f"The price specified uses currency {price['currency']}, but this "
+                                           f"subscription uses {sub['currency']}.", param=f"{at}[price]")
+                item.update(price=copy.deepcopy(price), plan=_plan(price))
+            if entry.get("quantity") not in (None, ""):
+                quantity = _int(entry["quantity"], f"{at}[quantity]")
+                if quantity < 1:
+                    raise StripeError(400, "This value must be greater than or equal to 1.",
+                                      param=f"{at}[quantity]")
+                item["quantity"] = quantity
+            if "metadata" in entry:
+                item["metadata"] = _metadata(entry["metadata"], f"{at}[metadata]")
+        return items
+
+    def _api_cancel_subscription(self, call: _Call, params: dict, request: Request, sub_id: str):
+        for name in params:
+            if name not in _SUBSCRIPTION_CANCEL_PARAMS:
+                raise _unknown(name)
+        _flag(params.get("invoice_now"), "invoice_now")  # no invoices are modelled: checked, then ignored
+        _flag(params.get("prorate"), "prorate")
+        details = _cancellation_details(params.get("cancellation_details"))
+        sub = self._subscription_or_404(sub_id)
+        if sub["status"] == "canceled":
+            raise StripeError(400, f"This subscription ({sub_id}) has already been canceled.")
+        now = self.now()
+        sub.update(status="canceled", canceled_at=now, ended_at=now)
+        sub["cancellation_details"] = {"comment": None, "feedback": None, **details,
+                                       "reason": "cancellation_requested"}
+        self._emit(call, "customer.subscription.deleted", sub)
+        return 200, self._render(sub, params)
+
+    # Python-side billing: what Stripe does by itself when a period ends -----
+
+    def renew(self, subscription_id: str) -> dict:
+        """The renewal is paid: an active subscription starts its next period; a past_due one (whose renewal
+        failed, see `fail_renewal`) is paid up and active again, its period unchanged. Delivers
+        customer.subscription.updated (previous_attributes: items, or status); returns the subscription."""
+        def run(call: _Call) -> dict:
+            sub = self._billable_locked(subscription_id)
+            if sub["status"] == "past_due":
+                sub["status"] = "active"
+                self._emit(call, "customer.subscription.updated", sub, previous_attributes={"status": "past_due"})
+            else:
+                previous = {"items": copy.deepcopy(sub["items"])}
+                self._next_period_locked(sub)
+                self._emit(call, "customer.subscription.updated", sub, previous_attributes=previous)
+            return copy.deepcopy(sub)
+        return self._run(run, sweep=False)
+
+    def fail_renewal(self, subscription_id: str) -> dict:
+        """The renewal payment is declined: as at Stripe, the next period starts anyway (its invoice stays
+        unpaid) and the subscription turns past_due. Delivers customer.subscription.updated."""
+        def run(call: _Call) -> dict:
+            sub = self._billable_locked(subscription_id)
+            if sub["status"] != "active":
+                raise StripeError(400, f"Subscription {subscription_id} is {sub['status']}: only an active "
+                                       "subscription renews.")
+            previous = {"items": copy.deepcopy(sub["items"]), "status": "active"}
+            self._next_period_locked(sub)
+            sub["status"] = "past_due"
+            self._emit(call, "customer.subscription.updated", sub, previous_attributes=previous)
+            return copy.deepcopy(sub)
+        return self._run(run, sweep=False)
+
+    def end_period(self, subscription_id: str) -> dict:
+        """A subscription set to cancel_at_period_end reaches its period end: canceled (ended_at = the period
+        end), customer.subscription.deleted. Returns the subscription."""
+        def run(call: _Call) -> dict:
+            sub = self._subscription_or_404(subscription_id)
+            if sub["status"] == "canceled":
+                raise StripeError(400, f"Subscription {subscription_id} is already canceled.")
+            if not sub["cancel_at_period_end"]:
+                raise StripeError(400, f"Subscription {subscription_id} is not set to cancel at period end: "
+                                       "call renew or fail_renewal.")
+            sub.update(status="canceled", ended_at=_current_period_end(sub))
+            self._emit(call, "customer.subscription.deleted", sub)
+            return copy.deepcopy(sub)
+        return self._run(run, sweep=False)
+
+    def _billable_locked(self, subscription_id: str) -> dict:
+        sub = self._subscription_or_404(subscription_id)
+        if sub["status"] == "canceled":
+            raise StripeError(400, f"Subscription {subscription_id} is canceled.")
+        if sub["cancel_at_period_end"]:
+            raise StripeError(400, f"Subscription {subscription_id} cancels at period end: it does not renew "
+                                   "(call end_period).")
+        return sub
+
+    def _next_period_locked(self, sub: dict) -> None:
+        for item in sub["items"]["data"]:
+            start = item["current_period_end"]
+            item.update(current_period_start=start,
+                        current_period_end=_period_end(start, sub["billing_cycle_anchor"],
+                                                       item["price"]["recurring"]))
+
     # ------------------------------------------------------- dev checkout page
 
     def _page(self, status: int, title: str, body: str) -> Response:
@@ -1842,18 +2365,23 @@ class StripeStandin:
         currency = session["currency"]
         rows = "".join(
             f"<tr><td>{html.escape(item['description'])}</td><td class='num'>{item['quantity']}</td>"
-            f"<td class='num'>{_money(item['price']['unit_amount'], currency)}</td>"
-            f"<td class='num'>{_money(item['amount_total'], currency)}</td></tr>"
+            f"<td class='num'>{_money(item['price']['unit_amount'], currency)}{_per(item['price'])}</td>"
+            f"<td class='num'>{_money(item['amount_total'], currency)}{_per(item['price'])}</td></tr>"
             for item in self._line_items[session["id"]])
         action = f"{html.escape(request.script_root)}/checkout/{html.escape(session['id'])}"
         total = _money(session["amount_total"], currency)
-        if session["status"] == "open":
+        if session["status"] == "open" and session["mode"] == "subscription":
+            actions = f"""<div class="actions">
+<form method="post" action="{action}/pay"><button id="pay" type="submit">Subscribe: pay {total}</button></form>
+<form method="post" action="{action}/cancel"><button id="cancel" type="submit">Cancel</button></form>
+</div>"""
+        elif session["status"] == "open":
             actions = f"""<div class="actions">
 <form method="post" action="{action}/pay"><button id="pay" type="submit">Pay {total}</button></form>
 <form method="post" action="{action}/cancel"><button id="cancel" type="submit">Cancel</button></form>
 <form method="post" action="{action}/pay-late"><button id="pay-late" type="submit">Pay after expiry</button></form>
 </div>"""
-        elif session["status"] == "expired" and not session["payment_intent"]:
+        elif session["status"] == "expired" and not session["payment_intent"] and session["mode"] == "payment":
             actions = f"""<p>This session has <strong>expired</strong>. Money can still arrive late:</p>
 <div class="actions">
 <form method="post" action="{action}/pay-late"><button id="pay-late" type="submit">Pay after expiry</button></form>
@@ -1905,7 +2433,7 @@ class StripeStandin:
             session = self._sessions.get(session_id)
             if session is None:
                 return self._page(404, "Unknown session", "<h1>Unknown session</h1>")
-            if not session["payment_intent"]:
+            if not (session["payment_intent"] or session["subscription"]):
                 if session["status"] != "open" and not late:
                     return self._page(409, "Session not open",
                                       f"<h1>This session is {html.escape(session['status'])}</h1>")
@@ -2017,6 +2545,159 @@ def _card_only(params: dict) -> list[str] | None:
     return ["card"] if params.get("allowed_payment_method_types") else None
 
 
+def _known_hash(value: Any, param: str, known: frozenset[str]) -> dict:
+    """A hash parameter whose keys Stripe knows; returns it."""
+    if not isinstance(value, dict):
+        raise StripeError(400, "Invalid hash", param=param)
+    for name in value:
+        if name not in known:
+            raise _unknown(f"{param}[{name}]")
+    return value
+
+
+def _hash_entries(raw: Any, param: str, known: frozenset[str]) -> Iterator[tuple[str, dict]]:
+    """The hashes of an array parameter (line_items, items), each with its path; unknown keys refused."""
+    if not isinstance(raw, list):
+        raise StripeError(400, "Invalid array", param=param)
+    for i, entry in enumerate(raw):
+        at = f"{param}[{i}]"
+        yield at, _known_hash(entry, at, known)
+
+
+def _nested(prefix: str, name: str) -> str:
+    return f"{prefix}[{name}]" if prefix else name
+
+
+def _currency(data: dict, prefix: str = "") -> str:
+    """`currency` of a price (or of price_data, under `prefix`): three letters, lower-cased."""
+    currency = str(data.get("currency") or "").lower()
+    if not currency:
+        raise _missing(_nested(prefix, "currency"))
+    if len(currency) != 3 or not currency.isalpha():
+        raise StripeError(400, f"Invalid currency: {currency}", param=_nested(prefix, "currency"))
+    return currency
+
+
+def _unit_amount(data: dict, prefix: str = "") -> int:
+    """`unit_amount`, or a whole `unit_amount_decimal`, of a price (or of price_data, under `prefix`)."""
+    if "unit_amount" in data:
+        unit_amount = _int(data["unit_amount"], _nested(prefix, "unit_amount"))
+    elif "unit_amount_decimal" in data:
+        raw_decimal = str(data["unit_amount_decimal"])
+        if not raw_decimal.isdigit():
+            raise StripeError(400, "The stand-in only takes whole unit_amount_decimal values.",
+                              param=_nested(prefix, "unit_amount_decimal"))
+        unit_amount = int(raw_decimal)
+    else:
+        raise _missing(_nested(prefix, "unit_amount"))
+    if unit_amount < 0:
+        raise StripeError(400, "This value must be greater than or equal to 0.", param=_nested(prefix, "unit_amount"))
+    return unit_amount
+
+
+def _known_and_modelled(params: dict, known: frozenset[str], unsupported: Iterable[str]) -> None:
+    """Refuse what Stripe does not know (parameter_unknown), and what it knows but the stand-in does not model."""
+    for name in params:
+        if name not in known:
+            raise _unknown(name)
+    for name in unsupported:
+        if params.get(name) not in (None, ""):
+            raise StripeError(400, f"The stand-in does not support {name}.", param=name)
+
+
+def _recurring(value: Any, param: str, allowed: frozenset[str]) -> dict:
+    """A price's `recurring` as Stripe stores it: interval, interval_count, meter, trial_period_days, usage_type."""
+    _known_hash(value, param, allowed)
+    interval = value.get("interval")
+    if not interval:
+        raise _missing(f"{param}[interval]")
+    if interval not in _MAX_INTERVAL_COUNT:
+        raise StripeError(400, f"Invalid {param}[interval]: must be one of day, week, month, or year",
+                          param=f"{param}[interval]")
+    count = _int(value.get("interval_count", 1), f"{param}[interval_count]")
+    if not 1 <= count <= _MAX_INTERVAL_COUNT[interval]:
+        raise StripeError(400, "The maximum billing interval is 3 years (3 years, 36 months, 156 weeks or 1095 "
+                               "days).", param=f"{param}[interval_count]")
+    if value.get("usage_type", "licensed") != "licensed" or value.get("meter"):
+        raise StripeError(400, "The stand-in only supports licensed (not metered) recurring prices.",
+                          param=f"{param}[usage_type]")
+    trial = value.get("trial_period_days")
+    return {"interval": interval, "interval_count": count, "meter": None,
+            "trial_period_days": _int(trial, f"{param}[trial_period_days]") if trial not in (None, "") else None,
+            "usage_type": "licensed"}
+
+
+def _subscription_data(value: Any) -> dict:
+    """A session's subscription_data: metadata and description are used, the rest refused."""
+    if value in (None, ""):
+        return {}
+    if not isinstance(value, dict):
+        raise StripeError(400, "Invalid hash", param="subscription_data")
+    for name in value:
+        if name in _SUBSCRIPTION_DATA_UNSUPPORTED:
+            raise StripeError(400, f"The stand-in does not support subscription_data[{name}] (no trials, anchors "
+                                   "or invoices are modelled).", param=f"subscription_data[{name}]")
+        if name not in _SUBSCRIPTION_DATA_PARAMS:
+            raise _unknown(f"subscription_data[{name}]")
+    description = value.get("description") or None
+    if description is not None and len(description) > 500:
+        raise StripeError(400, "Invalid string: description must be at most 500 characters.",
+                          param="subscription_data[description]")
+    return {"metadata": _metadata(value.get("metadata"), "subscription_data[metadata]"), "description": description}
+
+
+def _cancellation_details(value: Any) -> dict:
+    """cancellation_details[comment|feedback] given with an update or a cancel."""
+    if value in (None, ""):
+        return {}
+    if not isinstance(value, dict):
+        raise StripeError(400, "Invalid hash", param="cancellation_details")
+    out: dict[str, Any] = {}
+    for name, item in value.items():
+        if name not in _CANCELLATION_DETAILS_PARAMS:
+            raise _unknown(f"cancellation_details[{name}]")
+        if name == "feedback_option":
+            raise StripeError(400, "The stand-in does not support cancellation_details[feedback_option].",
+                              param="cancellation_details[feedback_option]")
+        if name == "feedback" and item not in ("", *_FEEDBACKS):
+            raise StripeError(400, f"Invalid feedback: must be one of {', '.join(sorted(_FEEDBACKS))}",
+                              param="cancellation_details[feedback]")
+        out[name] = item or None
+    return out
+
+
+def _period_end(start: int, anchor: int, recurring: dict) -> int:
+    """When a period that starts at `start` ends: a day or week later, or on the anchor's day of the month
+    (the month's last day when it is shorter) and time of day, as Stripe bills."""
+    interval, count = recurring["interval"], recurring["interval_count"]
+    if interval in ("day", "week"):
+        return start + count * (86400 if interval == "day" else 7 * 86400)
+    begin = datetime.fromtimestamp(start, timezone.utc)
+    first = datetime.fromtimestamp(anchor, timezone.utc)
+    months = begin.year * 12 + begin.month - 1 + count * (12 if interval == "year" else 1)
+    year, month = divmod(months, 12)
+    day = min(first.day, calendar.monthrange(year, month + 1)[1])
+    return int(datetime(year, month + 1, day, first.hour, first.minute, first.second, tzinfo=timezone.utc)
+               .timestamp())
+
+
+def _current_period_end(subscription: dict) -> int:
+    return min(item["current_period_end"] for item in subscription["items"]["data"])
+
+
+def _plan(price: dict) -> dict:
+    """The legacy Plan that Stripe still puts on a subscription item beside its price."""
+    recurring = price["recurring"]
+    return {
+        "id": price["id"], "object": "plan", "active": price["active"], "amount": price["unit_amount"],
+        "amount_decimal": price["unit_amount_decimal"], "billing_scheme": "per_unit", "created": price["created"],
+        "currency": price["currency"], "interval": recurring["interval"],
+        "interval_count": recurring["interval_count"], "livemode": False, "metadata": dict(price["metadata"]),
+        "meter": None, "nickname": price["nickname"], "product": price["product"], "tiers_mode": None,
+        "transform_usage": None, "trial_period_days": recurring["trial_period_days"], "usage_type": "licensed",
+    }
+
+
 def _not_the_customers(pm_id: str) -> StripeError:
     return StripeError(400, f"The customer does not have a payment method with the ID {pm_id}. The payment method "
                             "must be attached to the customer.", param="payment_method")
@@ -2042,6 +2723,15 @@ def _money(amount: int, currency: str) -> str:
         return f"{amount} {currency.upper()}"
     sign_ = "-" if amount < 0 else ""
     return f"{sign_}{abs(amount) // 100}.{abs(amount) % 100:02d} {currency.upper()}"
+
+
+def _per(price: dict) -> str:
+    """ " / month" (or " / 3 months") for a recurring price on the checkout page; "" for a one-time one."""
+    recurring = price.get("recurring")
+    if not recurring:
+        return ""
+    count = recurring["interval_count"]
+    return f" / {recurring['interval']}" if count == 1 else f" / {count} {recurring['interval']}s"
 
 
 def _success_target(session: dict) -> str | None:
