@@ -124,3 +124,12 @@ drop policy if exists "Members report posts they read" on public.post_reports;
 create policy "Members report posts they read" on public.post_reports
   for insert to authenticated
   with check (user_id = (select auth.uid()) and post_id in (select p.id from public.posts p));
+
+-- Subscriptions: the member reads their own; only the Stripe webhook (service role) writes them.
+revoke all on public.member_subscriptions from anon, authenticated;
+grant select on public.member_subscriptions to authenticated;
+grant all on public.member_subscriptions to service_role;
+alter table public.member_subscriptions enable row level security;
+drop policy if exists "Members read their own subscription" on public.member_subscriptions;
+create policy "Members read their own subscription" on public.member_subscriptions
+  for select to authenticated using (user_id = (select auth.uid()));

@@ -18,6 +18,7 @@ from shared.ticketing import checkout as ticket_checkout  # noqa: F401  kind "ti
 from shared.ticketing import emails as ticket_emails  # noqa: F401  the tickets, order describer
 from shared.parking import checkout as parking_checkout  # noqa: F401  kind "parking"
 from shared.parking import messages as parking_messages  # noqa: F401  booking confirmed, amended, cancelled; order describer
+from shared.member import subscriptions as member_subscriptions  # noqa: F401  tiers from Stripe's subscription events
 from shared.commerce import transactions  # noqa: F401  the transactions report (every area's orders)
 from shared.comms import alerts as emergency_alerts  # noqa: F401  the emergency alert, every area's audience
 from shared.comms import campaigns as promotions  # noqa: F401  the promotion

@@ -28,6 +28,7 @@ payment_intent.payment_failed leaves it waiting for another card.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -67,6 +68,8 @@ def _session_order(cur: psycopg.Cursor, session: dict) -> str | None:
 
 
 def _session_completed(cur: psycopg.Cursor, session: dict) -> tuple[str | None, str]:
+    if session.get("mode") == "subscription":
+        return None, "subscription_session"  # no order: the customer.subscription.* events carry it
     if session.get("payment_status") in ("paid", "no_payment_required"):
         return _record_payment(cur, session)
     order_id = _session_order(cur, session)
@@ -246,6 +249,15 @@ PREFETCH: dict[str, Callable[[stripe.StripeClient, dict], object]] = {
 }
 
 
+def register(event_type: str, handler: Callable[..., tuple[str | None, str]],
+             prefetch: Callable[[stripe.StripeClient, dict], object] | None = None) -> None:
+    """An area's handler for Stripe events that are not about orders (e.g. the member app's subscriptions):
+    it runs in the event's transaction, after the event is recorded, and answers (order id or None, result)."""
+    HANDLERS[event_type] = handler
+    if prefetch is not None:
+        PREFETCH[event_type] = prefetch
+
+
 def handle(payload: bytes, signature: str | None, settings: Settings, client: stripe.StripeClient) -> Outcome:
     if not signature:
         raise errors.bad_request("missing_signature", "The Stripe-Signature header is missing")
@@ -260,8 +272,10 @@ def handle(payload: bytes, signature: str | None, settings: Settings, client: st
     data = event.to_dict()["data"]["object"]
     extra = (PREFETCH[event.type](client, data),) if event.type in PREFETCH else ()
     with db.as_service() as cur:
+        # The event as Stripe sent it (the SDK's to_dict turns decimal strings, e.g. a price's
+        # unit_amount_decimal, into Decimals that JSON cannot hold).
         cur.execute("select private.record_webhook_event(%s, 'stripe', %s, %s) as new",
-                    (event.id, event.type, Jsonb(event.to_dict())))
+                    (event.id, event.type, Jsonb(json.loads(payload))))
         if not cur.fetchone()["new"]:
             return Outcome(event.id, event.type, "duplicate")
         order_id, result = handler(cur, data, *extra)

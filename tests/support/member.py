@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
-from tests.support.pg import call
+from tests.support.pg import call  # noqa: F401  (tests call it as M.call)
 
 
 def member(db, *, timezone: str = "Europe/London", currency: str = "GBP"):
