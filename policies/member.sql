@@ -9,20 +9,23 @@
 -- Ratings are read by their rater (averages: public.published_trip_templates).
 
 revoke all on public.member_settings, public.expense_categories, public.recurring_items, public.expenses,
-  public.income_entries, public.budgets, public.trips, public.wishlist_items from anon, authenticated;
+  public.income_entries, public.budgets, public.trips, public.wishlist_items, public.pam_conversations,
+  public.pam_expense_proposals from anon, authenticated;
 grant select, insert, update, delete on public.expense_categories, public.recurring_items, public.expenses,
-  public.income_entries, public.budgets, public.trips, public.wishlist_items to authenticated;
+  public.income_entries, public.budgets, public.trips, public.wishlist_items, public.pam_conversations,
+  public.pam_expense_proposals to authenticated;
 grant select, insert on public.member_settings to authenticated;
 grant update (timezone, currency) on public.member_settings to authenticated;
 grant all on public.member_settings, public.expense_categories, public.recurring_items, public.expenses,
-  public.income_entries, public.budgets, public.trips, public.wishlist_items to service_role;
+  public.income_entries, public.budgets, public.trips, public.wishlist_items, public.pam_conversations,
+  public.pam_expense_proposals to service_role;
 
 do $$
 declare
   t text;
 begin
   foreach t in array array['member_settings', 'expense_categories', 'recurring_items', 'expenses', 'income_entries',
-                           'budgets', 'trips', 'wishlist_items'] loop
+                           'budgets', 'trips', 'wishlist_items', 'pam_conversations', 'pam_expense_proposals'] loop
     execute format('alter table public.%I enable row level security', t);
     execute format('drop policy if exists "Members read their own %1$s" on public.%1$I', t);
     execute format($p$create policy "Members read their own %1$s" on public.%1$I for select to authenticated

@@ -50,3 +50,12 @@ create or replace trigger post_likes_owner before insert on public.post_likes
 
 create or replace trigger post_reports_owner before insert on public.post_reports
   for each row execute function private.own_row_defaults();
+
+create or replace trigger pam_conversations_owner before insert on public.pam_conversations
+  for each row execute function private.own_row_defaults();
+
+create or replace trigger pam_conversations_touch before update on public.pam_conversations
+  for each row execute function private.touch_updated_at();
+
+create or replace trigger pam_expense_proposals_owner before insert on public.pam_expense_proposals
+  for each row execute function private.own_row_defaults();

@@ -15,7 +15,8 @@ from tests.support import member as M
 from tests.support.pg import call, refused
 from tests.support.races import race
 
-TABLES = ["member_settings", "expense_categories", "recurring_items", "expenses", "income_entries", "budgets"]
+TABLES = ["member_settings", "expense_categories", "recurring_items", "expenses", "income_entries", "budgets",
+          "pam_conversations"]
 
 
 @pytest.fixture(scope="module")
@@ -31,6 +32,7 @@ def world(db):
                            " next_due) values ('expense', %s, 'Van insurance', 4200, 'GBP', 'monthly', %s)",
          a_cats["Insurance"], today + timedelta(days=3))
     M.budget(db, alice, a_cats["Fuel"], 20000, starts_on=today)
+    db.sql("insert into public.pam_conversations (user_id, title) values (%s, 'Fuel this month?')", (alice.id,))
     return {"alice": alice, "bob": bob, "a_cats": a_cats, "b_cats": b_cats}
 
 

@@ -422,7 +422,8 @@ def test_the_matrix_covers_every_command_on_every_ticketing_commerce_and_outbox_
               "budgets",  # tests/member/test_money.py
               "trips", "wishlist_items", "trip_templates", "trip_template_ratings", "platform_moderators", "posts",
               "post_comments", "post_likes", "post_reports",  # tests/member/test_community.py
-              "member_subscriptions"}  # tests/member/test_subscriptions.py
+              "member_subscriptions",  # tests/member/test_subscriptions.py
+              "pam_conversations", "pam_expense_proposals"}  # tests/member/test_pam.py, test_money.py
     appointments = {"service_categories", "services", "staff", "staff_services", "staff_schedules", "staff_breaks",
                     "staff_time_off", "staff_service_areas", "appointment_settings",  # test_catalogue_rls.py
                     "appointments",  # tests/appointments/test_appointments_rls.py
