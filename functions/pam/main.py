@@ -1,9 +1,10 @@
 """PAM, the member's assistant.
 
     POST /functions/v1/pam                         {message, conversation_id?} -> reply, proposals, usage
-                                                   (Accept: text/event-stream: the same answer as server-sent
-                                                   events: `tool` per tool call, `delta` pieces of the reply,
-                                                   `done` with the conversation id, proposals and usage)
+                                                   (Accept: text/event-stream: server-sent events as the turn
+                                                   runs: `tool` as each tool finishes, `delta` pieces of the
+                                                   reply, `done` with the conversation id, proposals and usage;
+                                                   a failure after a tool ran is an `error` event)
     GET  /functions/v1/pam/conversations           the member's conversations
     GET  /functions/v1/pam/conversations/<id>      one, with its messages
     POST /functions/v1/pam/proposals/<id>/confirm  write the expense PAM proposed (the member's say-so)
@@ -29,11 +30,11 @@ def main(call: http.Call):
     call.require_user()
     path, method = call.path.rstrip("/") or "/", call.method
     if path == "/" and method == "POST":
-        answer = pam.chat(call.caller, call.json(pam.ChatRequest), settings=call.settings)
+        req = call.json(pam.ChatRequest)
         if http.prefers(call.request, "text/event-stream"):
-            return http.Response(pam.as_events(answer), content_type="text/event-stream",
+            return http.Response(pam.stream(call.caller, req, settings=call.settings), content_type="text/event-stream",
                                  headers={"cache-control": "no-store", "x-accel-buffering": "no"})
-        return answer
+        return pam.chat(call.caller, req, settings=call.settings)
     if path == "/conversations" and method == "GET":
         return pam.conversations(call.caller)
     if (match := CONVERSATION.match(path)) and method == "GET":

@@ -18,6 +18,10 @@ Error codes: ai_not_configured (503), rate_limited / token_budget_exhausted (429
 from __future__ import annotations
 
 import json
+import logging
+import queue
+import threading
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import date, timedelta
 from uuid import UUID
@@ -29,6 +33,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from shared.platform import db, errors
 from shared.platform.config import Settings
 from shared.providers.ai import Limits, Tool, Toolset, budget, provider, run_turn
+
+logger = logging.getLogger("bookwell.pam")
 
 SYSTEM_PROMPT = """You are PAM, the assistant of Wheels & Wins, an app for travellers in motorhomes. You help one
 member with their own money, trips and wishlist, and find posts in the community. Today is {today} in their
@@ -153,8 +159,23 @@ TOOLS: list[Tool[Bound]] = [
 ]
 
 
-def toolset() -> Toolset[Bound]:
-    return Toolset(TOOLS)
+def toolset(on_tool: Callable[[str, bool], None] | None = None) -> Toolset[Bound]:
+    """PAM's tools; `on_tool(name, ok)` is told as each one finishes (what a stream shows while the turn runs)."""
+    if on_tool is None:
+        return Toolset(TOOLS)
+
+    def told(tool: Tool[Bound]) -> Tool[Bound]:
+        def run(bound: Bound, args) -> dict:
+            try:
+                out = tool.run(bound, args)
+            except Exception:
+                on_tool(tool.name, False)
+                raise
+            on_tool(tool.name, True)
+            return out
+        return Tool(tool.name, tool.description, tool.args, run)
+
+    return Toolset([told(t) for t in TOOLS])
 
 
 # ---------------------------------------------------------------------------------------------- turns
@@ -167,7 +188,8 @@ def _conversation(cur, conversation_id) -> dict:
     return found
 
 
-def chat(caller: db.Caller, req: ChatRequest, *, settings: Settings, client: openai.OpenAI | None = None) -> dict:
+def chat(caller: db.Caller, req: ChatRequest, *, settings: Settings, client: openai.OpenAI | None = None,
+         on_tool: Callable[[str, bool], None] | None = None) -> dict:
     if not caller.user_id:
         raise errors.unauthorized("not_authenticated", "Sign in first")
     client = client or provider.client(settings)
@@ -187,7 +209,7 @@ def chat(caller: db.Caller, req: ChatRequest, *, settings: Settings, client: ope
     user_message = {"role": "user", "content": req.message}
     limits = Limits(settings.ai.max_steps, settings.ai.max_tokens_per_turn, settings.ai.timeout_seconds)
     turn = run_turn(client, settings.ai.model or "", [{"role": "system", "content": system}, *history, user_message],
-                    toolset(), Bound(caller, str(conversation["id"])), limits, user=str(conversation["id"]))
+                    toolset(on_tool), Bound(caller, str(conversation["id"])), limits, user=str(conversation["id"]))
     with db.transaction(caller) as cur:
         cur.execute("update public.pam_conversations set messages = %s, prompt_tokens = prompt_tokens + %s,"
                     " completion_tokens = completion_tokens + %s where id = %s returning id",
@@ -203,17 +225,52 @@ def chat(caller: db.Caller, req: ChatRequest, *, settings: Settings, client: ope
             "usage": {"prompt_tokens": turn.prompt_tokens, "completion_tokens": turn.completion_tokens}}
 
 
-def as_events(answer: dict, *, chunk: int = 48):
-    """The answer as server-sent events: each tool call, the reply in pieces, then done."""
-    def event(name: str, data) -> str:
-        return f"event: {name}\ndata: {json.dumps(data, default=str)}\n\n"
+def _event(name: str, data) -> str:
+    return f"event: {name}\ndata: {json.dumps(data, default=str)}\n\n"
 
-    for call in answer["tool_calls"]:
-        yield event("tool", call)
-    reply = answer["reply"]
-    for start in range(0, len(reply), chunk):
-        yield event("delta", {"text": reply[start:start + chunk]})
-    yield event("done", {k: v for k, v in answer.items() if k not in ("reply", "tool_calls")})
+
+def stream(caller: db.Caller, req: ChatRequest, *, settings: Settings, chunk: int = 48,
+           first_wait: float = 120.0) -> Iterator[str]:
+    """A turn as server-sent events, sent as it happens: `tool` as each tool finishes, then the reply in
+    `delta` pieces, then `done` (conversation id, proposals, usage). The turn runs in a thread; this waits
+    for its first event before answering, so a turn that fails at once (no provider, over the allowance, the
+    provider down) is still a plain 429/502/503. A failure after a tool has run is an `error` event, and,
+    as ever, nothing of the turn is saved."""
+    events: queue.Queue = queue.Queue()
+
+    def work() -> None:
+        try:
+            answer = chat(caller, req, settings=settings, on_tool=lambda name, ok: events.put(("tool", {"name": name,
+                                                                                                         "ok": ok})))
+            events.put(("answer", answer))
+        except errors.DomainError as exc:
+            events.put(("error", exc))
+        except Exception as exc:  # the host's 500, in-stream
+            events.put(("error", errors.DomainError(500, "internal_error", "Something went wrong")))
+            logger.exception("pam stream failed: %s", type(exc).__name__)
+
+    threading.Thread(target=work, name="pam-turn", daemon=True).start()
+    first = events.get(timeout=first_wait)
+    if first[0] == "error":
+        raise first[1]
+
+    def rest(item) -> Iterator[str]:
+        while True:
+            kind, data = item
+            if kind == "tool":
+                yield _event("tool", data)
+            elif kind == "error":
+                yield _event("error", data.body()["error"])
+                return
+            else:
+                reply = data["reply"]
+                for start in range(0, len(reply), chunk):
+                    yield _event("delta", {"text": reply[start:start + chunk]})
+                yield _event("done", {k: v for k, v in data.items() if k not in ("reply",)})
+                return
+            item = events.get(timeout=first_wait)
+
+    return rest(first)
 
 
 def conversations(caller: db.Caller) -> dict:

@@ -174,3 +174,21 @@ def test_fifty_conversations_at_once_all_answer(ai, db):
     assert statuses == [200] * 50
     assert db.value("select count(*) from public.pam_conversations where user_id = any(%s)",
                     ([p.id for p in people],)) == 50
+
+
+def test_a_stream_fails_plainly_at_once_and_with_an_error_event_after_a_tool(ai, db, members):
+    alice = members["alice"]
+    conversation = started(ai, alice)
+    before = db.one("select messages from public.pam_conversations where id = %s", (conversation,))["messages"]
+    stream = {"accept": "text/event-stream"}
+    ai.llm.script(Fail(status=500), conversation=conversation)
+    at_once = chat(ai, alice, "Budget?", headers=stream, conversation_id=conversation)
+    assert (at_once.status_code, at_once.json()["error"]["code"]) == (502, "ai_provider_error")
+    ai.llm.script(ToolCalls([("budget_status", {})]), Fail(status=500), conversation=conversation)
+    later = chat(ai, alice, "Budget?", headers=stream, conversation_id=conversation)
+    assert later.status_code == 200
+    events = [(block.split("\n")[0].removeprefix("event: "), json.loads(block.split("\n")[1].removeprefix("data: ")))
+              for block in later.text.strip().split("\n\n")]
+    assert [name for name, _ in events] == ["tool", "error"]
+    assert events[1][1]["code"] == "ai_provider_error"
+    assert db.one("select messages from public.pam_conversations where id = %s", (conversation,))["messages"] == before
