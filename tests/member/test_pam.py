@@ -192,3 +192,19 @@ def test_a_stream_fails_plainly_at_once_and_with_an_error_event_after_a_tool(ai,
     assert [name for name, _ in events] == ["tool", "error"]
     assert events[1][1]["code"] == "ai_provider_error"
     assert db.one("select messages from public.pam_conversations where id = %s", (conversation,))["messages"] == before
+
+
+def test_the_per_member_rate_limit_and_token_budget_apply(ai, db):
+    from tests.conftest import override_env
+
+    user, _ = M.member(db)
+    with override_env(AI_REQUESTS_PER_MINUTE="2"):
+        assert [chat(ai, user, f"Hello {n}").status_code for n in range(2)] == [200, 200]
+        over = chat(ai, user, "Hello again")
+    assert (over.status_code, over.json()["error"]["code"]) == (429, "rate_limited")
+    spender, _ = M.member(db)
+    with override_env(AI_DAILY_TOKENS="50"):
+        assert chat(ai, spender, "A first question").status_code == 200  # spends more than 50 tokens
+        spent = chat(ai, spender, "And another")
+    assert (spent.status_code, spent.json()["error"]["code"]) == (429, "token_budget_exhausted")
+    assert db.value("select count(*) from public.pam_conversations where user_id = %s", (spender.id,)) == 1
