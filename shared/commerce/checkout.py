@@ -218,24 +218,24 @@ def create_checkout_session(caller: db.Caller, req: BaseModel, *, settings: Sett
 
 
 def open_payment(order: dict, *, provider: str, success_url: str, cancel_url: str, settings: Settings,
-                 client: stripe.StripeClient, close_on_failure: bool) -> str:
+                 client: stripe.StripeClient, close_on_failure: bool, replacing: str | None = None) -> str:
     """The page where the buyer pays a pending order, at the provider they chose; see open_session."""
     if provider == "paypal":
         return paypal_checkout.open_order(order, success_url=success_url, cancel_url=cancel_url, settings=settings,
                                           close_on_failure=close_on_failure)
     return open_session(order, success_url=success_url, cancel_url=cancel_url, client=client,
-                        close_on_failure=close_on_failure).url
+                        close_on_failure=close_on_failure, replacing=replacing).url
 
 
 def open_session(order: dict, *, success_url: str, cancel_url: str, client: stripe.StripeClient,
-                 close_on_failure: bool) -> stripe.checkout.Session:
+                 close_on_failure: bool, replacing: str | None = None) -> stripe.checkout.Session:
     """Open the Checkout Session of a pending order and attach it. When Stripe fails: 502, and the order
     is cancelled (capacity and promo go back) if `close_on_failure`, else left payable (money owed on
     something already delivered, like a parking overstay)."""
     try:
         session = payments.create_checkout_session(
             client, order, success_url=success_url, cancel_url=cancel_url,
-            hold_note=hold_note(order) if order.get("hold_expires_at") else None)
+            hold_note=hold_note(order) if order.get("hold_expires_at") else None, replacing=replacing)
     except stripe.StripeError as exc:
         if close_on_failure:
             with db.as_service() as cur:

@@ -95,6 +95,12 @@ def _close(status: str, reason: str) -> Callable[[psycopg.Cursor, dict], tuple[s
         order_id = _session_order(cur, session)
         if order_id is None:
             return None, "unknown_order"
+        cur.execute("select hold_expires_at is null and status = 'pending' as owed from public.orders where id = %s",
+                    (order_id,))
+        if cur.fetchone()["owed"]:
+            # Money owed on something already delivered (a parking overstay): no hold to release, and the
+            # debt stands; the next payment link is a new session.
+            return order_id, "still_owed"
         cur.execute("select private.close_unpaid_order(%s, %s, %s) as changed", (order_id, status, reason))
         return order_id, status if cur.fetchone()["changed"] else "unchanged"
 

@@ -18,6 +18,7 @@ import stripe
 from shared.commerce import checkout, refunds
 from shared.platform import db, errors, log
 from shared.platform.config import Settings
+from shared.providers import payments
 
 
 def change(caller: db.Caller, action: str, *, booking_id: str | None, reference: str | None,
@@ -71,15 +72,33 @@ def open_charge_payment(charge: dict[str, Any] | None, *, settings: Settings, cl
         order = cur.fetchone()["s"]
     if order["status"] != "pending":
         return charge | {"checkout_url": None, "status": order["status"]}
+    replacing = None
     if order.get("checkout_url"):
-        return charge | {"checkout_url": order["checkout_url"], "status": "pending"}
+        session_id = _stripe_session(charge["order_id"])
+        if session_id is None or provider == "paypal" or _still_open(client, session_id):
+            return charge | {"checkout_url": order["checkout_url"], "status": "pending"}
+        replacing = session_id  # Stripe expired the link (24 hours): the money is still owed, so a new one
     try:
         url = checkout.open_payment(order, provider=provider, success_url=success_url, cancel_url=cancel_url,
-                                    settings=settings, client=client, close_on_failure=False)
+                                    settings=settings, client=client, close_on_failure=False, replacing=replacing)
     except errors.DomainError as exc:
         log.event("parking_charge_link_failed", order_id=str(charge["order_id"]), error=exc.code)
         return charge | {"checkout_url": None, "status": "pending", "payment_error": exc.code}
     return charge | {"checkout_url": url, "status": "pending"}
+
+
+def _stripe_session(order_id: str) -> str | None:
+    with db.as_service() as cur:
+        cur.execute("select checkout_session_id from public.orders where id = %s", (order_id,))
+        return cur.fetchone()["checkout_session_id"]
+
+
+def _still_open(client: stripe.StripeClient, session_id: str) -> bool:
+    """Whether a charge's Checkout Session can still be paid (when Stripe cannot say, assume it can)."""
+    try:
+        return payments.retrieve_checkout_session(client, session_id).status == "open"
+    except stripe.StripeError:
+        return True
 
 
 def pay(number: str, tracking_token: str, *, settings: Settings, client: stripe.StripeClient, success_url: str,

@@ -52,7 +52,8 @@ def checkout_line_items(order: dict) -> list[dict[str, Any]]:
 
 
 def create_checkout_session(client: stripe.StripeClient, order: dict, *, success_url: str, cancel_url: str,
-                            now: datetime | None = None, hold_note: str | None = None) -> stripe.checkout.Session:
+                            now: datetime | None = None, hold_note: str | None = None,
+                            replacing: str | None = None) -> stripe.checkout.Session:
     """A Checkout Session for a pending order; the order id travels in metadata.
 
     Stripe needs at least 30 minutes: when the hold is shorter, the expiry job
@@ -78,7 +79,9 @@ def create_checkout_session(client: stripe.StripeClient, order: dict, *, success
             "expires_at": int(expires_at.timestamp()),
             **({"custom_text": {"submit": {"message": hold_note[:1200]}}} if hold_note else {}),
         },
-        options={"idempotency_key": f"checkout:{order['order_id']}"},
+        # One session per order, so a retry is answered with it; a session opened to replace an expired
+        # one (`replacing`, money still owed) is a new request, with a key of its own.
+        options={"idempotency_key": f"checkout:{order['order_id']}" + (f":after:{replacing}" if replacing else "")},
     )
 
 

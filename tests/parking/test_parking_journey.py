@@ -6,6 +6,7 @@ input is a clear 4xx with nothing written."""
 from __future__ import annotations
 
 import io
+import json
 import uuid
 from datetime import timedelta
 
@@ -88,8 +89,25 @@ def test_book_pay_get_the_qr_scan_in_and_out_once_and_pay_the_overstay(stack, db
     assert charge["amount_minor"] == 2500 and charge["checkout_url"].startswith(stack.base_url + "/stripe/checkout/")
     assert (parking(stack, gate | {"direction": "exit"}, staff.headers).json()["error"]["code"]) == "already_exited"
 
-    # Paid at the barrier by the link: the charge's order is paid, and a receipt goes out.
+    # The link lapses unpaid (Stripe expires a session after 24 hours): asking again opens a new one.
+    first_session = db.value("select checkout_session_id from public.orders where id = %s", (charge["order_id"],))
+    from shared.platform.config import settings
+    from shared.providers import payments
+    payments.expire_checkout_session(payments.stripe_client(settings()), first_session)
+    expired = [d for d in stack.stripe.events_sent if d.type == "checkout.session.expired"
+               and d.event["data"]["object"]["id"] == first_session]
+    assert [json.loads(d.response_body)["result"] for d in expired] == ["still_owed"]
+    assert db.value("select status from public.orders where id = %s", (charge["order_id"],)) == "pending"
+    again = parking(stack, {"action": "pay", "order_number": charge["order_number"],
+                            "tracking_token": charge["tracking_token"]}).json()
+    assert again["checkout_url"] and again["checkout_url"] != charge["checkout_url"], again
+    same = parking(stack, {"action": "pay", "order_number": charge["order_number"],
+                           "tracking_token": charge["tracking_token"]}).json()
+    assert same["checkout_url"] == again["checkout_url"], "an open link is given again, not replaced"
+
+    # Paid at the barrier by the new link: the charge's order is paid, and a receipt goes out.
     charge_session = db.value("select checkout_session_id from public.orders where id = %s", (charge["order_id"],))
+    assert charge_session != first_session
     stack.stripe.pay(charge_session)
     assert db.value("select status from public.orders where id = %s", (charge["order_id"],)) == "paid"
     assert any(e["subject"] == f"Receipt for order {charge['order_number']}"
