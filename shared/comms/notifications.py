@@ -126,3 +126,13 @@ def send_due(mailer: Mailer, *, texter: Texter | None = None, limit: int = 25,
                 sent += 1
                 cur.execute("select private.mark_notification_sent(%s, %s)", (row["id"], result))
     return {"claimed": len(claimed), "sent": sent, "failed": failed, "skipped": skipped}
+
+
+def backlog() -> dict:
+    """What the outbox still owes, for health checks: messages waiting to go (pending or being sent) and the
+    age of the oldest, in seconds (0 when none waits), so an uptime check can alert on a stuck worker."""
+    with db.as_service() as cur:
+        cur.execute("select count(*) as waiting,"
+                    " coalesce(extract(epoch from now() - min(created_at)), 0)::bigint as oldest_seconds"
+                    " from public.notification_outbox where status in ('pending', 'sending')")
+        return cur.fetchone()
