@@ -42,6 +42,7 @@ declare
   wanted_plate text := private.normalize_plate(p_plate);
   overstay bigint := 0;
   charge jsonb;
+  seen jsonb;
 begin
   select * into lot from public.parking_lots where id = p_lot_id;
   if not found or not (coalesce((select auth.role()), '') = 'service_role'
@@ -99,10 +100,10 @@ begin
   end if;
   perform private.audit(lot.org_id, 'parking.' || p_direction, 'parking_bookings', b.id::text,
                         jsonb_build_object('at', now_, 'overstay_minor', overstay));
+  seen := private.parking_booking_view(b);
   return jsonb_build_object('result', case p_direction when 'entry' then 'entered' else 'exited' end,
-                            'booking', private.parking_booking_view(b), 'overstay_minor', overstay,
-                            'charge', charge,
-                            'balance_due_minor', private.parking_booking_view(b) -> 'balance_due_minor');
+                            'booking', seen, 'overstay_minor', overstay, 'charge', charge,
+                            'balance_due_minor', seen -> 'balance_due_minor');
 end;
 $$;
 comment on function private.parking_gate(uuid, text, text, text) is

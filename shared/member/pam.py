@@ -95,8 +95,13 @@ def _rows(bound: Bound, statement: str, params: tuple = ()) -> list[dict]:
         return cur.fetchall()
 
 
+def _today(bound: Bound) -> date:
+    """The member's own today (their timezone), as every date default of theirs."""
+    return _rows(bound, "select private.member_today((select auth.uid())) as today")[0]["today"]
+
+
 def spending_summary(bound: Bound, args: Period) -> dict:
-    to_date = args.to_date or date.today()
+    to_date = args.to_date or _today(bound)
     from_date = args.from_date or to_date - timedelta(days=30)
     rows = _rows(bound, "select category, currency, sum(spent_minor)::bigint as spent_minor, sum(expenses)::bigint"
                         " as expenses from public.member_spending(%s, %s, 'year') group by 1, 2 order by 3 desc",
@@ -119,9 +124,10 @@ def propose_expense(bound: Bound, args: ProposeExpense) -> dict:
             raise errors.unprocessable("unknown_category", f"{args.category!r} is not one of the member's categories",
                                        {"categories": [r["name"] for r in cur.fetchall()]})
         cur.execute("insert into public.pam_expense_proposals (conversation_id, category_id, amount_minor, currency,"
-                    " spent_on, payee) values (%s, %s, %s, %s, %s, %s) returning id, amount_minor, currency, spent_on,"
-                    " payee, status", (bound.conversation_id, category["id"], args.amount_minor, args.currency.upper(),
-                                       args.spent_on or date.today(), args.payee))
+                    " spent_on, payee) values (%s, %s, %s, %s, coalesce(%s::date, private.member_today((select"
+                    " auth.uid()))), %s) returning id, amount_minor, currency, spent_on, payee, status",
+                    (bound.conversation_id, category["id"], args.amount_minor, args.currency.upper(), args.spent_on,
+                     args.payee))
         proposal = cur.fetchone()
     return {"proposal": proposal | {"category": category["name"]},
             "note": "Not written yet: the member confirms it (confirm_expense_proposal) before it is added."}
