@@ -98,3 +98,19 @@ create policy "Audit entries are visible to owners and admins" on public.audit_l
 -- Phone-number rules (private.to_e164 reads them as definer code): no API role's.
 revoke all on private.phone_regions from public, anon, authenticated, service_role;
 alter table private.phone_regions enable row level security;
+
+-- ---------------------------------------------------------------------------
+-- feature_flags: members read their organization's, everyone signed in reads
+-- the platform's; written only through set_feature_flag.
+-- ---------------------------------------------------------------------------
+revoke all on public.feature_flags from anon, authenticated;
+grant select on public.feature_flags to authenticated;
+grant all on public.feature_flags to service_role;
+alter table public.feature_flags enable row level security;
+
+drop policy if exists "Feature flags are visible to members and, for the platform, to everyone signed in"
+  on public.feature_flags;
+create policy "Feature flags are visible to members and, for the platform, to everyone signed in"
+  on public.feature_flags
+  for select to authenticated
+  using (org_id is null or org_id = any ((select private.org_ids_with_role())::uuid[]));

@@ -11,7 +11,9 @@ makes retries safe: a retry answers the same order with "replayed": true and
 no tracking token. Answers the checkout URL, order number, tracking token
 (shown once) and the hold's expiry;
 502 if Stripe is down (nothing stays reserved). A free order is fulfilled at
-once (no checkout URL).
+once (no checkout URL). Each attempt counts against the caller's checkout
+rate limit, and one with a promo code against the promo_code limit too
+(429 with Retry-After past either).
 """
 
 import functions_framework
@@ -28,6 +30,7 @@ from shared.providers import payments
 def main(call: http.Call):
     req = checkout.parse_request(call.json(checkout.RawBody).root,
                                  idempotency_header=call.request.headers.get("idempotency-key"))
+    call.throttle("checkout", *(["promo_code"] if getattr(req, "promo_code", None) else []))
     return checkout.create_checkout_session(
         call.caller, req,
         settings=call.settings,

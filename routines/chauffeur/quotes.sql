@@ -302,11 +302,13 @@ comment on function private.quote_reservation(uuid, jsonb, timestamptz) is
 grant execute on function private.quote_reservation(uuid, jsonb, timestamptz) to anon, authenticated, service_role;
 
 create or replace function public.quote_reservation(org_id uuid, request jsonb) returns jsonb
-  language sql stable
+  language sql
   set search_path = ''
 as $$
+  select private.throttle('quote');
   select private.quote_reservation(org_id, request);
 $$;
 comment on function public.quote_reservation(uuid, jsonb) is
-  'An itemised chauffeur quote (anyone; dispatchers may also give distance and tolls).';
+  'An itemised chauffeur quote (anyone; dispatchers may also give distance and tolls). Counts against the quote '
+  'rate limit (POST it).';
 grant execute on function public.quote_reservation(uuid, jsonb) to anon, authenticated, service_role;

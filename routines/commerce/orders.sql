@@ -623,7 +623,8 @@ grant execute on function
   to service_role;
 
 -- One throttled number + token check for every kind of guest link (orders and
--- subscriptions): the failures of both count in private.order_lookup_failures.
+-- subscriptions): every attempt counts against the caller's guest_lookup rate
+-- limit, and the failures of both count per number in private.order_lookup_failures.
 create or replace function private.authorize_token_holder(p_table regclass, p_number text, p_token text)
   returns uuid
   language plpgsql
@@ -636,6 +637,7 @@ declare
   found_id uuid;
   fails integer;
 begin
+  perform private.throttle('guest_lookup');
   if wanted !~ '^[A-Z]{2,3}-[0-9A-Z]{8}$' or p_token is null then
     return null;  -- can match no row; not counted, so garbage cannot grow the throttle table
   end if;

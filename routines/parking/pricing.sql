@@ -157,9 +157,10 @@ comment on function private.quote_parking(uuid, uuid, text, text, uuid[], timest
 create or replace function public.quote_parking(lot_id uuid, product_id uuid, entry text, "exit" text,
                                                 extras uuid[] default '{}')
   returns jsonb
-  language sql stable
+  language sql
   set search_path = ''
 as $$
+  select private.throttle('quote');
   select q || jsonb_build_object('days', (
            select jsonb_agg(jsonb_build_object('day', a.day, 'spaces_left', a.spaces_left, 'closed', a.closed)
                             order by a.day)
@@ -174,6 +175,6 @@ as $$
 $$;
 comment on function public.quote_parking(uuid, uuid, text, text, uuid[]) is
   'Anyone: the price of a stay (lines, total, billable days, entry and exit in the lot''s time) and each day''s room '
-  '(days[], available). Errors: see private.quote_parking.';
+  '(days[], available). Counts against the quote rate limit (POST it). Errors: see private.quote_parking.';
 grant execute on function private.quote_parking(uuid, uuid, text, text, uuid[], timestamptz) to anon, authenticated, service_role;
 grant execute on function public.quote_parking(uuid, uuid, text, text, uuid[]) to anon, authenticated, service_role;

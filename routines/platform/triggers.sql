@@ -25,3 +25,7 @@ create or replace trigger invitations_audit
 create or replace trigger organizations_audit
   after update on public.organizations
   for each row execute function private.audit_row('id');
+
+create or replace trigger feature_flags_audit
+  after insert or update or delete on public.feature_flags
+  for each row execute function private.audit_row('org_id');

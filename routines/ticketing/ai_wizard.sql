@@ -7,19 +7,21 @@
 -- act as that user under RLS, never as service_role.
 --
 -- Limits live in Postgres so that every function instance agrees: a request
--- reserves its place in the current minute's window and is refused when the
--- window is full or today's tokens are spent (PT429).
+-- takes its place under the per-minute rule (routines/platform/rate_limits.sql)
+-- and is refused when that is full or today's tokens are spent (429).
 --
 -- This file holds the current definition of each of its functions, re-applied on every migrate
 -- (shared/platform/migrate.py). Tables, types and indexes: migrations/20261121000600_ticketing_ai_wizard.sql.
 
--- A session may only be opened in an organization the owner manages events for.
+-- A session may only be opened in an organization the owner manages events for, with the
+-- ai_wizard feature on (routines/platform/feature_flags.sql).
 create or replace function private.check_wizard_session() returns trigger
   language plpgsql
   security definer
   set search_path = ''
 as $$
 begin
+  perform private.require_feature('ai_wizard', new.org_id);
   if not exists (
     select 1 from public.memberships m
     where m.org_id = new.org_id and m.user_id = new.owner_id and m.role in ('owner', 'admin', 'manager')
@@ -37,8 +39,9 @@ begin
 end;
 $$;
 
--- Reserve one request for the caller, or refuse with PT429 (rate_limited or
--- token_budget_exhausted). Atomic: the row lock serialises one user's instances.
+-- Reserve one request for the caller, or refuse: 429 rate_limited past the
+-- per-minute rule (private.rate_limit_take, with Retry-After), PT429
+-- token_budget_exhausted when today's tokens are spent.
 create or replace function private.ai_reserve(p_requests_per_minute integer, p_daily_tokens integer)
   returns jsonb
   language plpgsql
@@ -48,29 +51,19 @@ as $$
 declare
   caller uuid := private.require_caller();
   today date := (now() at time zone 'UTC')::date;
-  usage private.ai_usage;
+  spent integer;
+  left_this_minute integer;
 begin
-  insert into private.ai_usage (user_id, day, window_start)
-  values (caller, today, date_trunc('minute', now()))
-  on conflict (user_id, day) do nothing;
-  select * into usage from private.ai_usage where user_id = caller and day = today for update;
-  if usage.window_start < date_trunc('minute', now()) then
-    usage.window_start := date_trunc('minute', now());
-    usage.window_requests := 0;
-  end if;
-  if usage.tokens >= p_daily_tokens then
+  select u.tokens into spent from private.ai_usage u where u.user_id = caller and u.day = today;
+  if coalesce(spent, 0) >= p_daily_tokens then
     raise exception using errcode = 'PT429', detail = 'token_budget_exhausted',
       message = 'Today''s AI budget is used up; it resets at midnight UTC';
   end if;
-  if usage.window_requests >= p_requests_per_minute then
-    raise exception using errcode = 'PT429', detail = 'rate_limited',
-      message = 'Too many AI requests; wait a minute';
-  end if;
-  update private.ai_usage
-  set window_start = usage.window_start, window_requests = usage.window_requests + 1, requests = requests + 1
-  where user_id = caller and day = today;
-  return jsonb_build_object('tokens_left', p_daily_tokens - usage.tokens,
-                            'requests_left_this_minute', p_requests_per_minute - usage.window_requests - 1);
+  left_this_minute := private.rate_limit_take('ai', 'user:' || caller, p_requests_per_minute, interval '1 minute');
+  insert into private.ai_usage as u (user_id, day, requests) values (caller, today, 1)
+  on conflict (user_id, day) do update set requests = u.requests + 1;
+  return jsonb_build_object('tokens_left', p_daily_tokens - coalesce(spent, 0),
+                            'requests_left_this_minute', left_this_minute);
 end;
 $$;
 
@@ -79,8 +72,8 @@ create or replace function private.ai_record_tokens(p_tokens integer) returns vo
   security definer
   set search_path = ''
 as $$
-  insert into private.ai_usage as u (user_id, day, window_start, tokens)
-  values ((select auth.uid()), (now() at time zone 'UTC')::date, date_trunc('minute', now()), greatest(p_tokens, 0))
+  insert into private.ai_usage as u (user_id, day, tokens)
+  values ((select auth.uid()), (now() at time zone 'UTC')::date, greatest(p_tokens, 0))
   on conflict (user_id, day) do update set tokens = u.tokens + greatest(excluded.tokens, 0);
 $$;
 grant execute on function

@@ -38,16 +38,32 @@ CAPTURED = ("fulfilled", "late_fulfilled", "late_refunded", "already_paid", "dup
             "mismatch_refunded")
 
 
-def require_enabled(settings: Settings) -> None:
-    if not settings.paypal.enabled:
+def require_enabled(settings: Settings, *, order_id: str | None = None) -> None:
+    """422 paypal_disabled when this deployment has no PayPal, or the `paypal` feature flag is off for
+    the order's organization (or, with no order, for the platform)."""
+    offered = settings.paypal.enabled
+    if offered:
+        with db.as_service() as cur:
+            cur.execute("select private.feature_enabled('paypal', (select org_id from public.orders where id = %s))"
+                        " as on", (order_id,))
+            offered = cur.fetchone()["on"]
+    if not offered:
         raise errors.unprocessable("paypal_disabled", "PayPal is not offered here; choose another way to pay",
                                    {"field": "provider"})
 
 
 def open_order(order: dict, *, success_url: str, cancel_url: str, settings: Settings,
                close_on_failure: bool) -> str:
-    """Open the PayPal order of a pending order and record it; returns the buyer's approval URL."""
-    require_enabled(settings)
+    """Open the PayPal order of a pending order and record it; returns the buyer's approval URL.
+    PayPal switched off for the order's organization: 422, and the order closed if `close_on_failure`."""
+    try:
+        require_enabled(settings, order_id=order["order_id"])
+    except errors.DomainError:
+        if close_on_failure:
+            with db.as_service() as cur:
+                cur.execute("select private.close_unpaid_order(%s, 'cancelled', 'paypal_disabled')",
+                            (order["order_id"],))
+        raise
     try:
         paypal_order_id, approve_url = paypal.create_order(
             paypal.paypal_client(settings), order, return_url=settings.paypal.return_base, cancel_url=cancel_url)

@@ -17,11 +17,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import functions_framework
+from werkzeug.datastructures import Headers
 from werkzeug.middleware.dispatcher import DispatcherMiddleware
 from werkzeug.wrappers import Request, Response
 
 from shared.devstack import wizard_demo
 from shared.platform.config import PROJECT_ROOT, Settings
+from shared.platform.http import secure_headers
 from shared.devstack.standins import LlmStandin, PaypalStandin, ResendStandin, StripeStandin, TwilioStandin
 
 FUNCTIONS_DIR = PROJECT_ROOT / "functions"
@@ -105,5 +107,21 @@ def _not_found(request: Request) -> Response:
 def build_app(directory: Path = FUNCTIONS_DIR, standins: Standins | None = None):
     mounts = {f"{PREFIX}/{name}": load_function(name, directory) for name in function_names(directory)}
     if standins:
-        mounts |= standins.mounts()
+        mounts |= {prefix: with_secure_headers(app) for prefix, app in standins.mounts().items()}
     return DispatcherMiddleware(_not_found, mounts)
+
+
+def with_secure_headers(app):
+    """The stand-ins' answers get the functions' headers too; their pay and approve pages post
+    to themselves and then send the browser on to the checkout's own return URL."""
+
+    def wrapped(environ, start_response):
+        def start(status, headers, exc_info=None):
+            found = Headers(headers)
+            secure_headers(found, found.get("content-type", "").split(";")[0].strip() or None, production=False,
+                           form_targets="'self' http: https:")
+            return start_response(status, found.to_wsgi_list(), exc_info)
+
+        return app(environ, start)
+
+    return wrapped

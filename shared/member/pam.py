@@ -30,7 +30,7 @@ import openai
 from psycopg.types.json import Jsonb
 from pydantic import BaseModel, ConfigDict, Field
 
-from shared.platform import db, errors
+from shared.platform import db, errors, flags
 from shared.platform.config import Settings
 from shared.providers.ai import Limits, Tool, Toolset, budget, provider, run_turn
 
@@ -199,6 +199,8 @@ def chat(caller: db.Caller, req: ChatRequest, *, settings: Settings, client: ope
     if not caller.user_id:
         raise errors.unauthorized("not_authenticated", "Sign in first")
     client = client or provider.client(settings)
+    with db.transaction(caller) as cur:
+        flags.require(cur, "pam")
     budget.reserve(caller, settings)
     with db.transaction(caller) as cur:
         if req.conversation_id:

@@ -96,6 +96,8 @@ class HttpSettings(_FromEnv):
 
     cors_origins: Origins = Field(default=["http://localhost:3000", "http://127.0.0.1:3000"], alias="CORS_ORIGINS")
     max_body_bytes: int = Field(default=256 * 1024, alias="MAX_BODY_BYTES")
+    # How many proxies in front of the functions append to X-Forwarded-For (Cloud Run: 1); 0 trusts the peer.
+    trusted_proxy_hops: int = Field(default=0, ge=0, le=5, alias="TRUSTED_PROXY_HOPS")
 
 
 def _refuse_placeholder(variable: str, value: str, placeholder: str, hint: str = "") -> None:

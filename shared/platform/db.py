@@ -32,6 +32,7 @@ class Caller:
 
     role: Role
     claims: dict[str, Any] = field(default_factory=dict)
+    ip: str | None = None  # the client's address, when a request came over HTTP (rate limits count guests by it)
 
     @property
     def user_id(self) -> str | None:
@@ -85,11 +86,25 @@ def close_pools() -> None:
 
 
 def act_as(cur: psycopg.Cursor, caller: Caller) -> None:
-    """Inside an open transaction: become the caller for the rest of it."""
-    cur.execute(
-        "select set_config('role', %s, true), set_config('request.jwt.claims', %s, true)",
-        (caller.role, json.dumps(caller.claims)),
-    )
+    """Inside an open transaction: become the caller for the rest of it.
+
+    As PostgREST does, the role's own statement_timeout (`alter role … set`,
+    migrations/*_platform_statement_timeouts.sql) applies for the transaction.
+    The client's address goes where PostgREST puts it, `request.headers`
+    x-forwarded-for, so SQL reads one place whichever way a request came."""
+    cur.execute(ACT_AS, (caller.role, json.dumps(caller.claims),
+                         json.dumps({"x-forwarded-for": caller.ip} if caller.ip else {}), caller.role))
+
+
+ACT_AS = """
+select set_config('role', %s, true), set_config('request.jwt.claims', %s, true),
+       set_config('request.headers', %s, true),
+       set_config('statement_timeout', coalesce(
+         (select substr(setting, length('statement_timeout=') + 1)
+          from pg_roles r, unnest(r.rolconfig) setting
+          where r.rolname = %s and setting like 'statement_timeout=%%'),
+         current_setting('statement_timeout')), true)
+"""
 
 
 @contextmanager

@@ -7,6 +7,7 @@ takes them in that order: (code, message, details).
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import psycopg
@@ -16,12 +17,14 @@ from psycopg import errors as pg
 class DomainError(Exception):
     """A refusal the caller can act on (4xx), or a provider failure (5xx)."""
 
-    def __init__(self, status: int, code: str, message: str, details: Any = None):
+    def __init__(self, status: int, code: str, message: str, details: Any = None,
+                 headers: dict[str, str] | None = None):
         super().__init__(message)
         self.status = status
         self.code = code
         self.message = message
         self.details = details
+        self.headers = headers or {}
 
     def body(self) -> dict:
         return {"error": {"code": self.code, "message": self.message, "details": self.details}}
@@ -50,6 +53,13 @@ def conflict(code: str, message: str, details: Any = None) -> DomainError:
 
 def unprocessable(code: str, message: str, details: Any = None) -> DomainError:
     return DomainError(422, code, message, details)
+
+
+def rate_limited(bucket: str, retry_after_seconds: int) -> DomainError:
+    """429 with Retry-After, as private.raise_rate_limited answers from the database."""
+    return DomainError(429, "rate_limited", f"Too many requests; try again in {retry_after_seconds} s",
+                       {"bucket": bucket, "retry_after_seconds": retry_after_seconds},
+                       {"Retry-After": str(retry_after_seconds)})
 
 
 def busy() -> DomainError:
@@ -85,6 +95,11 @@ _SQLSTATE_ANSWERS: dict[type[psycopg.Error], tuple[int, str, str]] = {
 RETRYABLE = (pg.SerializationFailure, pg.DeadlockDetected, pg.LockNotAvailable)
 
 
+def too_slow() -> DomainError:
+    """503: the statement ran past its role's statement_timeout; the caller may try again later."""
+    return DomainError(503, "statement_timeout", "The request took too long; please try again in a moment")
+
+
 def from_database(exc: psycopg.Error) -> DomainError | None:
     """Translate a database refusal into a DomainError; None means a real fault."""
     state = exc.sqlstate or ""
@@ -92,6 +107,8 @@ def from_database(exc: psycopg.Error) -> DomainError | None:
     if isinstance(exc, psycopg.DataError) and not state:
         # Refused by the driver before reaching Postgres (e.g. a NUL character).
         return DomainError(422, "invalid_value", "A value contains characters that are not allowed")
+    if state == "PGRST":
+        return _postgrest_raise(diag.message_primary, diag.message_detail)
     if state.startswith("PT") and state[2:].isdigit():
         # PostgREST's convention: PTxyz raises HTTP xyz. DETAIL holds our code.
         return DomainError(
@@ -100,6 +117,8 @@ def from_database(exc: psycopg.Error) -> DomainError | None:
         )
     if isinstance(exc, RETRYABLE):
         return busy()
+    if isinstance(exc, pg.QueryCanceled):
+        return too_slow()
     for kind, (status, code, message) in _SQLSTATE_ANSWERS.items():
         if isinstance(exc, kind):
             details = {"constraint": diag.constraint_name} if diag.constraint_name else None
@@ -107,11 +126,20 @@ def from_database(exc: psycopg.Error) -> DomainError | None:
     return None
 
 
+def _postgrest_raise(message: str | None, detail: str | None) -> DomainError | None:
+    """`raise sqlstate 'PGRST'`: MESSAGE is the error as JSON, DETAIL the HTTP status and headers
+    (PostgREST's own convention, so the same refusal reads alike through PostgREST and here)."""
+    try:
+        error, http = json.loads(message or ""), json.loads(detail or "")
+        return DomainError(int(http["status"]), str(error["code"]), str(error["message"]), error.get("details"),
+                           {str(k): str(v) for k, v in (http.get("headers") or {}).items()})
+    except (ValueError, KeyError, TypeError, AttributeError):
+        return None
+
+
 def _hint(hint: str | None) -> Any:
     if not hint:
         return None
-    import json
-
     try:
         return json.loads(hint)
     except ValueError:

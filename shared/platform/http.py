@@ -29,7 +29,7 @@ import re
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -40,7 +40,7 @@ import flask
 import psycopg
 import pydantic
 
-from shared.platform import auth, errors, log, storage
+from shared.platform import auth, db, errors, log, storage
 from shared.platform.config import Settings, project, settings
 from shared.platform.db import Caller
 
@@ -79,6 +79,13 @@ class Call:
         if not self.caller.user_id:
             raise errors.unauthorized("not_authenticated", "Sign in first")
         return self.caller.user_id
+
+    def throttle(self, *buckets: str) -> None:
+        """Count this request against the rate limit of each bucket, committed at once so a
+        refused request still counts (routines/platform/rate_limits.sql): 429 with Retry-After past one."""
+        with db.transaction(self.caller) as cur:
+            for bucket in buckets:
+                cur.execute("select private.throttle(%s)", (bucket,))
 
     def require_service(self) -> None:
         if self.caller.role != "service_role":
@@ -198,7 +205,8 @@ def function(*, methods: tuple[str, ...] = ("POST",), name: str | None = None,
                     if request.method not in allowed:
                         raise errors.DomainError(405, "method_not_allowed", f"Use {', '.join(sorted(allowed))}")
                     raw = _read_body(request, max_body_bytes(cfg) if max_body_bytes else cfg.http.max_body_bytes)
-                    caller = _identify(request, cfg, project().function(fn_name).verify_jwt)
+                    caller = replace(_identify(request, cfg, project().function(fn_name).verify_jwt),
+                                     ip=client_ip(request, cfg.http.trusted_proxy_hops))
                     call = Call(request, caller, request_id, cfg, raw, fn_name)
                     response = _to_flask(handler(call))
             except errors.DomainError as exc:
@@ -211,6 +219,7 @@ def function(*, methods: tuple[str, ...] = ("POST",), name: str | None = None,
             except Exception:
                 response = _crash(fn_name, request_id)
             _cors(request, response, cfg)
+            secure_headers(response.headers, response.mimetype, production=cfg.runtime.is_production)
             response.headers["x-request-id"] = request_id
             log.event(
                 "request", function=fn_name, request_id=request_id, method=request.method,
@@ -242,6 +251,16 @@ def _request_id(given: str | None) -> str:
     if given and len(given) <= 128 and all(c.isalnum() or c in "-_.:" for c in given):
         return given
     return uuid.uuid4().hex
+
+
+def client_ip(request: flask.Request, trusted_proxy_hops: int) -> str | None:
+    """The client's address: the peer's, or behind `trusted_proxy_hops` proxies (Cloud Run's front end is
+    one), the X-Forwarded-For entry the outermost trusted proxy added. Entries further left are the
+    client's own claims and never trusted."""
+    if trusted_proxy_hops <= 0:
+        return request.remote_addr
+    hops = [h.strip() for h in (request.headers.get("x-forwarded-for") or "").split(",") if h.strip()]
+    return hops[-trusted_proxy_hops] if len(hops) >= trusted_proxy_hops else request.remote_addr
 
 
 def _identify(request: flask.Request, cfg: Settings, verify_jwt: bool) -> Caller:
@@ -317,6 +336,23 @@ def _cors(request: flask.Request, response: flask.Response, cfg: Settings) -> No
         response.headers["access-control-expose-headers"] = "x-request-id"
 
 
+# HTML here is a few server-rendered pages (unsubscribe; the stand-ins' in development): inline
+# styles, no scripts, forms posting back to the page itself.
+HTML_CSP = ("default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; form-action {forms};"
+            " frame-ancestors 'none'; base-uri 'none'")
+
+
+def secure_headers(headers, mimetype: str | None, *, production: bool, form_targets: str = "'self'") -> None:
+    """The headers every answer carries: no MIME sniffing, no referrer, HSTS outside development
+    (the functions are only ever reached over TLS there), and a CSP on HTML."""
+    headers.setdefault("x-content-type-options", "nosniff")
+    headers.setdefault("referrer-policy", "no-referrer")
+    if production:
+        headers.setdefault("strict-transport-security", "max-age=63072000; includeSubDomains")
+    if mimetype == "text/html":
+        headers.setdefault("content-security-policy", HTML_CSP.format(forms=form_targets))
+
+
 def json_default(value: Any) -> Any:
     if isinstance(value, (datetime, date)):
         return value.isoformat()
@@ -355,6 +391,7 @@ def _error(exc: errors.DomainError) -> flask.Response:
     response = flask.Response(dumps(exc.body()), status=exc.status, content_type="application/json")
     if exc.status == 503:
         response.headers["retry-after"] = "1"
+    response.headers.update(exc.headers)
     return response
 
 

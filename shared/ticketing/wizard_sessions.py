@@ -28,7 +28,7 @@ import psycopg
 from psycopg.types.json import Jsonb
 from pydantic import BaseModel, ConfigDict, Field
 
-from shared.platform import db, errors
+from shared.platform import db, errors, flags
 from shared.ticketing import wizard
 from shared.providers.ai import Limits, Tool, Toolset, run_turn
 from shared.providers.ai import budget, provider
@@ -139,6 +139,7 @@ def chat(caller: db.Caller, req: ChatRequest, *, settings: Settings, client: ope
                 raise errors.conflict("session_closed", f"This session is {session['status']}")
         else:
             session = _open(cur, caller, req.org_id or _only_org(cur, caller), req.message)
+        flags.require(cur, "ai_wizard", str(session["org_id"]))
         system = _system_prompt(cur, session, now)
     # Opening the session is committed first: a failed turn leaves an empty session, never half a turn.
 
@@ -196,8 +197,9 @@ def run_tool(caller: db.Caller, name: str, req: ToolRequest, *, now: datetime | 
     if not caller.user_id:
         raise errors.unauthorized("not_authenticated", "Sign in first")
     event_id = None
-    if req.session_id:
-        with db.transaction(caller) as cur:
+    with db.transaction(caller) as cur:
+        flags.require(cur, "ai_wizard", str(req.org_id))
+        if req.session_id:
             session = _session(cur, req.session_id)
             event_id = str(session["event_id"]) if session["event_id"] else None
     tools = toolset()

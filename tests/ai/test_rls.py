@@ -24,6 +24,7 @@ import pytest
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
+from shared.platform import errors
 from shared.platform.db import Caller, act_as
 from tests.support import factories, ticketing
 from tests.support.rls import OUTCOMES, assert_case, parse_matrix, probe, refusal
@@ -348,8 +349,8 @@ def test_nobody_but_the_owner_can_touch_the_rival_session(prober, world):
 # ---------------------------------------------------------------------------
 AI_USAGE_STATEMENTS = {
     "select": "select * from private.ai_usage",
-    "insert": "insert into private.ai_usage (user_id, day, window_start) values (%(me)s, current_date, now())",
-    "update": "update private.ai_usage set tokens = 0, requests = 0, window_requests = 0 where user_id = %(me)s",
+    "insert": "insert into private.ai_usage (user_id, day) values (%(me)s, current_date)",
+    "update": "update private.ai_usage set tokens = 0, requests = 0 where user_id = %(me)s",
     "delete": "delete from private.ai_usage where user_id = %(me)s",
 }
 
@@ -401,7 +402,7 @@ def as_caller(cur, caller: Caller, statement: str, params=None):
 
 
 def usage_of(cur, user_id) -> dict | None:
-    cur.execute("select requests, window_requests, tokens from private.ai_usage where user_id = %s", (user_id,))
+    cur.execute("select requests, tokens from private.ai_usage where user_id = %s", (user_id,))
     return cur.fetchone()
 
 
@@ -417,7 +418,7 @@ def test_a_user_cannot_reset_their_own_spent_budget(prober, db):
         for statement in (AI_USAGE_STATEMENTS["update"], AI_USAGE_STATEMENTS["delete"],
                           "select private.ai_record_tokens(-1000)"):
             as_caller(cur, user.caller, statement, {"me": user.id})
-        assert usage_of(cur, user.id) == {"requests": 1, "window_requests": 1, "tokens": 1000}
+        assert usage_of(cur, user.id) == {"requests": 1, "tokens": 1000}
         still = reserve(cur, user.caller, 10, 1000)
         assert isinstance(still, psycopg.Error) and still.diag.message_detail == "token_budget_exhausted", (
             f"a user reset their own budget: {still!r}")
@@ -443,13 +444,13 @@ def test_ai_reserve_counts_per_user_and_users_do_not_share_a_window(prober, db):
         assert reserve(cur, first.caller, 2, 1000) == {"tokens_left": 1000, "requests_left_this_minute": 1}
         assert reserve(cur, first.caller, 2, 1000) == {"tokens_left": 1000, "requests_left_this_minute": 0}
         limited = reserve(cur, first.caller, 2, 1000)
-        assert isinstance(limited, psycopg.Error) and limited.sqlstate == "PT429", limited
-        assert limited.diag.message_detail == "rate_limited"
+        assert isinstance(limited, psycopg.Error) and limited.sqlstate == "PGRST", limited
+        assert errors.from_database(limited).code == "rate_limited"
         # The first user's full window is theirs alone.
         assert reserve(cur, second.caller, 2, 1000) == {"tokens_left": 1000, "requests_left_this_minute": 1}
         assert as_caller(cur, first.caller, "select private.ai_record_tokens(700)") == [{"ai_record_tokens": None}]
         assert reserve(cur, second.caller, 2, 1000) == {"tokens_left": 1000, "requests_left_this_minute": 0}
-        assert usage_of(cur, first.id) == {"requests": 2, "window_requests": 2, "tokens": 700}
-        assert usage_of(cur, second.id) == {"requests": 2, "window_requests": 2, "tokens": 0}
+        assert usage_of(cur, first.id) == {"requests": 2, "tokens": 700}
+        assert usage_of(cur, second.id) == {"requests": 2, "tokens": 0}
         cur.execute("select count(*) as n from private.ai_usage where user_id = any(%s)", ([first.id, second.id],))
         assert cur.fetchone()["n"] == 2

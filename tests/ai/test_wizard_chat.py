@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import threading
 import uuid
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, timedelta
 
 import httpx
 import pytest
@@ -204,11 +204,8 @@ def test_the_rate_limit_holds_across_two_function_instances(stack, db, team):
         stack.llm.reset()
         for s in servers:
             s.shutdown()
-    minute_changed = datetime.now(timezone.utc).second < 2  # a new minute opens a new window
-    if not minute_changed:
-        assert answers == [(200, None)] * 3 + [(429, "rate_limited")], answers
-    else:
-        assert answers.count((429, "rate_limited")) <= 1
+    # Three at once pass; the fourth would need 20 s more of the minute (whenever the minute turns).
+    assert answers == [(200, None)] * 3 + [(429, "rate_limited")], answers
 
 
 def test_the_daily_token_budget_holds_across_two_function_instances(stack, db, team):

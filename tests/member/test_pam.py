@@ -202,6 +202,7 @@ def test_the_per_member_rate_limit_and_token_budget_apply(ai, db):
         assert [chat(ai, user, f"Hello {n}").status_code for n in range(2)] == [200, 200]
         over = chat(ai, user, "Hello again")
     assert (over.status_code, over.json()["error"]["code"]) == (429, "rate_limited")
+    assert 1 <= int(over.headers["retry-after"]) <= 30  # one more of two a minute is due within 30 s
     spender, _ = M.member(db)
     with override_env(AI_DAILY_TOKENS="50"):
         assert chat(ai, spender, "A first question").status_code == 200  # spends more than 50 tokens

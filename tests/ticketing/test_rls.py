@@ -405,7 +405,8 @@ def test_rls_matrix(prober, world, target, command, actor, expected):
 def test_the_matrix_covers_every_command_on_every_ticketing_commerce_and_outbox_table(db):
     public = {r["relname"] for r in db.sql(
         "select relname from pg_class where relnamespace = 'public'::regnamespace and relkind in ('r', 'p')")}
-    tenancy = {"profiles", "organizations", "memberships", "invitations", "audit_log"}
+    tenancy = {"profiles", "organizations", "memberships", "invitations", "audit_log",
+               "feature_flags"}  # tests/foundation/test_feature_flags.py
     crm = {"companies", "contacts", "interactions"}
     ai = {"wizard_sessions"}  # tests/ai/test_rls.py
     comms = {"message_templates", "emergency_alerts",  # tests/comms/test_templates.py, test_alerts.py
@@ -738,8 +739,10 @@ def test_the_only_private_functions_anon_may_execute_are_the_guest_ones(db):
     parking_guests = {"quote_parking", "parking_availability", "place_parking_order",  # tests/parking/
                       "lookup_parking_booking", "parking_change"}
     community = {"is_moderator", "template_rating"}  # read by the public posts and templates (tests/member/)
+    rate_limits = {"throttle", "client_subject"}  # every guest request counts (tests/foundation/test_rate_limits.py)
+    flags = {"feature_enabled"}  # a public page asks whether PayPal is offered (tests/foundation/test_feature_flags.py)
     assert executable == (guest_checkout | postcode_lookup | booking_page | appointment_guests | subscription_guests
-                          | guest_accounts | chauffeur_guests | parking_guests | community)
+                          | guest_accounts | chauffeur_guests | parking_guests | community | rate_limits | flags)
 
 
 def test_anon_may_place_a_ticket_order(prober, world):
