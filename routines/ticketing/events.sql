@@ -10,6 +10,7 @@
 -- Ticketing reacts to order status changes (see the commerce migration):
 --   pending|processing -> expired|cancelled   seats go back on sale
 --   expired|cancelled  -> paid (late payment) seats re-claimed, or PT409 capacity_gone
+--                                             (or event_cancelled: see cancellation.sql)
 --   * -> paid                                  one ticket per seat + the ticket email queued
 --   paid -> refunded                           tickets voided, seats back on sale
 --
@@ -35,6 +36,9 @@ begin
   end if;
   if new.status = 'published' and old.status = 'draft' then
     new.published_at := now();
+  end if;
+  if new.status = 'cancelled' and old.status <> 'cancelled' then
+    new.cancelled_at := coalesce(new.cancelled_at, now());  -- however it was cancelled (cancellation.sql)
   end if;
   return new;
 end;
@@ -165,6 +169,10 @@ as $$
 declare
   item record;
 begin
+  if exists (select 1 from public.events e where e.id = new.event_id and e.status = 'cancelled') then
+    raise exception using errcode = 'PT409', message = 'The event was cancelled while the payment was late',
+      detail = 'event_cancelled';
+  end if;
   for item in
     select ticket_tier_id, sum(quantity)::int as quantity from public.order_items
     where order_id = new.id and ticket_tier_id is not null

@@ -54,3 +54,7 @@ create or replace trigger wizard_sessions_touch before update on public.wizard_s
 create or replace trigger wizard_sessions_check before insert or update of org_id, owner_id, event_id
   on public.wizard_sessions
   for each row execute function private.check_wizard_session();
+
+create or replace trigger events_cancelled after update of status on public.events
+  for each row when (new.status = 'cancelled' and old.status is distinct from 'cancelled')
+  execute function private.event_cancelled();

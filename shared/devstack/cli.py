@@ -1,10 +1,12 @@
 """`bookwell`: the local stack and operations in one command.
 
-    bookwell dev [--port N]           database + migrations + demo data + functions + cron
+    bookwell dev [--port N] [--workers N]   database + migrations + demo data + functions + cron
     bookwell db start|stop|url        the embedded Postgres under .bookwell/
+    bookwell db dump [--file PATH] [--database-url URL]               a backup in one file (pg_dump -Fc)
+    bookwell db restore --file PATH [--database-url URL] [--clean]    into an empty database, all or nothing
     bookwell migrate [--database-url URL] [--status]
     bookwell seed                     demo organization and users (idempotent)
-    bookwell serve [--port N]         every function at /functions/v1/<name>
+    bookwell serve [--port N] [--cron] [--workers N]   every function at /functions/v1/<name>
     bookwell token --email E | --anon a Supabase-shaped JWT for a local user, or the anon key
     bookwell rpc NAME [k=v ...] [--as WHO] [--json J]   call public.NAME as PostgREST would
     bookwell sql "STATEMENT" [--as WHO]                 one statement as that caller, under RLS
@@ -21,10 +23,11 @@ import os
 import signal
 import sys
 import threading
+from pathlib import Path
 
 import psycopg
 
-from shared.devstack import cron, rpc, seed
+from shared.devstack import backup, cron, rpc, seed
 from shared.platform import auth, config, migrate
 from shared.devstack.localdb import LocalDbError, LocalServer, port_free
 
@@ -74,6 +77,10 @@ def _use(url: str) -> None:
 
 
 def cmd_db(args: argparse.Namespace) -> None:
+    if args.action in ("dump", "restore"):
+        url = database_url(args.database_url, start=not args.database_url)
+        (cmd_dump if args.action == "dump" else cmd_restore)(args, url)
+        return
     server = local_server()
     if args.action == "start":
         server.start()
@@ -83,6 +90,30 @@ def cmd_db(args: argparse.Namespace) -> None:
         print("stopped")
     else:
         print(server.url)
+
+
+def _size(path: Path) -> str:
+    size = path.stat().st_size
+    if size < 1024:
+        return f"{size} bytes"
+    for unit in ("kB", "MB", "GB"):
+        size /= 1024
+        if size < 1024 or unit == "GB":
+            break
+    return f"{size:.1f} {unit}"
+
+
+def cmd_dump(args: argparse.Namespace, url: str) -> None:
+    path = backup.dump(url, args.file or backup.default_path(config.settings().runtime.home))
+    print(f"dumped {backup.describe(url)} to {path} ({_size(path)})")
+
+
+def cmd_restore(args: argparse.Namespace, url: str) -> None:
+    done = backup.restore(url, args.file, clean=args.clean)
+    print(f"restored {args.file} into {backup.describe(url)}: {done.tables} tables, "
+          f"schema version {done.schema_version or 'none'}")
+    if done.roles_left_out:
+        print(f"left out grants to roles this server does not have: {', '.join(done.roles_left_out)}")
 
 
 def cmd_migrate(args: argparse.Namespace) -> None:
@@ -153,7 +184,28 @@ def cmd_cron(args: argparse.Namespace) -> None:
         raise CliError(f"{args.name} answered {status}")
 
 
-def serve(port: int, *, with_cron: bool) -> None:
+def worker_count(explicit: int | None) -> int:
+    """--workers, else BOOKWELL_WORKERS, else 1."""
+    raw = explicit if explicit is not None else (config.settings().runtime.workers or "").strip() or 1
+    try:
+        count = int(raw)
+    except ValueError:
+        raise CliError(f"BOOKWELL_WORKERS must be a whole number of processes, not {raw!r}") from None
+    if count < 1:
+        source = "--workers" if explicit is not None else "BOOKWELL_WORKERS"
+        raise CliError(f"{source} must be at least 1, not {count}")
+    return count
+
+
+def serve(port: int, *, with_cron: bool, workers: int = 1) -> None:
+    if workers > 1:  # gunicorn, N processes; the stand-ins and the cron loop stay here (see workers.py)
+        from shared.devstack import workers as several
+
+        status = several.serve(port, workers, with_cron=with_cron)
+        if status:
+            raise CliError(f"the function workers stopped (exit {status}); their log is above")
+        return
+
     from werkzeug.serving import make_server
 
     from shared.devstack import devserver
@@ -178,16 +230,22 @@ def serve(port: int, *, with_cron: bool) -> None:
         loop.join(timeout=5)
 
 
+def _processes(workers: int) -> str:
+    return f" ({workers} worker processes)" if workers > 1 else ""
+
+
 def cmd_serve(args: argparse.Namespace) -> None:
+    workers = worker_count(args.workers)
     port = use_api_port(args.port, "serve")
     _use(database_url())
-    print(f"functions at http://127.0.0.1:{port}/functions/v1/<name>", flush=True)
-    serve(port, with_cron=args.cron)
+    print(f"functions at http://127.0.0.1:{port}/functions/v1/<name>{_processes(workers)}", flush=True)
+    serve(port, with_cron=args.cron, workers=workers)
 
 
 def cmd_dev(args: argparse.Namespace) -> None:
     from shared.devstack import devserver
 
+    workers = worker_count(args.workers)
     port = use_api_port(args.port, "dev")
     started_here = False
     url = config.settings().database.url
@@ -207,7 +265,7 @@ def cmd_dev(args: argparse.Namespace) -> None:
             "", "Bookwell is running. Ctrl-C stops it; the data stays in .bookwell/.", "",
             f"  database        {url}",
             f"  migrations      {len(done)} applied now",
-            f"  functions       {base}/functions/v1/<name>",
+            f"  functions       {base}/functions/v1/<name>{_processes(workers)}",
         ]
         lines += [f"                  {base}/functions/v1/{name}" for name in devserver.function_names()]
         if cfg.stripe.base and cfg.stripe.base.startswith("http://127.0.0.1"):
@@ -228,11 +286,15 @@ def cmd_dev(args: argparse.Namespace) -> None:
         lines += ["", "  try: curl " + base + "/functions/v1/health",
                   "  then README.md, \"Walkthrough\": a paid ticket and a booked appointment from a terminal", ""]
         print("\n".join(lines), flush=True)
-        serve(port, with_cron=True)
+        serve(port, with_cron=True, workers=workers)
     finally:
         if started_here:
             local_server().stop()
         print("stopped", flush=True)
+
+
+WORKERS_HELP = ("processes serving the functions (default: BOOKWELL_WORKERS, else 1); more than one runs them "
+                "under gunicorn, the stand-ins and cron staying in this process")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -241,10 +303,23 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("dev", help="run the whole local stack with demo data")
     p.add_argument("--port", type=int, help="the functions' port (default: [api] port in supabase.toml)")
+    p.add_argument("--workers", type=int, help=WORKERS_HELP)
     p.set_defaults(run=cmd_dev)
 
-    p = sub.add_parser("db", help="start, stop or locate the embedded Postgres")
-    p.add_argument("action", choices=["start", "stop", "url"])
+    p = sub.add_parser("db", help="start, stop or locate the embedded Postgres; dump or restore a database")
+    actions = p.add_subparsers(dest="action", required=True, metavar="ACTION")
+    actions.add_parser("start", help="start the embedded Postgres (created on first use)")
+    actions.add_parser("stop", help="stop it; the data stays in .bookwell/")
+    actions.add_parser("url", help="print its URL")
+    target = "default: DATABASE_URL or the local database"
+    d = actions.add_parser("dump", help="back up a database to one file (pg_dump, custom format)")
+    d.add_argument("--file", type=Path, help="default: .bookwell/backups/bookwell-<UTC time>.dump")
+    d.add_argument("--database-url", help=target)
+    r = actions.add_parser("restore", help="restore a backup into an empty database, all or nothing")
+    r.add_argument("--file", type=Path, required=True, help="a file `bookwell db dump` wrote")
+    r.add_argument("--database-url", help=target)
+    r.add_argument("--clean", action="store_true",
+                   help="first remove the Bookwell schema and the users the database has (in the same transaction)")
     p.set_defaults(run=cmd_db)
 
     p = sub.add_parser("migrate", help="apply the bootstrap, migrations and policies")
@@ -257,6 +332,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("serve", help="serve every function over HTTP")
     p.add_argument("--port", type=int, help="default: [api] port in supabase.toml")
     p.add_argument("--cron", action="store_true", help="also run the cron schedules")
+    p.add_argument("--workers", type=int, help=WORKERS_HELP)
     p.set_defaults(run=cmd_serve)
 
     p = sub.add_parser("token", help="mint a JWT for a local user (created if missing), or print the anon key")
@@ -291,7 +367,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         args.run(args)
-    except (CliError, LocalDbError, migrate.MigrationError) as exc:
+    except (CliError, LocalDbError, migrate.MigrationError, backup.BackupError) as exc:
         print(f"bookwell: {exc}", file=sys.stderr)
         return 1
     except psycopg.OperationalError as exc:

@@ -59,6 +59,8 @@ class RuntimeSettings(_FromEnv):
     # The local stack's port when not supabase.toml's [api] port (`bookwell dev --port N` sets it).
     api_port: int | None = Field(default=None, alias="BOOKWELL_API_PORT", ge=1, le=65535)
     log_level: str = Field(default="INFO", alias="LOG_LEVEL")
+    # Processes serving the functions in `bookwell dev` / `bookwell serve` (more than one: gunicorn).
+    workers: str | None = Field(default=None, alias="BOOKWELL_WORKERS")
 
     @property
     def is_production(self) -> bool:
@@ -71,6 +73,8 @@ class RuntimeSettings(_FromEnv):
 class DatabaseSettings(_FromEnv):
     url: str | None = Field(default=None, alias="DATABASE_URL")
     pool_max_size: int = Field(default=10, alias="DB_POOL_MAX_SIZE")
+    # How long a request waits for a connection before answering 503 database_unavailable.
+    pool_timeout_seconds: float = Field(default=10, gt=0, le=120, alias="DB_POOL_TIMEOUT_SECONDS")
 
 
 class AuthSettings(_FromEnv):

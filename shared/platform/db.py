@@ -71,6 +71,7 @@ def pool(database_url: str | None = None) -> ConnectionPool:
         if found is None:
             found = ConnectionPool(
                 url, min_size=1, max_size=settings().database.pool_max_size, open=True,
+                timeout=settings().database.pool_timeout_seconds,
                 kwargs={"autocommit": True, "prepare_threshold": None},
                 name="bookwell",
             )

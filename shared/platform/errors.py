@@ -95,6 +95,11 @@ _SQLSTATE_ANSWERS: dict[type[psycopg.Error], tuple[int, str, str]] = {
 RETRYABLE = (pg.SerializationFailure, pg.DeadlockDetected, pg.LockNotAvailable)
 
 
+def database_unavailable() -> DomainError:
+    """503: the database is down, restarting or refused the connection; nothing was done, try again."""
+    return DomainError(503, "database_unavailable", "The database is not answering; please try again in a moment")
+
+
 def too_slow() -> DomainError:
     """503: the statement ran past its role's statement_timeout; the caller may try again later."""
     return DomainError(503, "statement_timeout", "The request took too long; please try again in a moment")
@@ -119,6 +124,8 @@ def from_database(exc: psycopg.Error) -> DomainError | None:
         return busy()
     if isinstance(exc, pg.QueryCanceled):
         return too_slow()
+    if isinstance(exc, psycopg.OperationalError):
+        return database_unavailable()
     for kind, (status, code, message) in _SQLSTATE_ANSWERS.items():
         if isinstance(exc, kind):
             details = {"constraint": diag.constraint_name} if diag.constraint_name else None

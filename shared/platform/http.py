@@ -39,6 +39,7 @@ from uuid import UUID
 import flask
 import psycopg
 import pydantic
+from psycopg_pool import PoolTimeout
 
 from shared.platform import auth, db, errors, log, storage
 from shared.platform.config import Settings, project, settings
@@ -216,6 +217,8 @@ def function(*, methods: tuple[str, ...] = ("POST",), name: str | None = None,
             except psycopg.Error as exc:
                 translated = errors.from_database(exc)
                 response = _error(translated) if translated else _crash(fn_name, request_id)
+            except PoolTimeout:  # every connection busy or none can be opened: the database is down
+                response = _error(errors.database_unavailable())
             except Exception:
                 response = _crash(fn_name, request_id)
             _cors(request, response, cfg)

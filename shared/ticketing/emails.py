@@ -12,6 +12,7 @@ import psycopg
 from shared.providers import qr
 from shared.platform.formatting import money, when
 from shared.comms import templates
+from shared.comms.notifications import Skip
 from shared.providers.mail import InlineImage
 from shared.commerce.order_mail import OrderView, describer
 
@@ -90,3 +91,57 @@ def describe_ticket_order(cur: psycopg.Cursor, order_id: str) -> OrderView:
                      what=order["event_title"] or f"order {order['number']}", goods="tickets",
                      void_note="Your tickets for this order are no longer valid.",
                      kept_note="Your tickets remain valid.", lost_reason="the tickets were sold")
+
+
+def _event_cancelled(cur: psycopg.Cursor, row: dict) -> dict:
+    """One buyer's orders of a cancelled event, with what each has had back."""
+    event_id, email = row["payload"]["event_id"], row["payload"]["buyer_email"]
+    cur.execute("select e.title, e.starts_at, e.cancel_reason, z.timezone from public.events e"
+                " join public.organizations z on z.id = e.org_id where e.id = %s", (event_id,))
+    event = cur.fetchone()
+    cur.execute(
+        "select o.number, o.buyer_name, o.currency,"
+        " (select coalesce(sum(r.amount_minor), 0) from public.refunds r"
+        "  where r.order_id = o.id and r.status <> 'failed') as refunded_minor"
+        " from public.orders o where o.event_id = %s and lower(o.buyer_email) = %s"
+        " and o.status = 'refunded' and o.close_reason = 'event_cancelled' order by o.created_at",
+        (event_id, email))
+    orders = cur.fetchall()
+    if not orders:
+        raise Skip("no_cancelled_order")
+    return {"event_title": event["title"], "starts": when(event["starts_at"], event["timezone"]),
+            "reason": event["cancel_reason"] or "", "buyer_name": orders[-1]["buyer_name"],
+            "orders": [{"number": o["number"], "refund": money(o["refunded_minor"], o["currency"])} for o in orders],
+            "total_refund": money(total, orders[0]["currency"]) if (total := sum(o["refunded_minor"] for o in orders))
+            else ""}
+
+
+CANCELLED_HTML = """<h1 style="margin:0 0 8px;font-size:22px">{{ event_title }} is cancelled</h1>
+<p style="margin:0 0 16px;color:#52525b">It was to start {{ starts }}.</p>
+<p style="margin:0 0 8px">Hello {{ buyer_name }}, we are sorry: the organizer has cancelled this event.
+{% if reason %}They said: “{{ reason }}”{% endif %}</p>
+<p style="margin:0 0 8px">Your tickets are no longer valid.{% if total_refund %} We are refunding {{ total_refund }}
+to the way you paid; it may take a few days to show.{% endif %}</p>
+<ul style="margin:0 0 8px;padding-left:20px">{% for order in orders %}
+<li>Order <strong>{{ order.number }}</strong>: {{ order.refund }} back</li>{% endfor %}
+</ul>"""
+
+CANCELLED_TEXT = """{{ subject }}
+
+Hello {{ buyer_name }}, the organizer has cancelled {{ event_title }} ({{ starts }}).
+{% if reason %}Their reason: {{ reason }}
+{% endif %}Your tickets are no longer valid.{% if total_refund %} We are refunding {{ total_refund }} to the way you paid.{% endif %}
+{% for order in orders %}- Order {{ order.number }}: {{ order.refund }} back
+{% endfor %}"""
+
+templates.register(templates.Kind(
+    name="event_cancelled", purpose="transactional",
+    variables={"event_title": "the event", "starts": "when it was to start", "reason": "the organizer's reason, "
+               "if they gave one", "buyer_name": "the buyer's name", "total_refund": "what all their orders get back (empty when nothing was paid)",
+               "orders": "their orders, each with number and refund"},
+    sample={"event_title": "Spring Gala", "starts": "Sat 9 Jan 2027, 19:00 GMT", "reason": "The venue flooded",
+            "buyer_name": "Casey Customer", "total_refund": "£45.00",
+            "orders": [{"number": "BW-7K3M9QXA", "refund": "£45.00"}]},
+    context=_event_cancelled,
+    defaults={"email": {"subject": "Cancelled: {{ event_title }}, and your refund", "html": CANCELLED_HTML,
+                        "text": CANCELLED_TEXT}}))

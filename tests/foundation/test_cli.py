@@ -127,3 +127,22 @@ def test_a_port_in_use_is_found_first_and_said_in_one_line(bookwell, command) ->
         assert f"port {port} is already in use (set by --port)" in line and f"bookwell {command} --port N" in line
         line = one_line_failure(bookwell(command, env=nowhere | {"BOOKWELL_API_PORT": str(port)}))
         assert f"port {port} is already in use (set by BOOKWELL_API_PORT)" in line
+
+
+@pytest.mark.parametrize("command, said", [
+    (["db", "dump"], "cannot reach the database"),
+    (["db", "restore", "--file", "README.md"], "README.md is not a backup `bookwell db dump` wrote"),  # looked at first
+])
+def test_backup_failures_are_said_in_one_line(bookwell, command, said) -> None:
+    result = bookwell(*command, "--database-url", "postgresql://nobody@127.0.0.1:1/x")
+    line = one_line_failure(result)
+    assert said in line, line
+    assert result.stdout == ""
+
+
+def test_db_keeps_its_actions_and_lists_the_backup_ones(bookwell) -> None:
+    out = ok(bookwell("db", "--help"))
+    for action in ("start", "stop", "url", "dump", "restore"):
+        assert re.search(rf"^\s+{action}\s", out, re.MULTILINE), out
+    refused = bookwell("db", "restore")
+    assert refused.returncode == 2 and "--file" in refused.stderr

@@ -378,3 +378,152 @@ def test_a_syntax_error_is_reported_at_its_own_line_inside_the_statement(clone_u
     assert message.startswith(f"migrations/{bad.name} line 4 (create table public.mig_syntax (): syntax error")
     assert message.endswith("[42601]") and "\n" not in message
 
+
+
+# ---------------------------------------------------------------------------
+# A failure leaves the database exactly as it was: the whole catalogue and the ledger compared
+# ---------------------------------------------------------------------------
+
+# What a migration, routine or policy file can change. (Sequences are left out: nextval is never
+# rolled back in Postgres, by design.)
+FINGERPRINT = {
+    "relations": """select c.oid::regclass::text, c.relkind, c.relrowsecurity, c.relforcerowsecurity, c.relacl::text,
+                           obj_description(c.oid, 'pg_class')
+                    from pg_class c where c.relnamespace::regnamespace::text in ('public', 'private', 'auth')
+                    order by 1""",
+    "columns": """select a.attrelid::regclass::text, a.attname, format_type(a.atttypid, a.atttypmod), a.attnotnull,
+                         pg_get_expr(d.adbin, d.adrelid), a.attacl::text
+                  from pg_attribute a join pg_class c on c.oid = a.attrelid
+                  left join pg_attrdef d on d.adrelid = a.attrelid and d.adnum = a.attnum
+                  where c.relnamespace::regnamespace::text in ('public', 'private', 'auth') and a.attnum > 0
+                    and not a.attisdropped order by 1, 2""",
+    "functions": """select p.oid::regprocedure::text, md5(p.prosrc), p.prosecdef, p.provolatile, p.proconfig::text,
+                           p.proacl::text, obj_description(p.oid, 'pg_proc')
+                    from pg_proc p where p.pronamespace::regnamespace::text in ('public', 'private', 'auth')
+                    order by 1""",
+    "policies": "select schemaname, tablename, policyname, permissive, roles::text, cmd, qual, with_check"
+                " from pg_policies order by 1, 2, 3",
+    "triggers": "select tgrelid::regclass::text, tgname, pg_get_triggerdef(oid), tgenabled from pg_trigger"
+                " where not tgisinternal order by 1, 2",
+    "constraints": "select conrelid::regclass::text, conname, pg_get_constraintdef(oid) from pg_constraint"
+                   " where connamespace::regnamespace::text in ('public', 'private', 'auth') order by 1, 2, 3",
+    "types": "select oid::regtype::text, typtype from pg_type where typnamespace::regnamespace::text"
+             " in ('public', 'private') and typtype in ('e', 'd', 'c') order by 1",
+    "default privileges": "select defaclrole::regrole::text, defaclnamespace, defaclobjtype, defaclacl::text"
+                          " from pg_default_acl order by 1, 2, 3",
+    "schemas": "select nspname, nspacl::text from pg_namespace order by 1",
+    "ledger": "select version, name, statements, checksum from supabase_migrations.schema_migrations order by 1",
+}
+
+
+def fingerprint(conn: psycopg.Connection) -> dict[str, list]:
+    found = {key: conn.execute(query).fetchall() for key, query in FINGERPRINT.items()}
+    tables = [r[0] for r in conn.execute("select format('%I.%I', schemaname, tablename) from pg_tables"
+                                         " where schemaname in ('public', 'private', 'auth') order by 1")]
+    rows = sql.SQL("select count(*), md5(coalesce(string_agg(t::text, ',' order by t::text), '')) from {} t")
+    found["rows"] = [(t, *conn.execute(rows.format(sql.SQL(t))).fetchone()) for t in tables]
+    return found
+
+
+def changed(before: dict, after: dict) -> dict:
+    return {key: {"only before": [r for r in before[key] if r not in after[key]][:5],
+                  "only after": [r for r in after[key] if r not in before[key]][:5]}
+            for key in before if before[key] != after[key]}
+
+
+# Everything a file may do to what exists, then a statement that fails.
+SWEEPING = """
+create table public.mig_swept (id int primary key);
+insert into public.organizations (name, slug, created_by)
+  select 'Swept', 'swept', id from auth.users limit 1;
+alter table public.organizations add column mig_swept text;
+comment on table public.organizations is 'swept';
+create or replace function private.random_token() returns text language sql as $$ select 'swept' $$;
+create function public.mig_swept_fn() returns int language sql set search_path = '' as $$ select 1 $$;
+grant execute on function private.random_token() to anon;
+revoke select on public.organizations from authenticated;
+alter default privileges in schema public grant execute on functions to anon;
+drop policy if exists "{policy}" on public.{table};
+alter table public.{table} disable row level security;
+create policy mig_swept on public.organizations for select to anon using (true);
+drop trigger if exists on_auth_user_saved on auth.users;
+create type public.mig_swept_kind as enum ('a');
+"""
+
+
+@pytest.fixture
+def sweeping(clone_url: str) -> str:
+    with connect(clone_url) as conn:
+        table, policy = conn.execute(
+            "select tablename, policyname from pg_policies where schemaname = 'public' and tablename <> 'organizations'"
+            " order by tablename, policyname limit 1").fetchone()
+        db_has_user = conn.execute("select count(*) from auth.users").fetchone()[0]
+        if not db_has_user:
+            from shared.platform import users
+
+            with conn.transaction():
+                users.create_in_database(conn, "sweeper@example.com")
+    return SWEEPING.format(table=table, policy=policy.replace('"', '""'))
+
+
+def test_a_migration_whose_second_statement_fails_leaves_schema_and_ledger_exactly_as_before(
+        clone_url: str, migrations_dir: Path) -> None:
+    bad = write(migrations_dir, f"{PENDING_VERSION}_second_fails.sql",
+                "create table public.mig_first_statement (id int);\nselect 1 / 0;\n")
+    with connect(clone_url) as conn:
+        before = fingerprint(conn)
+        with pytest.raises(MigrationError, match=f"migrations/{bad.name} line 2"):
+            migrate.apply_migrations(conn, migrations_dir)
+        assert changed(before, fingerprint(conn)) == {}
+
+
+def test_a_failing_migration_that_changed_everything_first_leaves_it_all_as_it_was(
+        clone_url: str, migrations_dir: Path, sweeping: str) -> None:
+    write(migrations_dir, f"{PENDING_VERSION}_sweeping.sql", sweeping + "select 1 / 0;\n")
+    with connect(clone_url) as conn:
+        before = fingerprint(conn)
+        with pytest.raises(MigrationError, match="division by zero"):
+            migrate.apply_migrations(conn, migrations_dir)
+        assert changed(before, fingerprint(conn)) == {}
+        # The same file, fixed, does change all of that: the fingerprint would have seen it.
+        write(migrations_dir, f"{PENDING_VERSION}_sweeping.sql", sweeping)
+        migrate.apply_migrations(conn, migrations_dir)
+        assert set(changed(before, fingerprint(conn))) >= {
+            "relations", "columns", "functions", "policies", "triggers", "types", "default privileges", "ledger",
+            "rows"}
+
+
+def test_a_failing_routines_file_leaves_every_function_and_trigger_as_it_was(
+        clone_url: str, tmp_path: Path, sweeping: str) -> None:
+    routines = tmp_path / "routines"
+    (routines / "a_area").mkdir(parents=True)
+    (routines / "b_area").mkdir()
+    write(routines / "a_area", "functions.sql", sweeping)
+    write(routines / "b_area", "functions.sql",
+          "create or replace function public.mig_ok() returns int language sql as $$ select 1 $$;\nselect 1 / 0;\n")
+    write(routines / "a_area", "triggers.sql", "create trigger mig_never after insert on public.organizations"
+          " for each row execute function private.touch_updated_at();\n")
+    with connect(clone_url) as conn:
+        before = fingerprint(conn)
+        with pytest.raises(MigrationError, match="routines/b_area/functions.sql line 2"):
+            migrate.apply_routines(conn, routines)
+        assert changed(before, fingerprint(conn)) == {}
+        (routines / "b_area" / "functions.sql").unlink()  # without the failing file, all of it lands
+        migrate.apply_routines(conn, routines)
+        assert set(changed(before, fingerprint(conn))) >= {"functions", "triggers", "policies", "rows"}
+
+
+def test_a_failing_policies_file_leaves_every_policy_grant_and_rls_switch_as_it_was(
+        clone_url: str, tmp_path: Path, sweeping: str) -> None:
+    policies = tmp_path / "policies"
+    policies.mkdir()
+    write(policies, "a_sweeps.sql", sweeping)
+    write(policies, "b_fails.sql", "alter table public.organizations force row level security;\nselect 1 / 0;\n")
+    with connect(clone_url) as conn:
+        before = fingerprint(conn)
+        with pytest.raises(MigrationError, match="policies/b_fails.sql line 2"):
+            migrate.apply_policies(conn, policies)
+        assert changed(before, fingerprint(conn)) == {}
+        (policies / "b_fails.sql").unlink()  # without the failing file, all of it lands
+        migrate.apply_policies(conn, policies)
+        assert set(changed(before, fingerprint(conn))) >= {"relations", "policies", "functions", "rows"}

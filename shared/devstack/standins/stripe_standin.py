@@ -582,6 +582,11 @@ class StripeStandin:
 
     # ------------------------------------------------------------ failures
 
+    @property
+    def faults(self) -> Faults:
+        """The queued failures (`fail_next` adds to them; `faults.clear()` ends an outage early)."""
+        return self._faults
+
     def fail_next(self, n: int = 1, status: int = 500, *, after: bool = False) -> None:
         """Make the next `n` API requests (/v1, SDK retries included) fail with `status`.
 
