@@ -59,6 +59,9 @@ class RuntimeSettings(_FromEnv):
     # The local stack's port when not supabase.toml's [api] port (`bookwell dev --port N` sets it).
     api_port: int | None = Field(default=None, alias="BOOKWELL_API_PORT", ge=1, le=65535)
     log_level: str = Field(default="INFO", alias="LOG_LEVEL")
+    # The longest any call to Stripe, PayPal, Resend or Twilio may take before it counts as failed
+    # (the SDKs' own defaults run to 80 s: a slow provider would hold every worker thread).
+    provider_timeout_seconds: float = Field(default=15, gt=0, le=120, alias="PROVIDER_TIMEOUT_SECONDS")
     # Processes serving the functions in `bookwell dev` / `bookwell serve` (more than one: gunicorn).
     workers: str | None = Field(default=None, alias="BOOKWELL_WORKERS")
 

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import base64
+import functools
 import html
 from dataclasses import dataclass, field
 
 import resend
+from resend.http_client_requests import RequestsClient
 
 from shared.platform.config import Settings
 
@@ -25,6 +27,11 @@ class Email:
     text: str
     images: list[InlineImage] = field(default_factory=list)
     headers: dict[str, str] = field(default_factory=dict)  # e.g. List-Unsubscribe on promotions
+
+
+@functools.lru_cache(maxsize=4)
+def _http_client(timeout: float) -> RequestsClient:
+    return RequestsClient(timeout=timeout)
 
 
 class Mailer:
@@ -55,6 +62,7 @@ class Mailer:
         # process is built from the same settings, so setting them is safe.
         resend.api_key = self.settings.mail.resend_api_key
         resend.api_url = self.settings.mail.resend_base or "https://api.resend.com"
+        resend.default_http_client = _http_client(self.settings.runtime.provider_timeout_seconds)
         sent = resend.Emails.send(params, options={"idempotency_key": idempotency_key})
         return sent["id"]
 

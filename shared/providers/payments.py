@@ -19,12 +19,13 @@ STRIPE_MAX_SESSION = timedelta(hours=23, minutes=50)
 
 def stripe_client(settings: Settings) -> stripe.StripeClient:
     """One client per key and base URL per process (building one costs milliseconds of TLS setup)."""
-    return _client(settings.stripe.secret_key, settings.stripe.base)
+    return _client(settings.stripe.secret_key, settings.stripe.base, settings.runtime.provider_timeout_seconds)
 
 
 @functools.lru_cache(maxsize=8)
-def _client(api_key: str, base: str | None) -> stripe.StripeClient:
-    return stripe.StripeClient(api_key, base_addresses={"api": base} if base else None, max_network_retries=2)
+def _client(api_key: str, base: str | None, timeout: float) -> stripe.StripeClient:
+    return stripe.StripeClient(api_key, base_addresses={"api": base} if base else None, max_network_retries=2,
+                               http_client=stripe.new_default_http_client(timeout=timeout))
 
 
 def verify_webhook(payload: bytes, signature: str, settings: Settings) -> stripe.Event:

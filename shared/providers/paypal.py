@@ -61,7 +61,6 @@ from shared.platform.config import Settings
 # PayPal's currencies with fewer decimals than ISO 4217 gives them
 # (https://developer.paypal.com/api/rest/reference/currency-codes/); every other one as ISO says.
 PAYPAL_DECIMALS = {"HUF": 0, "JPY": 0, "TWD": 0}
-TIMEOUT_SECONDS = 20
 WEBHOOK_HEADERS = ("paypal-transmission-id", "paypal-transmission-time", "paypal-transmission-sig",
                    "paypal-cert-url", "paypal-auth-algo")
 _UNAVAILABLE_STATUSES = frozenset({408, 425, 429})
@@ -111,17 +110,18 @@ class _RebasedConfiguration(Configuration):
 
 def paypal_client(settings: Settings) -> PaypalServersdkClient:
     """One client per credentials and base URL per process; it keeps its OAuth token until it expires."""
-    return _client(settings.paypal.client_id, settings.paypal.client_secret, settings.paypal.base)
+    return _client(settings.paypal.client_id, settings.paypal.client_secret, settings.paypal.base,
+                   settings.runtime.provider_timeout_seconds)
 
 
 @functools.lru_cache(maxsize=8)
-def _client(client_id: str, client_secret: str, base: str | None) -> PaypalServersdkClient:
+def _client(client_id: str, client_secret: str, base: str | None, timeout: float) -> PaypalServersdkClient:
     credentials = ClientCredentialsAuthCredentials(
         o_auth_client_id=client_id, o_auth_client_secret=client_secret, o_auth_clock_skew=60,
         # The SDK's own fetch, unswallowed: a refused or failed token call surfaces with its status
         # (the default provider turns both into a bare "OAuthToken is undefined").
         o_auth_token_provider=lambda _last, manager: manager.fetch_token())
-    options: dict[str, Any] = {"timeout": TIMEOUT_SECONDS, "max_retries": 0,
+    options: dict[str, Any] = {"timeout": timeout, "max_retries": 0,
                                "client_credentials_auth_credentials": credentials}
     if base is None:
         return PaypalServersdkClient(environment=Environment.PRODUCTION, **options)
@@ -417,7 +417,7 @@ def _post_json(client: PaypalServersdkClient, path: str, payload: str) -> dict:
     manager.apply(_HeaderSink(headers))
     url = client.config.get_base_uri() + path
     try:
-        response = httpx.post(url, content=payload.encode("utf-8"), headers=headers, timeout=TIMEOUT_SECONDS)
+        response = httpx.post(url, content=payload.encode("utf-8"), headers=headers, timeout=client.config.timeout)
     except httpx.HTTPError as exc:
         raise PaypalUnavailable(f"PayPal did not answer: {type(exc).__name__}") from exc
     if response.status_code >= 400:

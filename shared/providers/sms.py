@@ -87,7 +87,8 @@ class _RebasedHttpClient(TwilioHttpClient):
 
 def twilio_client(settings: Settings) -> Client:
     base = settings.sms.twilio_base
-    http_client = _RebasedHttpClient(base, timeout=15) if base else TwilioHttpClient(timeout=15)
+    timeout = settings.runtime.provider_timeout_seconds
+    http_client = _RebasedHttpClient(base, timeout=timeout) if base else TwilioHttpClient(timeout=timeout)
     return Client(settings.sms.twilio_account_sid, settings.sms.twilio_auth_token, http_client=http_client)
 
 

@@ -321,6 +321,11 @@ class PaypalStandin:
         answer kept), but the answer is lost."""
         self.faults.add(n, status, after=after)
 
+    def slow_next(self, n: int = 1, seconds: float = 5.0) -> None:
+        """Make the next `n` API calls take `seconds` before they are carried out (a slow provider:
+        a client that gave up meanwhile never hears the answer)."""
+        self.faults.add_slow(n, seconds)
+
     def clear(self) -> None:
         with self._lock:
             for store in (self._tokens, self._orders, self._captures, self._refunds, self._setup_tokens,

@@ -31,8 +31,9 @@ from werkzeug.wrappers import Response
 
 @dataclass(frozen=True)
 class Fault:
-    status: int
+    status: int | None  # None: no error, only the delay
     after: bool = False  # True: carry the call out, then answer the error (a lost response)
+    delay: float = 0.0   # seconds the provider takes before it does anything (a slow provider)
 
 
 class Faults:
@@ -44,10 +45,18 @@ class Faults:
         with self._lock:
             self._queued.extend(Fault(status, after) for _ in range(n))
 
-    def take(self) -> Fault | None:
-        """The fault for this call, if one is queued."""
+    def add_slow(self, n: int, seconds: float) -> None:
+        """The next `n` calls wait `seconds`, then are carried out as usual (whoever still listens)."""
         with self._lock:
-            return self._queued.popleft() if self._queued else None
+            self._queued.extend(Fault(None, delay=seconds) for _ in range(n))
+
+    def take(self) -> Fault | None:
+        """The error for this call, if one is queued; a slow call sleeps here first and then has none."""
+        with self._lock:
+            fault = self._queued.popleft() if self._queued else None
+        if fault is not None and fault.delay:
+            time.sleep(fault.delay)
+        return None if fault is None or fault.status is None else fault
 
     def clear(self) -> None:
         with self._lock:

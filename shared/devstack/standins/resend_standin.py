@@ -159,6 +159,11 @@ class ResendStandin:
             self._journal.clear()
             self.webhooks.clear()
 
+    @property
+    def faults(self) -> Faults:
+        """The queued failures and delays (`faults.clear()` ends an outage early)."""
+        return self._faults
+
     def fail_next(self, n: int = 1, status: int = 500, *, after: bool = False) -> None:
         """Make the next `n` API calls fail with `status` (500 application_error, 429 rate limit, ...).
 
@@ -166,6 +171,11 @@ class ResendStandin:
         answer is an error, as when the response is lost on the way back.
         """
         self._faults.add(n, status, after=after)
+
+    def slow_next(self, n: int = 1, seconds: float = 5.0) -> None:
+        """Make the next `n` API calls take `seconds` before they are carried out (a slow provider:
+        a client that gave up meanwhile never hears the answer)."""
+        self._faults.add_slow(n, seconds)
 
     def html_for_display(self, email_id: str) -> str:
         """The email's HTML with cid: references replaced by data: URIs."""

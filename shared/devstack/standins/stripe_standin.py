@@ -597,6 +597,11 @@ class StripeStandin:
         """
         self._faults.add(n, status, after=after)
 
+    def slow_next(self, n: int = 1, seconds: float = 5.0) -> None:
+        """Make the next `n` API calls take `seconds` before they are carried out (a slow provider:
+        a client that gave up meanwhile never hears the answer)."""
+        self._faults.add_slow(n, seconds)
+
     # ----------------------------------------------------------- webhooks
 
     def sign(self, payload: bytes | str, timestamp: int | None = None) -> str:

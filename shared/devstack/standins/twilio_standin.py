@@ -167,9 +167,19 @@ class TwilioStandin:
                 params["ErrorCode"] = failure
             self.queue_webhook(callback, params)
 
+    @property
+    def faults(self) -> Faults:
+        """The queued failures and delays (`faults.clear()` ends an outage early)."""
+        return self._faults
+
     def fail_next(self, n: int = 1, status: int = 500) -> None:
         """Make the next `n` API calls fail with `status` (500: Twilio down; 429: too many requests)."""
         self._faults.add(n, status)
+
+    def slow_next(self, n: int = 1, seconds: float = 5.0) -> None:
+        """Make the next `n` API calls take `seconds` before they are carried out (a slow provider:
+        a client that gave up meanwhile never hears the answer)."""
+        self._faults.add_slow(n, seconds)
 
     # ---------------------------------------------------------------- WSGI
 
