@@ -890,3 +890,52 @@ def main() -> None:
 
 if __name__ == "__main__":
     main()
+
+
+# ---------------------------------------------------------------------------
+# Helpers added for load.py (appended; nothing above changes)
+# ---------------------------------------------------------------------------
+
+
+def start_command(name: str, argv: list[str], port: int, env: dict[str, str], workdir: Path,
+                  timeout: float = 60) -> Served:
+    """Like start_served, for any command that will listen on 127.0.0.1:`port`: in its own session
+    (Served.stop ends it and every process it started, e.g. gunicorn's workers), output in
+    workdir/<name>.log."""
+    log = workdir / f"{name}.log"
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(argv, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT), **env},
+                                stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
+                                start_new_session=True)
+    served = Served(name, port, proc, log)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"{name} exited with {proc.returncode}:\n{log.read_text(errors='replace')[-3000:]}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return served
+        except OSError:
+            time.sleep(0.1)
+    served.stop()
+    raise RuntimeError(f"{name} did not listen on port {port}")
+
+
+def group_cpu(leader: int) -> float:
+    """CPU seconds of a process group started by start_command/start_served: the leader (with its
+    reaped children) and every live process of its group (e.g. gunicorn's arbiter and workers)."""
+    total = _proc_cpu(leader, with_children=True)
+    for entry in os.scandir("/proc"):
+        if entry.name.isdigit() and int(entry.name) != leader:
+            fields = _stat(int(entry.name))
+            if fields is not None and int(fields[2]) == leader:  # field 5: process group id
+                total += _proc_cpu(int(entry.name))
+    return total
+
+
+def percentile_ms(values: list[float], q: float) -> float:
+    """Nearest-rank percentile of seconds, in milliseconds (nan when empty)."""
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, int(q * len(ordered) + 0.5) - 1))] * 1000
