@@ -130,8 +130,9 @@ def install_variant(pg: common.Pg, kind: str) -> None:
 
 
 def product_place(caller: db.Caller, req: ticket_checkout.TicketCheckoutRequest, idempotency_key: str | None) -> dict:
-    """The product's own call: shared.ticketing.checkout.place_ticket_order."""
-    return ticket_checkout.place_ticket_order(caller, req, idempotency_key, settings())
+    """The product's own call, as commerce's checkout makes it: shared.ticketing.checkout.place_ticket_order
+    in one transaction as the caller, retried on a deadlock or lock timeout (shared.platform.db.run)."""
+    return db.run(caller, lambda cur: ticket_checkout.place_ticket_order(cur, req, idempotency_key, settings()))
 
 
 def counter_check(pg: common.Pg, tier_id, client_quantity: int | None) -> tuple[bool, str]:

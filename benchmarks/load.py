@@ -1044,7 +1044,7 @@ def main() -> int:
     args.load_start = os.getloadavg()
     started = time.monotonic()
     results: dict = {}
-    with Bench(fsync=not args.no_fsync, time_limit=time_limit) as bench:
+    with Bench(fsync=not args.no_fsync, time_limit=time_limit, lift_rate_limits=False) as bench:  # lifted below, reported
         pg = bench.main
         limits = lift_rate_limits(pg)
         say("rate limits lifted: " + ", ".join(f"{r['bucket']} was {r['requests']}/{r['per']}" for r in limits))

@@ -198,23 +198,24 @@ declare
   attempt integer := 0;
 begin
   loop
-    begin
-      insert into public.orders (org_id, number, kind, buyer_user_id, buyer_email, buyer_name, currency,
-                                 subtotal_minor, total_minor, tracking_token_hash, idempotency_key, request_hash,
-                                 hold_expires_at, metadata)
-      values (p_org_id, private.new_order_number(), p_kind, p_buyer_user_id, lower(btrim(p_buyer_email)),
-              btrim(p_buyer_name), p_currency, p_subtotal_minor, p_subtotal_minor, p_tracking_token_hash,
-              p_idempotency_key, p_request_hash, p_hold_expires_at, coalesce(p_metadata, '{}'))
-      returning * into ord;
+    -- `on conflict do nothing`, not an exception block: no subtransaction on every placer's hot path.
+    insert into public.orders (org_id, number, kind, buyer_user_id, buyer_email, buyer_name, currency,
+                               subtotal_minor, total_minor, tracking_token_hash, idempotency_key, request_hash,
+                               hold_expires_at, metadata)
+    values (p_org_id, private.new_order_number(), p_kind, p_buyer_user_id, lower(btrim(p_buyer_email)),
+            btrim(p_buyer_name), p_currency, p_subtotal_minor, p_subtotal_minor, p_tracking_token_hash,
+            p_idempotency_key, p_request_hash, p_hold_expires_at, coalesce(p_metadata, '{}'))
+    on conflict do nothing
+    returning * into ord;
+    if ord.id is not null then
       return ord;
-    exception when unique_violation then
-      attempt := attempt + 1;
-      if attempt > 5 or p_idempotency_key is not null and exists (
-           select 1 from public.orders where idempotency_key = p_idempotency_key) then
-        raise exception using errcode = 'PT409', message = 'A request with this idempotency key is in progress',
-          detail = 'idempotency_conflict';
-      end if;
-    end;
+    end if;
+    attempt := attempt + 1;
+    if attempt > 5 or p_idempotency_key is not null and exists (
+         select 1 from public.orders where idempotency_key = p_idempotency_key) then
+      raise exception using errcode = 'PT409', message = 'A request with this idempotency key is in progress',
+        detail = 'idempotency_conflict';
+    end if;
   end loop;
 end;
 $$;

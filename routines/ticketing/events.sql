@@ -337,25 +337,25 @@ begin
     subtotal := subtotal + tier.price_minor * wanted.quantity;
   end loop;
 
+  -- A number (or idempotency key) taken meanwhile inserts nothing: draw again, or refuse a key in flight.
+  -- `on conflict do nothing`, not an exception block: no subtransaction on the hot path.
   loop
-    begin
-      insert into public.orders (
-        org_id, number, kind, event_id, buyer_user_id, buyer_email, buyer_name, currency,
-        subtotal_minor, total_minor, tracking_token_hash, idempotency_key, request_hash, hold_expires_at)
-      values (
-        ev.org_id, private.new_order_number(), 'tickets', ev.id, buyer, lower(btrim(p_buyer_email)),
-        btrim(p_buyer_name), currencies[1], subtotal, subtotal, private.token_hash(token), p_idempotency_key,
-        p_request_hash, p_now + p_hold)
-      returning * into ord;
-      exit;
-    exception when unique_violation then
-      attempt := attempt + 1;
-      if attempt > 5 or p_idempotency_key is not null and exists (
-           select 1 from public.orders where idempotency_key = p_idempotency_key) then
-        raise exception using errcode = 'PT409', message = 'A request with this idempotency key is in progress',
-          detail = 'idempotency_conflict';
-      end if;
-    end;
+    insert into public.orders (
+      org_id, number, kind, event_id, buyer_user_id, buyer_email, buyer_name, currency,
+      subtotal_minor, total_minor, tracking_token_hash, idempotency_key, request_hash, hold_expires_at)
+    values (
+      ev.org_id, private.new_order_number(), 'tickets', ev.id, buyer, lower(btrim(p_buyer_email)),
+      btrim(p_buyer_name), currencies[1], subtotal, subtotal, private.token_hash(token), p_idempotency_key,
+      p_request_hash, p_now + p_hold)
+    on conflict do nothing
+    returning * into ord;
+    exit when ord.id is not null;
+    attempt := attempt + 1;
+    if attempt > 5 or p_idempotency_key is not null and exists (
+         select 1 from public.orders where idempotency_key = p_idempotency_key) then
+      raise exception using errcode = 'PT409', message = 'A request with this idempotency key is in progress',
+        detail = 'idempotency_conflict';
+    end if;
   end loop;
 
   -- Seats tier by tier in a fixed order, so two buyers of the same tiers never deadlock.
@@ -374,14 +374,17 @@ begin
     end if;
   end loop;
 
-  -- A code restricted to tiers (promo_code_tiers) applies to those tiers' lines only.
-  select array_agg(i.id) into eligible
-  from public.order_items i
-  join public.promo_codes pc on pc.org_id = ord.org_id and lower(pc.code) = lower(btrim(p_promo_code))
-  where i.order_id = ord.id
-    and (not exists (select 1 from public.promo_code_tiers r where r.promo_code_id = pc.id)
-         or exists (select 1 from public.promo_code_tiers r
-                    where r.promo_code_id = pc.id and r.tier_id = i.ticket_tier_id));
+  -- A code restricted to tiers (promo_code_tiers) applies to those tiers' lines only. No code, no lookup:
+  -- most orders have none, and this query was a sixth of the hot path (benchmarks/RESULTS.md, #16).
+  if nullif(btrim(p_promo_code), '') is not null then
+    select array_agg(i.id) into eligible
+    from public.order_items i
+    join public.promo_codes pc on pc.org_id = ord.org_id and lower(pc.code) = lower(btrim(p_promo_code))
+    where i.order_id = ord.id
+      and (not exists (select 1 from public.promo_code_tiers r where r.promo_code_id = pc.id)
+           or exists (select 1 from public.promo_code_tiers r
+                      where r.promo_code_id = pc.id and r.tier_id = i.ticket_tier_id));
+  end if;
   perform private.finish_order(ord.id, p_promo_code, eligible, p_now);
 
   return private.ticket_order_summary(ord.id) || jsonb_build_object('tracking_token', token, 'replayed', false);
