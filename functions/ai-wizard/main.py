@@ -14,15 +14,38 @@ import re
 
 import functions_framework
 
-from shared.platform import db, errors, http
-from shared.ticketing import wizard_sessions
+from uuid import UUID
+
+from pydantic import BaseModel
+
+from shared.platform import contract, db, errors, http
+from shared.ticketing import wizard, wizard_sessions
 
 SESSION = re.compile(r"^/sessions/(?P<id>[^/]+)(?P<abandon>/abandon)?/?$")
 TOOL = re.compile(r"^/tools/(?P<name>[a-z_]+)/?$")
 
 
+class Sessions(BaseModel):
+    sessions: list[dict]
+
+
+class Abandoned(BaseModel):
+    id: UUID
+    status: str
+
+
 @functions_framework.http
-@http.function(methods=("GET", "POST"))
+@http.function(methods=("GET", "POST"), operations=[
+    contract.Operation("POST", summary="A turn: the reply, and the draft as the tools left it",
+                       body=wizard_sessions.ChatRequest, auth="user"),
+    contract.Operation("GET", "/sessions", summary="The caller's sessions", answer=Sessions, auth="user"),
+    contract.Operation("GET", "/sessions/{session_id}", summary="One session, with its messages", auth="user"),
+    contract.Operation("POST", "/sessions/{session_id}/abandon", summary="Close a session", answer=Abandoned,
+                       auth="user"),
+    contract.Operation("POST", "/tools/{name}", summary="One tool on its own, without a model",
+                       body=wizard_sessions.ToolRequest, auth="user",
+                       params={"name": {"type": "string", "enum": sorted(wizard.TOOLS)}}),
+])
 def main(call: http.Call):
     call.require_user()
     path, method = call.path.rstrip("/") or "/", call.method

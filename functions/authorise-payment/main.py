@@ -16,7 +16,7 @@ import functions_framework
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from shared.commerce import authorisations, checkout
-from shared.platform import http
+from shared.platform import contract, http
 from shared.providers import payments
 
 
@@ -36,7 +36,10 @@ class AuthoriseRequest(BaseModel):
 
 
 @functions_framework.http
-@http.function()
+@http.function(operations=[
+    contract.Operation("POST", summary="Authorise an order now, capture after the trip (or pay with PayPal)",
+                       body=AuthoriseRequest, auth="anon"),
+])
 def main(call: http.Call):
     req = call.json(AuthoriseRequest)
     if req.provider == "paypal":

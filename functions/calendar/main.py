@@ -14,11 +14,19 @@ through the RPCs create_calendar_feed() / revoke_calendar_feed(id).
 import functions_framework
 
 from shared.appointments import calendar
-from shared.platform import db, errors, http
+from shared.platform import contract, db, errors, http
+
+ICS = "text/calendar"
 
 
 @functions_framework.http
-@http.function(methods=("GET",))
+@http.function(methods=("GET",), operations=[
+    contract.Operation("GET", "/feeds/{token}.ics", summary="A calendar feed (its secret URL is the credential)",
+                       params={"token": {"type": "string", "pattern": "^[0-9a-f]{32,200}$"}}, media=ICS,
+                       auth="none"),
+    contract.Operation("GET", "/appointments/{appointment_id}.ics", summary="One appointment of the caller's",
+                       media=ICS, auth="user"),
+])
 def main(call: http.Call):
     if found := calendar.FEED_PATH.match(call.path):
         with db.as_service() as cur:

@@ -11,6 +11,7 @@ what is still pending, never anything twice. Answers the cancellation's state
 and how many refunds went out now (`sent`) or wait for a retry (`waiting`).
 """
 
+from datetime import datetime
 from uuid import UUID
 
 import functions_framework
@@ -18,7 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 import shared.areas  # noqa: F401  every area's order kinds, describers and message renderers
 from shared.commerce import refunds
-from shared.platform import db, http
+from shared.platform import contract, db, http
 from shared.providers import payments
 
 SEND_NOW = 200  # refunds sent within the request; the cron sends the rest
@@ -27,11 +28,33 @@ SEND_NOW = 200  # refunds sent within the request; the cron sends the rest
 class CancelEvent(BaseModel):
     model_config = ConfigDict(extra="forbid")
     event_id: UUID
-    reason: str | None = Field(default=None, max_length=500)
+    reason: str | None = Field(default=None, max_length=500, description="quoted in the buyers' email")
+
+
+class RefundsNow(BaseModel):
+    sent: int = Field(description="refunds the provider took now")
+    waiting: int = Field(description="refunds the refund cron will retry")
+
+
+class Cancelled(BaseModel):
+    """Where the cancellation stands (private.event_cancellation_summary), and the refunds sent now."""
+
+    event_id: UUID
+    status: str
+    cancelled_at: datetime | None
+    orders_refunded: int
+    orders_closed: int
+    refunded_minor: int
+    buyers_emailed: int
+    already_cancelled: bool
+    refunds: RefundsNow
 
 
 @functions_framework.http
-@http.function()
+@http.function(operations=[
+    contract.Operation("POST", summary="Cancel an event: refund, void and email every buyer", body=CancelEvent,
+                       answer=Cancelled, auth="user"),
+])
 def main(call: http.Call):
     req = call.json(CancelEvent)
     if call.caller.role != "service_role":

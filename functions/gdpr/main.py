@@ -18,7 +18,7 @@ from uuid import UUID
 import functions_framework
 from pydantic import BaseModel, ConfigDict, Field
 
-from shared.platform import errors, http
+from shared.platform import contract, errors, http
 from shared.privacy import gdpr
 
 
@@ -35,7 +35,13 @@ class EraseRequest(BaseModel):
 
 
 @functions_framework.http
-@http.function(methods=("GET", "POST"))
+@http.function(methods=("GET", "POST"), operations=[
+    contract.Operation("GET", summary="Export what an org holds about a customer (org_id and email), or the "
+                                      "caller's own data (neither), as a JSON download", query=ExportQuery,
+                       auth="user"),
+    contract.Operation("POST", summary="Erase a customer from an org (financial records kept anonymised)",
+                       body=EraseRequest, auth="user"),
+])
 def main(call: http.Call):
     call.require_user()
     if call.method == "POST":

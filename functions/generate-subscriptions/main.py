@@ -7,13 +7,25 @@ org's managers.
 """
 
 import functions_framework
+from pydantic import BaseModel
 
 from shared.appointments import subscriptions
-from shared.platform import http
+from shared.platform import contract, http
+
+
+class Generated(BaseModel):
+    subscriptions: int
+    generated: int
+    moved: int
+    needs_attention: int
+    horizon_days: int
 
 
 @functions_framework.http
-@http.function()
+@http.function(operations=[
+    contract.Operation("POST", summary="Book the visits of recurring subscriptions ahead",
+                       body=subscriptions.GenerateRequest, body_required=False, answer=Generated, auth="service"),
+])
 def main(call: http.Call):
     call.require_service()
     body = call.json(subscriptions.GenerateRequest)

@@ -5,12 +5,19 @@ in the past says nothing a fresh one would not). Answers what it removed.
 """
 
 import functions_framework
+from pydantic import BaseModel, Field
 
-from shared.platform import db, http
+from shared.platform import contract, db, http
+
+
+class Removed(BaseModel):
+    rate_limits: int = Field(description="idle rate-limit counters removed")
 
 
 @functions_framework.http
-@http.function()
+@http.function(operations=[
+    contract.Operation("POST", summary="Clear idle rate-limit counters", answer=Removed, auth="service"),
+])
 def main(call: http.Call):
     call.require_service()
     with db.as_service() as cur:

@@ -12,16 +12,38 @@ from __future__ import annotations
 
 import re
 
+from uuid import UUID
+
 import functions_framework
+from pydantic import BaseModel
 
 from shared.member import receipts
-from shared.platform import db, errors, http, log
+from shared.platform import contract, db, errors, http, log
 
 EXPENSE = re.compile(r"^/expenses/(?P<id>[^/]+)/?$")
 
 
+class Stored(BaseModel):
+    expense_id: UUID
+    content_type: str
+    bytes: int
+
+
+class Removed(BaseModel):
+    expense_id: UUID
+    removed: bool
+
+
 @functions_framework.http
-@http.function(methods=("GET", "PUT", "DELETE"), max_body_bytes=lambda cfg: cfg.storage.photo_max_bytes)
+@http.function(methods=("GET", "PUT", "DELETE"), max_body_bytes=lambda cfg: cfg.storage.photo_max_bytes,
+               operations=[
+    contract.Operation("PUT", "/expenses/{expense_id}", summary="Store the receipt image (replacing any before)",
+                       body_media=contract.IMAGES, answer=Stored, auth="user"),
+    contract.Operation("GET", "/expenses/{expense_id}", summary="The receipt image", media=contract.IMAGES,
+                       auth="user"),
+    contract.Operation("DELETE", "/expenses/{expense_id}", summary="Remove the receipt", answer=Removed,
+                       auth="user"),
+])
 def main(call: http.Call):
     call.require_user()
     found = EXPENSE.match(call.path)

@@ -14,12 +14,12 @@ from __future__ import annotations
 
 import re
 from datetime import date
-from typing import Literal
+from typing import Any, Literal
 
 import functions_framework
 from pydantic import BaseModel, ConfigDict, Field
 
-from shared.platform import db, errors, http, reports
+from shared.platform import contract, db, errors, http, reports
 
 REPORTS = {
     "spending": ("select * from public.member_spending(%(from)s, %(to)s, %(group)s)", True),
@@ -39,8 +39,33 @@ class Query(BaseModel):
     format: Literal["json", "csv"] | None = None
 
 
+class Report(BaseModel):
+    """One report as JSON: a row per period, category, budget or trip, money in minor units with its currency."""
+
+    model_config = ConfigDict(populate_by_name=True)
+    report: str
+    date_from: date | None = Field(alias="from")
+    date_to: date | None = Field(alias="to")
+    group: str | None
+    columns: list[str]
+    rows: list[dict[str, Any]]
+
+
+AS_CSV = (contract.JSON, "text/csv")
+SUMMARIES = {
+    "spending": "Spent per period and category (from, to, group)",
+    "income-vs-expenses": "Income, expenses and net per period (from, to, group)",
+    "budget-vs-actual": "Each budget's current period (on)",
+    "trip-costs": "What each trip cost, per day and per km",
+}
+
+
 @functions_framework.http
-@http.function(methods=("GET",))
+@http.function(methods=("GET",), operations=[
+    contract.Operation("GET", f"/{name}", summary=SUMMARIES[name], query=Query, answer=Report, media=AS_CSV,
+                       auth="user")
+    for name in REPORTS
+])
 def main(call: http.Call):
     call.require_user()
     found = PATH.match(call.path)

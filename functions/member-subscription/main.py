@@ -8,6 +8,7 @@ The tier itself changes only when Stripe's customer.subscription.* webhooks arri
 A signed-in member (401 otherwise); 404 no_subscription, 503 plan_not_configured, 502 Stripe down.
 """
 
+from datetime import datetime
 from typing import Annotated, Literal, Union
 
 import functions_framework
@@ -15,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from shared.commerce import checkout
 from shared.member import subscriptions
-from shared.platform import http
+from shared.platform import contract, http
 from shared.providers import payments
 
 
@@ -31,12 +32,31 @@ class Cancel(BaseModel):
     action: Literal["cancel"]
 
 
+SubscriptionBody = Annotated[Union[Subscribe, Cancel], Field(discriminator="action")]
+
+
 class SubscriptionRequest(BaseModel):
-    request: Annotated[Union[Subscribe, Cancel], Field(discriminator="action")]
+    request: SubscriptionBody
+
+
+class Subscription(BaseModel):
+    status: str
+    price_lookup_key: str | None
+    current_period_end: datetime | None
+    cancel_at_period_end: bool
+
+
+class Tier(BaseModel):
+    tier: str
+    subscription: Subscription | None
 
 
 @functions_framework.http
-@http.function(methods=("GET", "POST"))
+@http.function(methods=("GET", "POST"), operations=[
+    contract.Operation("GET", summary="The member's tier and subscription", answer=Tier, auth="user"),
+    contract.Operation("POST", summary="Subscribe (a Stripe Checkout page) or cancel at the period's end",
+                       body=SubscriptionBody, auth="user"),
+])
 def main(call: http.Call):
     call.require_user()
     if call.method == "GET":

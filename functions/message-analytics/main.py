@@ -12,13 +12,13 @@ from __future__ import annotations
 
 import uuid
 from datetime import date
-from typing import Literal
+from typing import Any, Literal
 
 import functions_framework
 from pydantic import BaseModel, ConfigDict, Field
 
 from shared.comms import analytics
-from shared.platform import db, http
+from shared.platform import contract, db, http
 
 
 class Query(BaseModel):
@@ -30,8 +30,22 @@ class Query(BaseModel):
     format: Literal["json", "csv"] | None = None
 
 
+class Analytics(BaseModel):
+    """A row per local day, template and channel (shared/comms/analytics.py COLUMNS)."""
+
+    model_config = ConfigDict(populate_by_name=True)
+    org_id: uuid.UUID
+    date_from: date = Field(alias="from")
+    date_to: date = Field(alias="to")
+    columns: list[str]
+    rows: list[dict[str, Any]]
+
+
 @functions_framework.http
-@http.function(methods=("GET",))
+@http.function(methods=("GET",), operations=[
+    contract.Operation("GET", summary="Messages per day, template and channel, as JSON or CSV", query=Query,
+                       answer=Analytics, media=(contract.JSON, "text/csv"), auth="user"),
+])
 def main(call: http.Call):
     call.require_user()
     query = call.query(Query)

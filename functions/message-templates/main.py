@@ -17,6 +17,7 @@ their cost: encoding (GSM-7 or UCS-2) and segments.
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 from typing import Literal
 
 import functions_framework
@@ -24,7 +25,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 import shared.areas  # noqa: F401  every area's message kinds
 from shared.comms import templates
-from shared.platform import db, errors, http
+from shared.platform import contract, db, errors, http
+
 
 class Which(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -51,10 +53,75 @@ class Preview(BaseModel):
     body: str | None = Field(None, max_length=1600)
 
 
+class KindInfo(BaseModel):
+    kind: str
+    purpose: str
+    channels: list[str]
+    variables: dict[str, str] = Field(description="name -> what it holds")
+    defaults: dict[str, dict[str, str]] = Field(description="channel -> part -> the default template")
+
+
+class Kinds(BaseModel):
+    kinds: list[KindInfo]
+
+
+class SmsCost(BaseModel):
+    encoding: str = Field(description="GSM-7 or UCS-2")
+    units: int
+    segments: int
+
+
+class Template(BaseModel):
+    kind: str
+    channel: str
+    template: dict[str, str | None] = Field(description="part -> template (email: subject, html, text; sms: body)")
+    source: Literal["org", "default"]
+    updated_at: datetime | None = None
+    cost: SmsCost | None = Field(None, description="SMS: what the sample costs to send")
+
+
+class Deleted(BaseModel):
+    deleted: bool
+    kind: str
+    channel: str
+
+
+class Rendered(BaseModel):
+    kind: str
+    channel: str
+    rendered: dict[str, str]
+    cost: SmsCost | None = None
 
 
 def _parts(model: BaseModel, channel: str) -> dict[str, str | None]:
     return {part: getattr(model, part) for part in templates.PARTS[channel]}
+
+
+def _check(kind: templates.Kind, channel: str, parts: dict) -> None:
+    """templates.check, and a template that fails at render time in a way Jinja does not name (a division by
+    zero, a filter given nonsense, a loop over a number) is the template's fault too: 422 template_error
+    naming the part, never a 500."""
+    try:
+        templates.check(kind, channel, parts)
+    except errors.DomainError:
+        raise
+    except Exception as exc:
+        reason = str(exc) or type(exc).__name__
+        part = _failing_part(kind, channel, parts)
+        raise errors.unprocessable("template_error", f"The {part or 'template'} does not render: {reason}"[:300],
+                                   {"part": part}) from None
+
+
+def _failing_part(kind: templates.Kind, channel: str, parts: dict) -> str | None:
+    """The first part that fails to render (parts render in order, each seeing those before it)."""
+    order = templates.PARTS[channel]
+    for i, part in enumerate(order):
+        try:
+            templates.render(kind, channel, {p: parts.get(p) if j <= i else "" for j, p in enumerate(order)},
+                             kind.sample)
+        except Exception:
+            return part
+    return None
 
 
 def _answer(kind: templates.Kind, channel: str, parts: dict, **extra) -> dict:
@@ -65,7 +132,16 @@ def _answer(kind: templates.Kind, channel: str, parts: dict, **extra) -> dict:
 
 
 @functions_framework.http
-@http.function(methods=("GET", "PUT", "DELETE", "POST"))
+@http.function(methods=("GET", "PUT", "DELETE", "POST"), operations=[
+    contract.Operation("GET", "/kinds", summary="Every message kind: channels, variables, purpose, defaults",
+                       answer=Kinds, auth="user"),
+    contract.Operation("GET", summary="The template in use: the org's or the default", query=Which,
+                       answer=Template, auth="user"),
+    contract.Operation("PUT", summary="Save the org's own template", body=Saved, answer=Template, auth="user"),
+    contract.Operation("DELETE", summary="Back to the default", query=Which, answer=Deleted, auth="user"),
+    contract.Operation("POST", "/preview", summary="Render with sample values (SMS with their cost)", body=Preview,
+                       answer=Rendered, auth="user"),
+])
 def main(call: http.Call):
     call.require_user()
     route, method = call.path.rstrip("/") or "/", call.method
@@ -77,7 +153,7 @@ def main(call: http.Call):
         kind = templates.kind_named(req.kind)
         given = _parts(req, req.channel)
         parts = given if any(given.values()) else kind.defaults.get(req.channel, given)
-        templates.check(kind, req.channel, parts)
+        _check(kind, req.channel, parts)
         rendered = templates.render(kind, req.channel, parts, kind.sample)
         answer = {"kind": kind.name, "channel": req.channel, "rendered": rendered}
         if req.channel == "sms":
@@ -89,7 +165,7 @@ def main(call: http.Call):
         req = call.json(Saved)
         kind = templates.kind_named(req.kind)
         parts = _parts(req, req.channel)
-        templates.check(kind, req.channel, parts)
+        _check(kind, req.channel, parts)
         stored = {p: parts.get(p) for p in ("subject", "html", "text", "body")}  # the other channel's: null
         with db.transaction(call.caller) as cur:  # Postgres refuses anyone but the org's owners and admins
             cur.execute("select * from private.save_message_template(%s, %s, %s, %s, %s, %s, %s, %s, %s)",

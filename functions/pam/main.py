@@ -17,15 +17,37 @@ import re
 
 import functions_framework
 
+from uuid import UUID
+
+from pydantic import BaseModel
+
 from shared.member import pam
-from shared.platform import db, errors, http
+from shared.platform import contract, db, errors, http
 
 CONVERSATION = re.compile(r"^/conversations/(?P<id>[^/]+)/?$")
 CONFIRM = re.compile(r"^/proposals/(?P<id>[^/]+)/confirm/?$")
 
 
+class Conversations(BaseModel):
+    conversations: list[dict]
+
+
+class Confirmed(BaseModel):
+    expense_id: UUID
+
+
 @functions_framework.http
-@http.function(methods=("GET", "POST"))
+@http.function(methods=("GET", "POST"), operations=[
+    contract.Operation("POST", summary="A turn with PAM: the reply and any expense proposed (JSON, or "
+                                       "server-sent events with Accept: text/event-stream)",
+                       body=pam.ChatRequest, media=(contract.JSON, "text/event-stream"), auth="user"),
+    contract.Operation("GET", "/conversations", summary="The member's conversations", answer=Conversations,
+                       auth="user"),
+    contract.Operation("GET", "/conversations/{conversation_id}", summary="One conversation, with its messages",
+                       auth="user"),
+    contract.Operation("POST", "/proposals/{proposal_id}/confirm", summary="Write the expense PAM proposed",
+                       answer=Confirmed, auth="user"),
+])
 def main(call: http.Call):
     call.require_user()
     path, method = call.path.rstrip("/") or "/", call.method

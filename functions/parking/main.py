@@ -28,7 +28,7 @@ import shared.areas  # noqa: F401  message kinds and order describers
 from shared.commerce import checkout
 from shared.comms import notifications
 from shared.parking import changes
-from shared.platform import http
+from shared.platform import contract, http
 from shared.providers import mail, payments, sms
 
 
@@ -90,8 +90,11 @@ class Pay(BaseModel):
     provider: Literal["stripe", "paypal"] = "stripe"
 
 
+ParkingBody = Annotated[Union[Terms, Cancel, Amend, Gate, Pay], Field(discriminator="action")]
+
+
 class ParkingRequest(BaseModel):
-    request: Annotated[Union[Terms, Cancel, Amend, Gate, Pay], Field(discriminator="action")]
+    request: ParkingBody
 
 
 def return_urls(call: http.Call, req) -> tuple[str, str]:
@@ -105,7 +108,10 @@ def return_urls(call: http.Call, req) -> tuple[str, str]:
 
 
 @functions_framework.http
-@http.function()
+@http.function(operations=[
+    contract.Operation("POST", summary="Terms, cancel, amend, a gate scan, or a link to pay a charge",
+                       body=ParkingBody, auth="anon"),
+])
 def main(call: http.Call):
     req = http.validate(ParkingRequest, {"request": call.json(checkout.RawBody).root}).request
     client = payments.stripe_client(call.settings)

@@ -14,6 +14,7 @@ Only the owner lists, saves and removes their methods (anyone else's: 404); reus
 See shared/commerce/saved_methods.py.
 """
 
+from datetime import datetime
 from typing import Annotated, Literal, Union
 from uuid import UUID
 
@@ -21,7 +22,7 @@ import functions_framework
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from shared.commerce import checkout, saved_methods
-from shared.platform import http
+from shared.platform import contract, http
 from shared.providers import payments
 
 
@@ -59,12 +60,35 @@ class Remove(BaseModel):
     id: UUID
 
 
+MethodsBody = Annotated[Union[Setup, Save, Remove], Field(discriminator="action")]
+
+
 class MethodsRequest(BaseModel):
-    request: Annotated[Union[Setup, Save, Remove], Field(discriminator="action")]
+    request: MethodsBody
+
+
+class SavedMethod(BaseModel):
+    """What a list shows of a saved card or wallet (never a card number)."""
+
+    id: UUID
+    provider: str
+    brand: str | None
+    last4: str | None
+    exp_month: int | None
+    exp_year: int | None
+    wallet_email: str | None
+    created_at: datetime
+
+
+class Methods(BaseModel):
+    methods: list[SavedMethod]
 
 
 @functions_framework.http
-@http.function(methods=("GET", "POST"))
+@http.function(methods=("GET", "POST"), operations=[
+    contract.Operation("GET", summary="The caller's saved cards and PayPal wallets", answer=Methods, auth="user"),
+    contract.Operation("POST", summary="Set up, save or remove a saved method", body=MethodsBody, auth="user"),
+])
 def main(call: http.Call):
     call.require_user()
     if call.method == "GET":

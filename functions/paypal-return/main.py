@@ -11,11 +11,12 @@ CHECKOUT.ORDER.APPROVED webhook captures it later. 404 unknown_paypal_order.
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
 import functions_framework
+from pydantic import BaseModel, ConfigDict, Field
 
 import shared.areas  # noqa: F401  every area's order kinds, describers and message renderers
 from shared.commerce import paypal_checkout
 from shared.comms import notifications
-from shared.platform import errors, http, log
+from shared.platform import contract, errors, http, log
 from shared.providers import mail, sms
 
 OUTCOME = {"fulfilled": "paid", "late_fulfilled": "paid", "already_paid": "paid"}
@@ -27,8 +28,19 @@ def _with(url: str, **params: str) -> str:
     return urlunsplit((parts.scheme, parts.netloc, parts.path, query, parts.fragment))
 
 
+class ReturnQuery(BaseModel):
+    """What PayPal adds to the return URL."""
+
+    model_config = ConfigDict(populate_by_name=True)
+    token: str = Field(min_length=1, max_length=64, description="the PayPal order id")
+    payer_id: str | None = Field(None, alias="PayerID")
+
+
 @functions_framework.http
-@http.function(methods=("GET",))
+@http.function(methods=("GET",), operations=[
+    contract.Operation("GET", summary="Capture the approved PayPal order, then 303 to the checkout's success_url",
+                       query=ReturnQuery, status=303, media=None, auth="none"),
+])
 def main(call: http.Call):
     paypal_order_id = call.request.args.get("token") or ""
     if not 1 <= len(paypal_order_id) <= 64:

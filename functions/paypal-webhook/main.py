@@ -8,17 +8,30 @@ PAYMENT.CAPTURE.REFUNDED a refund (ours, or one made at PayPal). An event about 
 recorded yet is a 503, and PayPal delivers it again later. See shared/commerce/paypal_checkout.py.
 """
 
+from typing import Any
+
 import functions_framework
+from pydantic import BaseModel
 
 import shared.areas  # noqa: F401  every area's order kinds, describers and message renderers
 from shared.commerce import paypal_checkout, refunds
 from shared.comms import notifications
-from shared.platform import http, log
+from shared.platform import contract, http, log
 from shared.providers import mail, payments, sms
 
 
+class Received(BaseModel):
+    received: bool
+    event_id: str
+    type: str
+    result: str
+
+
 @functions_framework.http
-@http.function()
+@http.function(operations=[
+    contract.Operation("POST", summary="PayPal's events (verified with PayPal's verify-webhook-signature)",
+                       body=dict[str, Any], answer=Received, auth="signature"),
+])
 def main(call: http.Call):
     outcome = paypal_checkout.handle(call.raw_body, call.request.headers, call.settings)
     try:

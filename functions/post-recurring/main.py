@@ -6,12 +6,21 @@ runs; templates that wait for their member's confirmation are only counted. {pos
 """
 
 import functions_framework
+from pydantic import BaseModel
 
-from shared.platform import db, http
+from shared.platform import contract, db, http
+
+
+class Posted(BaseModel):
+    posted: int
+    due_for_confirmation: int
 
 
 @functions_framework.http
-@http.function()
+@http.function(operations=[
+    contract.Operation("POST", summary="Post members' due recurring expenses and income", answer=Posted,
+                       auth="service"),
+])
 def main(call: http.Call):
     call.require_service()
     with db.as_service() as cur:

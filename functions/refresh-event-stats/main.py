@@ -5,12 +5,19 @@ dashboards read through the event_statistics RPC.
 """
 
 import functions_framework
+from pydantic import BaseModel
 
-from shared.platform import db, http
+from shared.platform import contract, db, http
+
+
+class Refreshed(BaseModel):
+    refreshed: bool
 
 
 @functions_framework.http
-@http.function()
+@http.function(operations=[
+    contract.Operation("POST", summary="Refresh the event statistics", answer=Refreshed, auth="service"),
+])
 def main(call: http.Call):
     call.require_service()
     with db.as_service() as cur:

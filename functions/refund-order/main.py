@@ -8,6 +8,7 @@ emailed. Called with the service role and no order_id (cron), it retries
 pending refunds.
 """
 
+from typing import Any
 from uuid import UUID
 
 import functions_framework
@@ -17,19 +18,34 @@ from pydantic import BaseModel, ConfigDict, Field
 import shared.areas  # noqa: F401  every area's order kinds, describers and message renderers
 from shared.commerce import refunds
 from shared.comms import notifications
-from shared.platform import db, http
+from shared.platform import contract, db, http
 from shared.providers import mail, payments
 
 
 class RefundRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    order_id: UUID | None = None
-    amount_minor: int | None = Field(default=None, ge=1)
+    order_id: UUID | None = Field(default=None, description="left out by the service role: retry pending refunds")
+    amount_minor: int | None = Field(default=None, ge=1, description="left out: everything still refundable")
     reason: str | None = Field(default=None, max_length=500)
 
 
+class Refunded(BaseModel):
+    refund: dict[str, Any]
+    executed: bool = Field(description="the provider took it now (else the refund cron retries)")
+
+
+class PendingRun(BaseModel):
+    """The service role's retry of pending refunds."""
+
+    executed: int
+    failed: int
+
+
 @functions_framework.http
-@http.function()
+@http.function(operations=[
+    contract.Operation("POST", summary="Refund an order, fully or partly (service role, no order: retry pending)",
+                       body=RefundRequest, body_required=False, answer=Refunded | PendingRun, auth="user"),
+])
 def main(call: http.Call):
     req = call.json(RefundRequest)
     client = payments.stripe_client(call.settings)

@@ -23,13 +23,13 @@ from __future__ import annotations
 import re
 import uuid
 from datetime import date
-from typing import Literal
+from typing import Any, Literal
 
 import functions_framework
 from pydantic import BaseModel, ConfigDict, Field
 
 import shared.areas  # noqa: F401  every area's reports
-from shared.platform import db, errors, http, reports
+from shared.platform import contract, db, errors, http, reports
 
 REPORT_PATH = re.compile(r"^/([a-z-]{1,40})/?$")
 
@@ -44,8 +44,25 @@ class Query(BaseModel):
     format: Literal["json", "csv"] | None = None
 
 
+class Report(BaseModel):
+    """One report as JSON: money as integer minor units with its currency."""
+
+    model_config = ConfigDict(populate_by_name=True)
+    report: str
+    org_id: uuid.UUID
+    date_from: date = Field(alias="from")
+    date_to: date = Field(alias="to")
+    group: str | None
+    columns: list[str]
+    rows: list[dict[str, Any]]
+
+
 @functions_framework.http
-@http.function(methods=("GET",))
+@http.function(methods=("GET",), operations=[
+    contract.Operation("GET", "/{report}", summary="One report of an org as JSON or CSV", query=Query,
+                       answer=Report, media=(contract.JSON, "text/csv"), auth="user",
+                       params={"report": {"type": "string", "enum": sorted(reports.REPORTS)}}),
+])
 def main(call: http.Call):
     call.require_user()
     found = REPORT_PATH.match(call.path)

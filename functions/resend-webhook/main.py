@@ -10,15 +10,27 @@ Each event is recorded once against its outbox row (a replay answers
 promotional mail. Events for no message of ours answer 200 "unknown_message".
 """
 
+from typing import Any
+
 import functions_framework
 import resend
+from pydantic import BaseModel
 
 from shared.comms import delivery
-from shared.platform import db, errors, http
+from shared.platform import contract, db, errors, http
+
+
+class Received(BaseModel):
+    received: bool
+    type: str | None = None
+    result: str
 
 
 @functions_framework.http
-@http.function()
+@http.function(operations=[
+    contract.Operation("POST", summary="Resend's email events (standard-webhooks signature)",
+                       body=dict[str, Any], answer=Received, auth="signature"),
+])
 def main(call: http.Call):
     headers = call.request.headers
     event_id = headers.get("svix-id") or ""

@@ -8,13 +8,20 @@ worker's (send-tickets), which re-checks each reminder at send time.
 """
 
 import functions_framework
+from pydantic import BaseModel
 
 from shared.appointments import reminders
-from shared.platform import http
+from shared.platform import contract, http
+
+
+class Queued(BaseModel):
+    queued: int
 
 
 @functions_framework.http
-@http.function()
+@http.function(operations=[
+    contract.Operation("POST", summary="Queue the 24-hour appointment reminders", answer=Queued, auth="service"),
+])
 def main(call: http.Call):
     call.require_service()
     return reminders.queue_reminders()

@@ -14,16 +14,26 @@ from pydantic import BaseModel, Field
 
 import shared.areas  # noqa: F401  every area's order kinds, describers and message renderers
 from shared.comms import notifications
-from shared.platform import http
+from shared.platform import contract, http
 from shared.providers import mail, sms
 
 
 class SendRequest(BaseModel):
-    limit: int = Field(default=25, ge=1, le=500)
+    limit: int = Field(default=25, ge=1, le=500, description="at most this many messages now")
+
+
+class Sent(BaseModel):
+    claimed: int
+    sent: int
+    failed: int
+    skipped: int
 
 
 @functions_framework.http
-@http.function()
+@http.function(operations=[
+    contract.Operation("POST", summary="Send due emails and SMS from the outbox", body=SendRequest,
+                       body_required=False, answer=Sent, auth="service"),
+])
 def main(call: http.Call):
     call.require_service()
     req = call.json(SendRequest)

@@ -6,14 +6,23 @@ Safe to run concurrently and repeatedly.
 """
 
 import functions_framework
+from pydantic import BaseModel
 
 from shared.commerce import authorisations
-from shared.platform import http
+from shared.platform import contract, http
 from shared.providers import payments
 
 
+class Settled(BaseModel):
+    settled: int
+    failed: int
+
+
 @functions_framework.http
-@http.function()
+@http.function(operations=[
+    contract.Operation("POST", summary="Capture or release authorisations as Postgres asked", answer=Settled,
+                       auth="service"),
+])
 def main(call: http.Call):
     call.require_service()
     return authorisations.execute_pending(payments.stripe_client(call.settings))

@@ -24,7 +24,7 @@ import functions_framework
 import pydantic
 
 from shared.appointments import staff_portal
-from shared.platform import db, errors, http, storage
+from shared.platform import contract, db, errors, http, storage
 
 JOB_ACTION = re.compile(r"^/jobs/(?P<id>[^/]+)/(?P<action>check-in|check-out|status|photos)$")
 PHOTO = re.compile(r"^/jobs/(?P<id>[^/]+)/photos/(?P<photo>[^/]+)$")
@@ -47,8 +47,33 @@ class StatusChange(pydantic.BaseModel):
     note: str | None = pydantic.Field(default=None, max_length=2000)
 
 
+class Days(pydantic.BaseModel):
+    days: list[dict] = pydantic.Field(description="per staff profile: the jobs by time, legs, route and totals")
+
+
+class Photos(pydantic.BaseModel):
+    photos: list[dict]
+
+
+JOB = "/jobs/{job_id}"
+
+
 @functions_framework.http
-@http.function(methods=("GET", "POST"), max_body_bytes=lambda cfg: cfg.storage.photo_max_bytes)
+@http.function(methods=("GET", "POST"), max_body_bytes=lambda cfg: cfg.storage.photo_max_bytes, operations=[
+    contract.Operation("GET", "/jobs", summary="The day's jobs with travel estimates and a suggested route",
+                       query=DayQuery, answer=Days, auth="user"),
+    contract.Operation("POST", f"{JOB}/check-in", summary="booked -> in_progress", auth="user"),
+    contract.Operation("POST", f"{JOB}/check-out", summary="in_progress -> completed", body=CheckOut,
+                       body_required=False, auth="user"),
+    contract.Operation("POST", f"{JOB}/status", summary="in_progress, completed or no_show", body=StatusChange,
+                       auth="user"),
+    contract.Operation("POST", f"{JOB}/photos", summary="Add a photo (JPEG, PNG or WebP bytes)",
+                       body_media=contract.IMAGES, status=201, auth="user"),
+    contract.Operation("GET", f"{JOB}/photos", summary="The job's photos, each with a URL", answer=Photos,
+                       auth="user"),
+    contract.Operation("GET", f"{JOB}/photos/{{photo_id}}", summary="A photo's bytes", media=contract.IMAGES,
+                       auth="user"),
+])
 def main(call: http.Call):
     call.require_user()
     path, method = call.path.rstrip("/") or "/", call.method

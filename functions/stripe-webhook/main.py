@@ -10,18 +10,30 @@ after a late payment that found no seats, the automatic refund is executed;
 an authorisation for an order closed meanwhile is released at once.
 """
 
-import functions_framework
+from typing import Any
 
+import functions_framework
+from pydantic import BaseModel
 
 import shared.areas  # noqa: F401  every area's order kinds, describers and message renderers
 from shared.commerce import authorisations, refunds, stripe_events
 from shared.comms import notifications
-from shared.platform import http, log
+from shared.platform import contract, http, log
 from shared.providers import mail, payments, sms
 
 
+class Received(BaseModel):
+    received: bool
+    event_id: str
+    type: str
+    result: str
+
+
 @functions_framework.http
-@http.function()
+@http.function(operations=[
+    contract.Operation("POST", summary="Stripe's events (Stripe-Signature over the raw body)",
+                       body=dict[str, Any], answer=Received, auth="signature"),
+])
 def main(call: http.Call):
     client = payments.stripe_client(call.settings)
     outcome = stripe_events.handle(call.raw_body, call.request.headers.get("stripe-signature"), call.settings, client)

@@ -16,10 +16,22 @@ written; without TWILIO_WEBHOOK_URL (production) the webhook answers 503.
 from urllib.parse import parse_qsl
 
 import functions_framework
+from pydantic import BaseModel
 from twilio.request_validator import RequestValidator
 
 from shared.comms import delivery
-from shared.platform import db, errors, http
+from shared.platform import contract, db, errors, http
+
+FORM = "application/x-www-form-urlencoded"
+
+
+class StatusQuery(BaseModel):
+    outbox: str | None = None  # the outbox row the callback URL names
+
+
+class Received(BaseModel):
+    received: bool
+    result: str
 
 
 def _verified_form(call: http.Call, route: str) -> dict[str, str]:
@@ -36,7 +48,12 @@ def _verified_form(call: http.Call, route: str) -> dict[str, str]:
 
 
 @functions_framework.http
-@http.function()
+@http.function(operations=[
+    contract.Operation("POST", "/status", summary="An SMS status callback (X-Twilio-Signature)", body_media=FORM,
+                       query=StatusQuery, answer=Received, auth="signature"),
+    contract.Operation("POST", "/inbound", summary="A text to our number: STOP, START and the other keywords",
+                       body_media=FORM, media="text/xml", auth="signature"),
+])
 def main(call: http.Call):
     route = call.path.rstrip("/")
     if route == "/status":

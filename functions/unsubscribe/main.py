@@ -13,8 +13,15 @@ consent (that org, that channel, that address), once.
 import html
 
 import functions_framework
+from pydantic import BaseModel
 
-from shared.platform import db, errors, http
+from shared.platform import contract, db, errors, http
+
+HTML = "text/html"
+
+
+class TokenQuery(BaseModel):
+    token: str | None = None  # the recipient's own secret, from the promotion's link
 
 PAGE = """<!doctype html><html lang="en"><meta charset="utf-8"><meta name="viewport" content="width=device-width">
 <title>{title}</title><body style="font-family:system-ui,sans-serif;max-width:32rem;margin:3rem auto;padding:0 1rem">
@@ -27,7 +34,12 @@ def _page(title: str, body: str, status: int = 200) -> http.Response:
 
 
 @functions_framework.http
-@http.function(methods=("GET", "POST"))
+@http.function(methods=("GET", "POST"), operations=[
+    contract.Operation("GET", summary="A page with one button; changes nothing", query=TokenQuery, media=HTML,
+                       auth="none"),
+    contract.Operation("POST", summary="Withdraw the consent (RFC 8058 one-click)", query=TokenQuery, media=HTML,
+                       also={404: HTML, 410: HTML}, auth="none"),
+])
 def main(call: http.Call):
     token = call.request.args.get("token") or ""
     if call.method == "GET":

@@ -106,6 +106,8 @@ def _not_found(request: Request) -> Response:
 
 def build_app(directory: Path = FUNCTIONS_DIR, standins: Standins | None = None):
     mounts = {f"{PREFIX}/{name}": load_function(name, directory) for name in function_names(directory)}
+    if f"{PREFIX}/openapi" in mounts:  # the contract where clients look for it (a gateway rewrite in production)
+        mounts[f"{PREFIX}/openapi.json"] = mounts[f"{PREFIX}/openapi"]
     if standins:
         mounts |= {prefix: with_secure_headers(app) for prefix, app in standins.mounts().items()}
     return DispatcherMiddleware(_not_found, mounts)

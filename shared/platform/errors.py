@@ -89,6 +89,8 @@ _SQLSTATE_ANSWERS: dict[type[psycopg.Error], tuple[int, str, str]] = {
     pg.DatetimeFieldOverflow: (422, "invalid_value", "A date or time is out of range"),
     pg.NumericValueOutOfRange: (422, "invalid_value", "A number is out of range"),
     pg.StringDataRightTruncation: (422, "invalid_value", "A value is too long"),
+    # A NUL inside a JSON value (\u0000): Postgres' jsonb refuses it, as the driver refuses one in text.
+    pg.UntranslatableCharacter: (422, "invalid_value", "A value contains characters that are not allowed"),
     pg.NoDataFound: (404, "not_found", "Not found"),
 }
 

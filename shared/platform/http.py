@@ -10,9 +10,10 @@
 The wrapper gives each request an id, answers CORS preflight for configured
 origins, enforces the body size limit (413), verifies the JWT when
 supabase.toml says `verify_jwt = true`, turns DomainErrors and database
-refusals into `{"error": {"code", "message", "details"}}`, hides anything
-else behind a generic 500 (logged with the request id), and writes one
-structured JSON log line per request.
+refusals into `{"error": {"code", "message", "details"}}` (so too the 404s
+functions-framework's own router answers before any handler runs), hides
+anything else behind a generic 500 (logged with the request id), and writes
+one structured JSON log line per request.
 
 Handlers share a few helpers from here: `prefers` (Accept negotiation),
 `path_uuid` (an id in the path, 404 when it is not one) and
@@ -28,7 +29,7 @@ import logging
 import re
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import date, datetime
 from decimal import Decimal
@@ -40,9 +41,11 @@ import flask
 import psycopg
 import pydantic
 from psycopg_pool import PoolTimeout
+from werkzeug.exceptions import HTTPException
 
 from shared.platform import auth, db, errors, log, storage
 from shared.platform.config import Settings, project, settings
+from shared.platform.contract import Operation
 from shared.platform.db import Caller
 
 M = TypeVar("M", bound=pydantic.BaseModel)
@@ -180,12 +183,16 @@ class Response:
 
 def function(*, methods: tuple[str, ...] = ("POST",), name: str | None = None,
              max_body_bytes: Callable[[Settings], int] | None = None,
+             operations: Sequence[Operation] = (),
              ) -> Callable[[Callable[[Call], Any]], Callable[[flask.Request], flask.Response]]:
     """Wrap a handler as a Bookwell HTTP function (see module docstring).
 
     `max_body_bytes(settings)` raises the body limit for a function that takes
     uploads (default: settings.http.max_body_bytes); such a handler applies the
     ordinary limit itself on its other routes (`Call.limit_body`).
+    `operations` declare its HTTP contract (shared/platform/contract.py), kept
+    as `main.bookwell_operations` for scripts/gen_openapi.py; nothing at
+    request time reads them.
     """
 
     def decorate(handler: Callable[[Call], Any]) -> Callable[[flask.Request], flask.Response]:
@@ -233,6 +240,9 @@ def function(*, methods: tuple[str, ...] = ("POST",), name: str | None = None,
             return response
 
         main.bookwell_function = fn_name  # type: ignore[attr-defined]
+        main.bookwell_operations = tuple(operations)  # type: ignore[attr-defined]
+        if flask.has_app_context():  # functions-framework runs the module inside its Flask app's context
+            flask.current_app.register_error_handler(HTTPException, _host_refusal)
         return main
 
     return decorate
@@ -395,6 +405,17 @@ def _error(exc: errors.DomainError) -> flask.Response:
     if exc.status == 503:
         response.headers["retry-after"] = "1"
     response.headers.update(exc.headers)
+    return response
+
+
+def _host_refusal(exc: HTTPException) -> flask.Response:
+    """A refusal by functions-framework's Flask app itself, before the handler runs (a path its
+    `/<path:path>` rule does not match, such as one holding a newline; /robots.txt): the one error shape
+    too, never Flask's HTML page."""
+    name = exc.name or "Error"
+    response = _error(errors.DomainError(exc.code or 500, re.sub(r"[^a-z0-9]+", "_", name.lower()).strip("_"), name))
+    secure_headers(response.headers, response.mimetype, production=settings().runtime.is_production)
+    response.headers["x-request-id"] = _request_id(flask.request.headers.get("x-request-id"))
     return response
 
 

@@ -111,6 +111,24 @@ def test_a_template_reaching_for_python_internals_is_refused(stack, world, attac
     assert (status, details["part"]) == (422, "html") and code in ("template_error", "unknown_variable"), answer.text
 
 
+@pytest.mark.parametrize(("part", "source"), [
+    ("text", "{{ 1 / 0 }}"),
+    ("html", "<p>{{ '%s %s' | format(customer_name) }}</p>"),
+    ("subject", "{% for c in 5 %}{{ c }}{% endfor %}"),
+    ("text", "{{ customer_name | wordwrap(0) }}"),
+    ("text", "{{ range(10000000) | list | length }}"),
+])
+def test_a_template_that_fails_at_render_time_is_refused_by_name_not_a_500(stack, world, part, source):
+    """An exception Jinja does not wrap (ZeroDivisionError, TypeError, ValueError, the sandbox's OverflowError)
+    was a 500 (found probing the previews beside the schemathesis run, tests/foundation/test_fuzz.py)."""
+    owner = world["people"]["owner"]
+    saved = api(stack, "PUT", json={"org_id": world["org_id"], "kind": KIND, "channel": "email",
+                                    **email_template(**{part: source})}, user=owner)
+    assert refusal(saved) == (422, "template_error", {"part": part}), saved.text
+    preview = api(stack, "POST", "/preview", json={"kind": KIND, "channel": "sms", "body": source}, user=owner)
+    assert refusal(preview) == (422, "template_error", {"part": "body"}), preview.text
+
+
 def test_unknown_variables_and_broken_syntax_are_refused_by_name(stack, world):
     owner = world["people"]["owner"]
     unknown = api(stack, "PUT", json={"org_id": world["org_id"], "kind": KIND, "channel": "email",

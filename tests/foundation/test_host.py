@@ -640,6 +640,18 @@ def test_a_wrong_method_is_405_and_names_the_allowed_ones(functions_url, echo_ur
     assert_error(httpx.delete(f"{functions_url}/me"), 405, "method_not_allowed")
 
 
+@pytest.mark.parametrize("path", ["/ai-wizard/tools/a%0Ab", "/me/x%0Ay", "/health/robots.txt", "/calendar/favicon.ico"])
+def test_a_path_the_host_itself_refuses_is_the_one_error_shape_not_an_html_page(functions_url, path):
+    """functions-framework's own router refuses a path its `/<path:path>` rule cannot match (one holding a
+    newline) and /robots.txt and /favicon.ico before any handler runs; that was Flask's HTML 404 (found by
+    the schemathesis run, tests/foundation/test_fuzz.py)."""
+    sent = f"req-{uuid.uuid4().hex}"
+    r = httpx.get(f"{functions_url}{path}", headers={"x-request-id": sent})
+    assert assert_error(r, 404, "not_found")["message"] == "Not Found"
+    assert r.headers["x-request-id"] == sent
+    assert r.headers["x-content-type-options"] == "nosniff"
+
+
 @pytest.mark.parametrize("path", ["/boom", "/db-boom"])
 def test_an_unexpected_exception_is_a_generic_500_with_the_request_id(echo_url, anon_headers, logs, path):
     r = httpx.post(f"{echo_url}{path}", json={"message": "x"}, headers=anon_headers)

@@ -209,3 +209,17 @@ def test_the_per_member_rate_limit_and_token_budget_apply(ai, db):
         spent = chat(ai, spender, "And another")
     assert (spent.status_code, spent.json()["error"]["code"]) == (429, "token_budget_exhausted")
     assert db.value("select count(*) from public.pam_conversations where user_id = %s", (spender.id,)) == 1
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_a_nul_character_in_the_message_is_a_422_and_nothing_is_saved(ai, db, members, stream):
+    """A NUL (\\u0000) is valid JSON but jsonb refuses it: the turn was a 500 (found by the schemathesis run,
+    tests/foundation/test_fuzz.py); it is refused like a NUL anywhere else, and the conversation is as it was."""
+    alice = members["alice"]
+    conversation = started(ai, alice)
+    before = db.one("select messages from public.pam_conversations where id = %s", (conversation,))["messages"]
+    ai.llm.script(Reply("Noted."), conversation=conversation)
+    r = chat(ai, alice, "Fuel \u0000 please", conversation_id=conversation,
+             headers={"accept": "text/event-stream"} if stream else None)
+    assert (r.status_code, r.json()["error"]["code"]) == (422, "invalid_value"), r.text
+    assert db.one("select messages from public.pam_conversations where id = %s", (conversation,))["messages"] == before

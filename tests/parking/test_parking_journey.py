@@ -155,6 +155,7 @@ def test_a_guest_cancels_a_flexible_booking_and_the_refund_is_made_at_paypal(sta
     ({"lot_id": str(uuid.uuid4())}, 404, "lot_not_found"),
     ({"passengers": 0}, 422, "invalid_request"),
     ({"outbound_flight": "FLY ME"}, 422, "invalid_flight"),
+    ({"vehicle": {"plate": "AB12 CDE", "make": "Vol\u0000vo"}}, 422, "invalid_value"),  # a NUL jsonb refuses: was a 500
 ])
 def test_bad_input_is_a_clear_4xx_and_nothing_is_written(stack, db, park, change, status, code):
     payload = body(park) | change
