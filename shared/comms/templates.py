@@ -25,6 +25,7 @@ from typing import Any
 import jinja2
 import psycopg
 from jinja2 import meta
+from jinja2.exceptions import SecurityError
 from jinja2.sandbox import SandboxedEnvironment
 
 from shared.platform import errors, formatting, log
@@ -37,8 +38,42 @@ PARTS = {"email": EMAIL_PARTS, "sms": SMS_PARTS}
 # The rendered subject is offered to the html and text parts as `subject`.
 DERIVED = {"html": {"subject"}, "text": {"subject"}}
 
-_html = SandboxedEnvironment(autoescape=True, undefined=jinja2.StrictUndefined)
-_plain = SandboxedEnvironment(autoescape=False, undefined=jinja2.StrictUndefined, keep_trailing_newline=False)
+MAX_OUTPUT = 200_000    # characters one part may render to
+MAX_LOOP = 1_000        # what range() may count to in a template
+MAX_REPEAT = 10_000     # characters a string (or items a list) times n may make
+MAX_POWER = (1_000, 64)  # largest base and exponent of **
+
+
+class _BoundedSandbox(SandboxedEnvironment):
+    """Jinja's sandbox, bounded in what one render may build: anyone signed in may preview a template,
+    so `{{ 9**9**9 }}`, `{{ "x" * 10**9 }}` or a loop over range(10**5) must be refused, not computed."""
+
+    intercepted_binops = frozenset(["**", "*"])
+
+    def __init__(self, **options: Any):
+        super().__init__(**options)
+        self.globals["range"] = self._range
+
+    @staticmethod
+    def _range(*args: int) -> range:
+        found = range(*args)
+        if len(found) > MAX_LOOP:
+            raise SecurityError(f"range() of more than {MAX_LOOP} items")
+        return found
+
+    def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
+        if operator == "**" and (not isinstance(left, (int, float)) or not isinstance(right, (int, float))
+                                 or abs(left) > MAX_POWER[0] or abs(right) > MAX_POWER[1]):
+            raise SecurityError(f"** is limited to a base of {MAX_POWER[0]} and an exponent of {MAX_POWER[1]}")
+        if operator == "*":
+            for seq, n in ((left, right), (right, left)):
+                if isinstance(seq, (str, list, tuple)) and isinstance(n, int) and len(seq) * n > MAX_REPEAT:
+                    raise SecurityError(f"a repetition longer than {MAX_REPEAT}")
+        return super().call_binop(context, operator, left, right)
+
+
+_html = _BoundedSandbox(autoescape=True, undefined=jinja2.StrictUndefined)
+_plain = _BoundedSandbox(autoescape=False, undefined=jinja2.StrictUndefined, keep_trailing_newline=False)
 
 
 def _env(part: str) -> SandboxedEnvironment:
@@ -108,11 +143,22 @@ def render(kind: Kind, channel: str, parts: dict[str, str], variables: dict[str,
     out: dict[str, str] = {}
     for part in PARTS[channel]:
         try:
-            out[part] = _compiled(part, parts[part]).render({**variables, **out}).strip()
+            out[part] = _bounded_render(_compiled(part, parts[part]), {**variables, **out}).strip()
         except jinja2.TemplateError as exc:  # SecurityError and UndefinedError included
             raise errors.unprocessable("template_error", f"The {part} does not render: {exc}",
                                        {"part": part}) from None
     return out
+
+
+def _bounded_render(template: jinja2.Template, variables: dict[str, Any]) -> str:
+    """Render, refusing output past MAX_OUTPUT characters as soon as it gets there."""
+    pieces, size = [], 0
+    for piece in template.generate(variables):
+        size += len(piece)
+        if size > MAX_OUTPUT:
+            raise SecurityError(f"the output is longer than {MAX_OUTPUT} characters")
+        pieces.append(piece)
+    return "".join(pieces)
 
 
 def heading_and_paragraphs(subject: str, *paragraphs: str | tuple[str, str],

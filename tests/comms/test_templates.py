@@ -129,6 +129,27 @@ def test_a_template_that_fails_at_render_time_is_refused_by_name_not_a_500(stack
     assert refusal(preview) == (422, "template_error", {"part": "body"}), preview.text
 
 
+@pytest.mark.parametrize("source", [
+    "{{ 9 ** 9 ** 9 }}",                                          # a number of 370 million digits
+    "{{ 'x' * 1000000000 }}",                                     # a gigabyte string
+    "{% for i in range(100000) %}{{ i }}{% endfor %}",
+    "{% for i in range(1000) %}{% for j in range(1000) %}xx{% endfor %}{% endfor %}",  # 2 MB of output
+])
+def test_a_template_that_would_build_something_huge_is_refused_before_it_does(stack, world, source):
+    """Anyone signed in may preview: the sandbox bounds **, repetition, range() and the output's length."""
+    preview = api(stack, "POST", "/preview", json={"kind": KIND, "channel": "sms", "body": source},
+                  user=world["people"]["owner"])
+    assert refusal(preview) == (422, "template_error", {"part": "body"}), preview.text
+
+
+def test_ordinary_arithmetic_repetition_and_loops_still_render(stack, world):
+    source = "{{ 2 ** 10 }} {{ '-' * 40 }} {% for i in range(3) %}{{ i }}{% endfor %}"
+    preview = api(stack, "POST", "/preview", json={"kind": KIND, "channel": "sms", "body": source},
+                  user=world["people"]["owner"])
+    assert preview.status_code == 200, preview.text
+    assert preview.json()["rendered"]["body"] == "1024 " + "-" * 40 + " 012"
+
+
 def test_unknown_variables_and_broken_syntax_are_refused_by_name(stack, world):
     owner = world["people"]["owner"]
     unknown = api(stack, "PUT", json={"org_id": world["org_id"], "kind": KIND, "channel": "email",
