@@ -332,13 +332,16 @@ begin
   end loop;
 
   -- A code restricted to services (promo_code_services) applies to those services' lines only.
-  select array_agg(i.id) into eligible
-  from public.order_items i
-  join public.promo_codes pc on pc.org_id = ord.org_id and lower(pc.code) = lower(btrim(p_promo_code))
-  where i.order_id = ord.id
-    and (not exists (select 1 from public.promo_code_services r where r.promo_code_id = pc.id)
-         or exists (select 1 from public.promo_code_services r
-                    where r.promo_code_id = pc.id and r.service_id = i.service_id));
+  -- No code, no lookup (most orders have none; see the ticket placer).
+  if nullif(btrim(p_promo_code), '') is not null then
+    select array_agg(i.id) into eligible
+    from public.order_items i
+    join public.promo_codes pc on pc.org_id = ord.org_id and lower(pc.code) = lower(btrim(p_promo_code))
+    where i.order_id = ord.id
+      and (not exists (select 1 from public.promo_code_services r where r.promo_code_id = pc.id)
+           or exists (select 1 from public.promo_code_services r
+                      where r.promo_code_id = pc.id and r.service_id = i.service_id));
+  end if;
   perform private.finish_order(ord.id, p_promo_code, eligible, p_now);
 
   return private.appointment_order_summary(ord.id) || jsonb_build_object('tracking_token', token, 'replayed', false);
