@@ -1034,12 +1034,12 @@ def main() -> int:
     parser.add_argument("--workers", type=int, default=2, help="with `bookwell serve --workers` (if it exists)")
     parser.add_argument("--one-ip", action="store_true", help="every buyer from 127.0.0.1 (one rate-limit row)")
     parser.add_argument("--short", action="store_true",
-                        help="a bounded few-second version: 100 readers, 20 checkouts, 10 creators, 3 s per phase")
+                        help="a bounded few-second version: 60 readers, 12 checkouts, 6 creators, 2 s per phase")
     parser.add_argument("--no-fsync", action="store_true")
     parser.add_argument("--time-limit", type=float, default=None)
     args = parser.parse_args()
     if args.short:
-        args.readers, args.checkouts, args.creators, args.seconds, args.idle_seconds = 100, 20, 10, 3.0, 0.8
+        args.readers, args.checkouts, args.creators, args.seconds, args.idle_seconds = 60, 12, 6, 2.0, 0.6
     time_limit = args.time_limit or (100 if args.short else 300)
     args.load_start = os.getloadavg()
     started = time.monotonic()

@@ -44,6 +44,12 @@ NOT_THERE = ["tests/foundation/test_any_date.py", "tests/foundation/test_supabas
              # Bring their own servers and never touch the shaped database (time the CI run needs):
              "tests/foundation/test_load_short.py", "tests/foundation/test_faults.py",
              "tests/foundation/test_workers.py", "tests/foundation/test_fuzz.py",
+             # Nothing in them depends on the database's shape (the host, the CLI, generated documents):
+             "tests/foundation/test_host.py", "tests/foundation/test_standalone.py",
+             "tests/foundation/test_http_helpers.py", "tests/foundation/test_config.py",
+             "tests/foundation/test_layers.py", "tests/foundation/test_error_catalogue.py",
+             "tests/foundation/test_openapi.py", "tests/foundation/test_email_templates.py",
+             "tests/foundation/test_readme_walkthrough.py",
              # Has its own tests against this shape (a backup to a shaped project and back), run above.
              "tests/foundation/test_backup.py",
              # Sweep every trigger, those on auth.users included, which postgres does not own there.
