@@ -125,26 +125,10 @@ class Served:
 
 
 def start_served(kind: str, env: dict[str, str], workdir: Path) -> Served:
+    """This script's own `serve KIND` (stand-ins or functions) on a free port; see start_command."""
     port = free_port()
-    log = workdir / f"{kind}.log"
-    with open(log, "wb") as out:
-        proc = subprocess.Popen(
-            [sys.executable, str(Path(__file__).resolve()), "serve", kind, "--port", str(port)],
-            cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT), **env},
-            stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
-        )
-    served = Served(kind, port, proc, log)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"{kind} exited with {proc.returncode}:\n{log.read_text(errors='replace')[-3000:]}")
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                return served
-        except OSError:
-            time.sleep(0.1)
-    served.stop()
-    raise RuntimeError(f"{kind} did not listen on port {port}")
+    return start_command(kind, [sys.executable, str(Path(__file__).resolve()), "serve", kind, "--port", str(port)],
+                         port, env, workdir)
 
 
 def _bench_app(stripe, resend):
@@ -907,7 +891,7 @@ if __name__ == "__main__":
 
 def start_command(name: str, argv: list[str], port: int, env: dict[str, str], workdir: Path,
                   timeout: float = 60) -> Served:
-    """Like start_served, for any command that will listen on 127.0.0.1:`port`: in its own session
+    """Start any command that will listen on 127.0.0.1:`port`, in its own session
     (Served.stop ends it and every process it started, e.g. gunicorn's workers), output in
     workdir/<name>.log."""
     log = workdir / f"{name}.log"
