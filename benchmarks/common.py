@@ -309,18 +309,24 @@ class Pg:
             " values (%s, %s, %s, %s, 'GBP', %s) returning *",
             (ev["org_id"], ev["id"], name, price_minor, capacity))
 
-    def hot_tier(self, *, seats_before: int = 0) -> tuple[dict, dict]:
-        """(event, tier): one published event with one tier of 100000 seats. With
-        seats_before, another event's tiers (that many seats) are created first, as
-        on a platform that has sold events before: their seats come first in the table."""
+    def hot_tier(self, *, seats_before: int = 0, orders_before: int = 2000) -> tuple[dict, dict]:
+        """(event, tier): one published event with one tier of 100000 seats, on a platform
+        that has taken orders before: orders_before orders of an earlier event come first.
+        An empty orders table is not a shop's, and misleads: a connection plans its foreign-key
+        checks once, and a plan made on an empty table scans it whole for the connection's life.
+        With seats_before, that earlier event's tiers hold that many seats, and come first in
+        the seats table."""
         org = self.make_org()
-        if seats_before:
-            earlier = self.make_event(org, "Earlier Night")
-            left, n = seats_before, 0
-            while left > 0:
-                self.make_tier(earlier, f"Earlier {n}", capacity=min(100_000, left))
-                left -= 100_000
-                n += 1
+        earlier = self.make_event(org, "Earlier Night")
+        left, n = max(seats_before, orders_before), 0
+        while left > 0:
+            tier = self.make_tier(earlier, f"Earlier {n}", capacity=min(100_000, left))
+            left -= 100_000
+            n += 1
+        if orders_before:
+            self.sql("select private.place_ticket_order(%s, jsonb_build_array(jsonb_build_object('tier_id', %s::text,"
+                     " 'quantity', 1)), 'earlier@example.com', 'Earlier Buyer') from generate_series(1, %s)",
+                     (earlier["id"], tier["id"], orders_before))
         ev = self.make_event(org)
         return ev, self.make_tier(ev, "General")
 

@@ -86,15 +86,17 @@ def close_pools() -> None:
         _pools.clear()
 
 
-def act_as(cur: psycopg.Cursor, caller: Caller) -> None:
+def act_as(cur: psycopg.Cursor, caller: Caller, *, lock_timeout_ms: int | None = None) -> None:
     """Inside an open transaction: become the caller for the rest of it.
 
     As PostgREST does, the role's own statement_timeout (`alter role … set`,
     migrations/*_platform_statement_timeouts.sql) applies for the transaction.
     The client's address goes where PostgREST puts it, `request.headers`
-    x-forwarded-for, so SQL reads one place whichever way a request came."""
+    x-forwarded-for, so SQL reads one place whichever way a request came.
+    A lock timeout, when given, is set in the same round trip."""
     cur.execute(ACT_AS, (caller.role, json.dumps(caller.claims),
-                         json.dumps({"x-forwarded-for": caller.ip} if caller.ip else {}), caller.role))
+                         json.dumps({"x-forwarded-for": caller.ip} if caller.ip else {}), caller.role,
+                         None if lock_timeout_ms is None else str(int(lock_timeout_ms))))
 
 
 ACT_AS = """
@@ -104,18 +106,20 @@ select set_config('role', %s, true), set_config('request.jwt.claims', %s, true),
          (select substr(setting, length('statement_timeout=') + 1)
           from pg_roles r, unnest(r.rolconfig) setting
           where r.rolname = %s and setting like 'statement_timeout=%%'),
-         current_setting('statement_timeout')), true)
+         current_setting('statement_timeout')), true),
+       set_config('lock_timeout', coalesce(%s, current_setting('lock_timeout')), true)
 """
 
 
 @contextmanager
-def transaction(caller: Caller, *, database_url: str | None = None) -> Iterator[psycopg.Cursor]:
+def transaction(caller: Caller, *, database_url: str | None = None,
+                lock_timeout_ms: int | None = None) -> Iterator[psycopg.Cursor]:
     """A transaction acting as `caller`; database refusals become DomainErrors."""
     with pool(database_url).connection() as conn:
         try:
             with conn.transaction():
                 cur = conn.cursor(row_factory=dict_row)
-                act_as(cur, caller)
+                act_as(cur, caller, lock_timeout_ms=lock_timeout_ms)
                 yield cur
         except psycopg.Error as exc:
             translated = errors.from_database(exc)
@@ -130,8 +134,7 @@ def run(caller: Caller, work: "Callable[[psycopg.Cursor], T]", *, attempts: int 
     a deadlock, a serialization failure or a lock timeout; then 503 busy."""
     for attempt in range(attempts):
         try:
-            with transaction(caller, **kw) as cur:
-                cur.execute(f"set local lock_timeout = {int(lock_timeout_ms)}")
+            with transaction(caller, lock_timeout_ms=lock_timeout_ms, **kw) as cur:
                 return work(cur)
         except errors.DomainError as exc:
             retryable = isinstance(exc.__cause__, errors.RETRYABLE)

@@ -96,7 +96,9 @@ order by 1, 2
 """
 
 # (c) splinter 0001, stricter: an index covers a foreign key when its leading
-# key columns are the FK's columns (in any order), it is valid and not partial.
+# key columns are the FK's columns (in any order), it is valid, and it is not
+# partial, or leaves out only the rows whose (single) key column is null: the
+# checks and cascades ask `where col = $1`, which no null row can answer.
 FK_WITHOUT_INDEX = f"""
 select c.oid::pg_catalog.regclass::text || ': ' || pg_catalog.quote_ident(fk.conname) || ' ('
        || (select pg_catalog.string_agg(pg_catalog.quote_ident(a.attname), ', ' order by k.ord)
@@ -114,7 +116,12 @@ where fk.contype = 'f'
     from pg_catalog.pg_index i
     where i.indrelid = fk.conrelid
       and i.indisvalid
-      and i.indpred is null
+      and (i.indpred is null
+           or pg_catalog.cardinality(fk.conkey) = 1
+              and pg_catalog.pg_get_expr(i.indpred, i.indrelid)
+                  = (select '(' || pg_catalog.quote_ident(a.attname) || ' IS NOT NULL)'
+                     from pg_catalog.pg_attribute a
+                     where a.attrelid = fk.conrelid and a.attnum = fk.conkey[1]))
       and i.indnkeyatts >= pg_catalog.cardinality(fk.conkey)
       and (select pg_catalog.array_agg(x order by x)
            from pg_catalog.unnest((pg_catalog.string_to_array(i.indkey::text, ' ')::int2[])
@@ -555,6 +562,10 @@ OFFENDING = [
         create table public.lint_child (id int primary key, parent_id int references public.lint_parent (id));
         create index on public.lint_child (parent_id) where parent_id > 0;""",
          "public.lint_child: lint_child_parent_id_fkey (parent_id)"),
+    Case("not_null_of_another_column", "fk_without_index", LINT_PARENT + """
+        create table public.lint_child (id int primary key, parent_id int references public.lint_parent (id), c int);
+        create index on public.lint_child (parent_id) where c is not null;""",
+         "public.lint_child: lint_child_parent_id_fkey (parent_id)"),
     Case("private_schema", "fk_without_index", """
         create table private.lint_child (id int primary key, org_id uuid references public.organizations (id));""",
          "private.lint_child: lint_child_org_id_fkey (org_id)"),
@@ -646,6 +657,9 @@ COMPLIANT = [
     Case("leading", "fk_without_index", LINT_PARENT + """
         create table public.lint_child (id int primary key, parent_id int references public.lint_parent (id));
         create index on public.lint_child (parent_id, id);"""),
+    Case("without_nulls", "fk_without_index", LINT_PARENT + """
+        create table public.lint_child (id int primary key, parent_id int references public.lint_parent (id));
+        create index on public.lint_child (parent_id) where parent_id is not null;"""),
     Case("restrictive_twin", "multiple_permissive_policies", LINT_D + """
         create policy d1 on public.lint_d for select to authenticated using (true);
         create policy d2 on public.lint_d as restrictive for select to authenticated using (id > 0);"""),
