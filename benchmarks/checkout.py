@@ -247,9 +247,8 @@ def main() -> int:
     clients, secs, dsecs = args.clients, args.seconds, args.diagnostic_seconds
     checks: list[tuple[str, bool, str]] = []
 
-    pg_options = ("-c shared_preload_libraries=pg_stat_statements", "-c pg_stat_statements.track=all") \
-        if args.statements else ()
-    statements: list[dict] = []
+    pg_options = common.STATEMENTS_OPTIONS if args.statements else ()
+    statements: list[str] = []
     with Bench(fsync=not args.no_fsync, functions=True, time_limit=args.time_limit,
                pool_max_size=clients, pg_options=pg_options) as bench:
         say("creating the hot tiers (100000 seats each), one database per phase")
@@ -282,20 +281,13 @@ def main() -> int:
 
         # (a) the transaction alone, from Python, as shared/commerce/checkout.py runs it.
         pg = dbs["a_seats"]
-        if args.statements:
-            pg.sql("create extension pg_stat_statements")
         pg.settle()
         if args.statements:
-            pg.sql("select pg_stat_statements_reset()")
+            common.statements_reset(pg)
         say(f"(a) place_ticket_order from Python, {clients} clients, {secs:.0f} s")
         seats, sold = python_phase(bench, pg, *hot["a_seats"], product_place, clients, secs)
         if args.statements:
-            statements = pg.sql("""
-                select calls, total_exec_time / calls as ms_per_call, toplevel,
-                  left(regexp_replace(query, '\\s+', ' ', 'g'), 100) as query
-                from pg_stat_statements
-                where dbid = (select oid from pg_database where datname = current_database())
-                order by total_exec_time desc limit 14""")
+            statements = common.statements_top(pg)
         check = pg.tier_check(hot["a_seats"][1]["id"], sold)
         checks.append(("(a) seats, Python", check.ok, str(check)))
         say(f"seats: {seats.rate:.1f} TPS ({seats.drift()}); {check}")
@@ -403,9 +395,7 @@ def main() -> int:
     if statements:
         print()
         print("Statements during (a) by total time (pg_stat_statements, track=all; wall time inside the server):")
-        for r in statements:
-            print(f"  {r['calls']:>7} calls {r['ms_per_call']:7.3f} ms/call {'top ' if r['toplevel'] else '    '}"
-                  f" {r['query']}")
+        print("\n".join(statements))
     print()
     print("Oversell checks (after each phase):")
     for label, ok, text in checks:

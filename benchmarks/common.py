@@ -369,6 +369,37 @@ def time_calls(pg: "Pg", calls: int, statement: str, params: tuple, caller: Any 
     return sorted(samples[warmup:])[calls // 2]
 
 
+# -- statement profiles (a diagnostic: `--statements` on the placer benchmarks) ---------------------
+# pg_stat_statements with track=all also sees the statements inside PL/pgSQL functions and the
+# foreign-key checks: where one call's time goes, statement by statement (wall time in the server).
+STATEMENTS_OPTIONS = ("-c shared_preload_libraries=pg_stat_statements", "-c pg_stat_statements.track=all",
+                      "-c track_functions=all")
+
+
+def statements_reset(pg: "Pg") -> None:
+    pg.sql("create extension if not exists pg_stat_statements")
+    pg.sql("select pg_stat_statements_reset(), pg_stat_reset()")
+
+
+def statements_top(pg: "Pg", limit: int = 14) -> list[str]:
+    """The statements and functions since statements_reset(pg), by total time, one printable line each."""
+    rows = pg.sql("""
+        select calls, total_exec_time / calls as ms_per_call, toplevel,
+          left(regexp_replace(query, '\\s+', ' ', 'g'), 100) as query
+        from pg_stat_statements
+        where dbid = (select oid from pg_database where datname = current_database())
+        order by total_exec_time desc limit %s""", (limit,))
+    functions = pg.sql("""
+        select funcname, calls, total_time / nullif(calls, 0) as total_ms, self_time / nullif(calls, 0) as self_ms
+        from pg_stat_user_functions where calls > 0 and schemaname in ('private', 'public')
+        order by self_time desc limit %s""", (limit,))
+    return ([f"  {r['calls']:>7} calls {r['ms_per_call']:7.3f} ms/call {'top ' if r['toplevel'] else '    '}"
+             f" {r['query']}" for r in rows]
+            + ["  functions by self time (pg_stat_user_functions; self = the function's own statements):"]
+            + [f"  {r['calls']:>7} calls {r['self_ms']:7.3f} ms self {r['total_ms']:7.3f} ms total  {r['funcname']}"
+               for r in functions])
+
+
 class Bench:
     """One benchmark run's world: a server, a migrated template database, the
     main database `bookwell` (what the served functions use), optional

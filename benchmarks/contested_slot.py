@@ -130,9 +130,13 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=10)
     parser.add_argument("--pgbench-seconds", type=int, default=10)
     parser.add_argument("--scale", type=int, default=8)
+    parser.add_argument("--statements", action="store_true",
+                        help="diagnostic: load pg_stat_statements (track=all) and print the statements of the"
+                             " uncontested phase by total time")
     args = parser.parse_args()
     n = args.clients
-    with Bench(time_limit=420) as bench:
+    statements: list[str] = []
+    with Bench(time_limit=420, pg_options=common.STATEMENTS_OPTIONS if args.statements else ()) as bench:
         pg = bench.main
         say("building the world")
         world = build(pg, n + 2)
@@ -168,8 +172,12 @@ def main() -> None:
         # 3. uncontested: each client its own staff member and its own slots.
         own = [itertools.count() for _ in range(n)]
         say(f"uncontested: {n} clients, each its own staff member")
+        if args.statements:
+            common.statements_reset(pg)
         uncontested = phase(bench, pg, world, n, args.seconds,
                             lambda lane: (world["team"][2 + lane], next(own[lane]), lambda k: None))
+        if args.statements:
+            statements = common.statements_top(pg)
 
         doubles = pg.value("""
             select count(*) from public.appointments a join public.appointments b
@@ -195,6 +203,10 @@ def main() -> None:
               f" uncontested {u / pgb.tps:.3f}")
         print(f"correctness: overlapping live appointments of one staff member: {doubles};"
               f" deadlocks during the phases: {contested['deadlocks'] + one_staff['deadlocks'] + uncontested['deadlocks']}")
+        if statements:
+            print("statements of the uncontested phase by total time (pg_stat_statements, track=all;"
+                  " wall time inside the server):")
+            print("\n".join(statements))
         if doubles:
             raise SystemExit("double booking")
 

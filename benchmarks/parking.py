@@ -37,6 +37,10 @@ from common import Bench, say  # noqa: E402
 from shared.platform.db import Caller, act_as  # noqa: E402
 
 
+# The same queue with nothing else in it: every client updates one row, one transaction each.
+HOT_ROW = "update pgbench_branches set bbalance = bbalance + 1 where bid = 1;\n"
+
+
 def build(pg: common.Pg, busiest: date) -> dict:
     org = pg.make_org()
     lot = pg.value("insert into public.parking_lots (org_id, name, iata_code, timezone, default_spaces)"
@@ -107,18 +111,28 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=10)
     parser.add_argument("--calls", type=int, default=200)
     parser.add_argument("--pgbench-seconds", type=int, default=10)
+    parser.add_argument("--statements", action="store_true",
+                        help="diagnostic: load pg_stat_statements (track=all) and print the statements of the"
+                             " contended day with room by total time")
     args = parser.parse_args()
     busiest = date.today() + timedelta(days=30)
-    with Bench(time_limit=420) as bench:
+    statements: list[str] = []
+    with Bench(time_limit=420, pg_options=common.STATEMENTS_OPTIONS if args.statements else ()) as bench:
         pg = bench.main
         world = build(pg, busiest)
         pg.settle()
         say(f"pgbench -i; pgbench -N -c {args.clients} -j 2 -T {args.pgbench_seconds}")
         bench.pgbench_init(8)
         pgb = bench.pgbench(["-N", "-c", str(args.clients), "-j", "2"], seconds=args.pgbench_seconds)
+        # The bound of a contended day: every booking of that day queues on one row until it commits.
+        hot_row = bench.pgbench(["-c", str(args.clients), "-j", "2"], script=HOT_ROW, seconds=args.pgbench_seconds)
 
         say(f"contended day with room: {args.clients} clients")
+        if args.statements:
+            common.statements_reset(pg)
         roomy, roomy_outcomes = contend(pg, world, args.clients, args.seconds)
+        if args.statements:
+            statements = common.statements_top(pg)
         booked = pg.value("select booked from public.parking_days where lot_id = %s and day = %s",
                           (world["lot"], busiest))
         say("contended day, full: the same clients, refused")
@@ -140,14 +154,20 @@ def main() -> None:
 
         print(f"# parking benchmark · {bench.describe()}")
         print(f"pgbench -N -c {args.clients} -j 2 -T {args.pgbench_seconds}: {pgb.tps:.0f} TPS")
+        print(f"pgbench, {args.clients} clients updating one row (a contended day's bound): {hot_row.tps:.0f} TPS")
         print(f"contended day with room: {roomy.rate:.0f} booking attempts/s; {roomy.summary()};"
-              f" outcomes {dict(roomy_outcomes)}; ratio to pgbench {roomy.rate / pgb.tps:.3f}")
+              f" outcomes {dict(roomy_outcomes)}; ratio to pgbench {roomy.rate / pgb.tps:.3f},"
+              f" to the one-row bound {roomy.rate / hot_row.tps:.3f}")
         print(f"contended day, full: {full.rate:.0f} booking attempts/s; {full.summary()};"
               f" outcomes {dict(full_outcomes)}; ratio to pgbench {full.rate / pgb.tps:.3f}")
         print(f"quote for a 14-day stay: {quote_ms:.2f} ms per call (median of {args.calls}) as anon;"
               f" plain scan of its {days_in_scan} day rows: {scan_ms:.2f} ms; ratio quote / scan {quote_ms / scan_ms:.1f}")
         print(f"correctness: bookings on the busiest day before it was closed off {booked}; days whose counts differ"
               f" from their live bookings {drift}; days over their spaces {over}")
+        if statements:
+            print("statements of the contended day with room by total time (pg_stat_statements, track=all;"
+                  " wall time inside the server):")
+            print("\n".join(statements))
         if drift or over or full_outcomes.get("booked"):
             raise SystemExit("capacity invariant broken")
 

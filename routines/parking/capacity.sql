@@ -14,7 +14,9 @@
 --
 -- Tables: migrations/20261207002400_parking_lots.sql.
 
--- The day row, written from the lot's defaults when a stay first touches it.
+-- The day row, written from the lot's defaults when a stay first touches it. Only the days not there
+-- yet are inserted: `on conflict` on a day that exists waits for every transaction holding that day's
+-- row, so on a busy day each booking queued twice, here and again at its count (benchmarks/RESULTS.md).
 create or replace function private.ensure_parking_days(p_lot_id uuid, p_first date, p_last date) returns void
   language sql
   security definer
@@ -24,6 +26,7 @@ as $$
   select l.id, l.org_id, d::date, l.default_spaces, (l.default_spaces * l.online_share_percent) / 100
   from public.parking_lots l, generate_series(p_first, p_last, interval '1 day') d
   where l.id = p_lot_id
+    and not exists (select 1 from public.parking_days pd where pd.lot_id = l.id and pd.day = d::date)
   order by d
   on conflict (lot_id, day) do nothing;
 $$;
