@@ -24,11 +24,12 @@ sold out here), so no phase inherits another's rows:
   Diagnostics (shorter):
       - both transactions again with pgbench as the client (same statements,
         no Python), to split database cost from client cost;
+      - a minimal order's writes alone with pgbench as the client (MINIMAL_SCRIPT: insert
+        the order and its line, claim the seats; no PL/pgSQL, no role): the floor the
+        schema's constraints, indexes and foreign keys set;
       - the product's transaction on a hot tier created after 300000 seats of
-        an earlier event (a platform that has sold before), and the same with
-        `order by seat_no` added to claim_seats' skip-locked fast pass in that
-        copy only: the plan of that pick decides whether a claim costs O(1) or
-        a scan of every seat in the table.
+        an earlier event (a platform that has sold before): the plan of the pick
+        decides whether a claim costs O(1) or a scan of every seat in the table.
   (b) The whole create-checkout-session over HTTP: 16 httpx clients with the
       anon key against every function served as `bookwell serve` serves them
       (werkzeug, threaded, one process, product default pool of 10), the
@@ -45,7 +46,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 import sys
 import threading
 import os
@@ -105,28 +105,39 @@ END;
 """
 
 
-def install_variant(pg: common.Pg, kind: str) -> None:
+# The floor our schema sets: a minimal order's writes alone, as the database owner (no role, no checks in
+# PL/pgSQL, no summary): insert the order and its line, claim the seats (skip locked, from a random seat), commit.
+# Every constraint, index, foreign key and trigger on those tables still runs.
+MINIMAL_SCRIPT = """\\set qty random(1, 2)
+\\set start random(1, 90000)
+BEGIN;
+insert into public.orders (org_id, number, kind, event_id, buyer_email, buyer_name, currency, subtotal_minor,
+  total_minor, tracking_token_hash, idempotency_key, hold_expires_at)
+values ('{org}', 'BW-' || left(md5(random()::text), 8), 'tickets', '{event}', 'guest@example.com', 'Gemma Guest', 'GBP',
+  2500 * :qty, 2500 * :qty, sha256(gen_random_uuid()::text::bytea), 'pgb-' || gen_random_uuid(),
+  now() + interval '15 minutes')
+returning id as order_id \\gset
+insert into public.order_items (order_id, org_id, ticket_tier_id, description, quantity, unit_price_minor)
+values (':order_id', '{org}', '{tier}', 'Benchmark Night - General', :qty, 2500);
+update private.ticket_seats set order_id = ':order_id'
+where id = any (array(select id from private.ticket_seats where tier_id = '{tier}' and order_id is null
+                      and seat_no >= :start order by seat_no limit :qty for update skip locked));
+END;
+"""
+
+
+def install_counter_canary(pg: common.Pg) -> None:
     """Swap private.claim_seats IN THIS PHASE'S THROWAWAY DATABASE ONLY (the product's files
-    are untouched), so the rest - shared.ticketing.checkout.place_ticket_order, private.place_ticket_order,
-    the order insert - stays exactly the product's:
-      kind="counter": the canary, one counter row per tier (COUNTER_SQL);
-      kind="ordered": the product's claim_seats with `order by seat_no` added to every pick
-      that has none (the skip-locked fast pass): a what-if for the fix this benchmark suggests."""
+    are untouched) for one counter row per tier (COUNTER_SQL), so the rest -
+    shared.ticketing.checkout.place_ticket_order, private.place_ticket_order, the order insert -
+    stays exactly the product's."""
     with pg.connect() as conn:
         found = conn.execute("select p.oid::regprocedure::text as sig from pg_proc p"
                              " where p.proname = 'claim_seats' and p.pronamespace = 'private'::regnamespace"
                              ).fetchall()
         if [r["sig"] for r in found] != ["private.claim_seats(uuid,uuid,integer)"]:
             raise RuntimeError(f"private.claim_seats changed shape ({found}); update the benchmark")
-        if kind == "counter":
-            conn.execute(COUNTER_SQL)
-            return
-        text = conn.execute("select pg_get_functiondef('private.claim_seats(uuid,uuid,integer)'::regprocedure)"
-                            " as d").fetchone()["d"]
-        text, swapped = re.subn(r"and order_id is null\n(\s+)limit",
-                                r"and order_id is null\n\1order by seat_no\n\1limit", text)
-        if swapped:  # every pick that lacks an order gets one; the product now orders them all itself
-            conn.execute(text)
+        conn.execute(COUNTER_SQL)
 
 
 def product_place(caller: db.Caller, req: ticket_checkout.TicketCheckoutRequest, idempotency_key: str | None) -> dict:
@@ -201,8 +212,9 @@ def http_phase(bench: Bench, ev: dict, tier: dict, clients: int, seconds: float)
     return result, sum(sold)
 
 
-def pgbench_phase(bench: Bench, pg: common.Pg, ev: dict, tier: dict, clients: int, seconds: int):
-    script = PGBENCH_SCRIPT.format(event=ev["id"], tier=tier["id"])
+def pgbench_phase(bench: Bench, pg: common.Pg, ev: dict, tier: dict, clients: int, seconds: int,
+                  template: str = PGBENCH_SCRIPT):
+    script = template.format(event=ev["id"], tier=tier["id"], org=ev["org_id"])
     before = cpu_snapshot(bench)
     t0 = time.perf_counter()
     res = bench.pgbench(["-c", str(clients), "-j", "2"], database=pg.name, script=script, seconds=seconds)
@@ -254,14 +266,13 @@ def main() -> int:
         say("creating the hot tiers (100000 seats each), one database per phase")
         http_ev, http_tier = bench.main.hot_tier()
         dbs = {name: bench.clone(name) for name in
-               ("a_seats", "a_counter", "d_seats_pgbench", "d_counter_pgbench", "d_behind", "d_behind_ordered")}
+               ("a_seats", "a_counter", "d_seats_pgbench", "d_counter_pgbench", "d_minimal_pgbench", "d_behind")}
         with ThreadPoolExecutor(max_workers=3) as pool:  # seats are rows: 1.3 million of them to write
             futures = {name: pool.submit(dbs[name].hot_tier, seats_before=300_000 if name.startswith("d_behind") else 0)
                        for name in dbs}
             hot = {name: f.result() for name, f in futures.items()}
-        install_variant(dbs["a_counter"], "counter")
-        install_variant(dbs["d_counter_pgbench"], "counter")
-        install_variant(dbs["d_behind_ordered"], "ordered")
+        install_counter_canary(dbs["a_counter"])
+        install_counter_canary(dbs["d_counter_pgbench"])
         say(f"pgbench -i -s {args.scale}")
         init_s = bench.pgbench_init(args.scale)
         say(f"initialised in {init_s:.1f} s")
@@ -302,12 +313,13 @@ def main() -> int:
 
         # Diagnostics: the same transactions with pgbench as the client (no Python) ...
         diag = {}
-        for name in ("d_seats_pgbench", "d_counter_pgbench"):
+        for name in ("d_seats_pgbench", "d_counter_pgbench", "d_minimal_pgbench"):
             pg = dbs[name]
             pg.settle()
             say(f"diagnostic: {name} driven by pgbench, {dsecs} s")
             ev, tier = hot[name]
-            res, cpu = pgbench_phase(bench, pg, ev, tier, clients, dsecs)
+            res, cpu = pgbench_phase(bench, pg, ev, tier, clients, dsecs,
+                                     MINIMAL_SCRIPT if name == "d_minimal_pgbench" else PGBENCH_SCRIPT)
             orders = pg.value("select count(*) from public.order_items where ticket_tier_id = %s", (tier["id"],))
             if "counter" in name:
                 ok, text = counter_check(pg, tier["id"], None)
@@ -319,10 +331,9 @@ def main() -> int:
             diag[name] = (res, cpu)
             say(f"{name}: {res.tps:.1f} TPS; {text}")
 
-        # ... and the hot tier behind 300000 seats of an earlier event, as the product claims, and
-        # with the one-line fix suggested (`order by seat_no` in claim_seats; benchmark-only copy).
+        # ... and the hot tier behind 300000 seats of an earlier event, as the product claims.
         behind = {}
-        for name in ("d_behind", "d_behind_ordered"):
+        for name in ("d_behind",):
             pg = dbs[name]
             pg.settle()
             say(f"diagnostic: {name} from Python, {dsecs} s")
@@ -376,12 +387,12 @@ def main() -> int:
     print(f"{'    seats with skip locked / counter row':<48}{seats.rate / canary.rate if canary.rate else float('nan'):9.2f}x")
     print("  diagnostics:")
     for name, label in (("d_seats_pgbench", "seats, pgbench as the client"),
-                        ("d_counter_pgbench", "counter row, pgbench as the client")):
+                        ("d_counter_pgbench", "counter row, pgbench as the client"),
+                        ("d_minimal_pgbench", "a minimal order's writes alone (pgbench)")):
         res, cpu = diag[name]
         print(line(f"    {label}", res.tps, "TPS"))
         print(f"        cpu: {cpu}")
-    for name, label in (("d_behind", "seats, tier behind 300k other seats (Python)"),
-                        ("d_behind_ordered", "  same, claim_seats + `order by seat_no`")):
+    for name, label in (("d_behind", "seats, tier behind 300k other seats (Python)"),):
         res = behind[name]
         print(line(f"    {label}", res.rate, "TPS"))
         print(f"        {res.summary()}; {res.drift()}")
