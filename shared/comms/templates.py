@@ -17,14 +17,16 @@ The email HTML is placed in the product's email layout.
 
 from __future__ import annotations
 
+import contextvars
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 import jinja2
 import psycopg
-from jinja2 import meta
+from jinja2 import meta, nodes
+from jinja2.ext import Extension
 from jinja2.exceptions import SecurityError
 from jinja2.sandbox import SandboxedEnvironment
 
@@ -40,19 +42,56 @@ DERIVED = {"html": {"subject"}, "text": {"subject"}}
 
 MAX_OUTPUT = 200_000    # characters one part may render to
 MAX_LOOP = 1_000        # what range() may count to in a template
+MAX_ITERATIONS = 10_000  # loop iterations one render may make, all loops together
 MAX_REPEAT = 10_000     # characters a string (or items a list) times n may make
 MAX_POWER = (1_000, 64)  # largest base and exponent of **
 
 
+# The iterations of the render in progress (set by _bounded_render, counted by _LoopBudget).
+_iterations: contextvars.ContextVar[list[int]] = contextvars.ContextVar("template_iterations")
+
+
+class _LoopBudget(Extension):
+    """Counts every loop iteration of a render against MAX_ITERATIONS: nested loops that print nothing
+    build no output for MAX_OUTPUT to stop, so three nested range(1000) loops spun for a billion turns.
+    _BoundedSandbox wraps each `for` loop's sequence (and a recursive loop's `loop(...)` argument) in
+    `budget`, reached through the extension so a template cannot shadow it with a variable."""
+
+    def budget(self, sequence: Iterable[Any]) -> Iterator[Any]:
+        counter = _iterations.get()
+        for item in sequence:
+            counter[0] += 1
+            if counter[0] > MAX_ITERATIONS:
+                raise SecurityError(f"more than {MAX_ITERATIONS} loop iterations")
+            yield item
+
+
 class _BoundedSandbox(SandboxedEnvironment):
     """Jinja's sandbox, bounded in what one render may build: anyone signed in may preview a template,
-    so `{{ 9**9**9 }}`, `{{ "x" * 10**9 }}` or a loop over range(10**5) must be refused, not computed."""
+    so `{{ 9**9**9 }}`, `{{ "x" * 10**9 }}`, a loop over range(10**5) or loops nested a billion turns
+    deep must be refused, not computed."""
 
     intercepted_binops = frozenset(["**", "*"])
 
     def __init__(self, **options: Any):
-        super().__init__(**options)
+        super().__init__(extensions=[_LoopBudget], **options)
         self.globals["range"] = self._range
+
+    def _parse(self, source: str, name: str | None, filename: str | None) -> nodes.Template:
+        tree = super()._parse(source, name, filename)
+        loops = list(tree.find_all(nodes.For))
+        for loop in loops:
+            if loop.recursive:  # `loop(children)` inside it starts the loop again on children
+                for call in loop.find_all(nodes.Call):
+                    if isinstance(call.node, nodes.Name) and call.node.name == "loop" and call.args:
+                        call.args[0] = self._budgeted(call.args[0])
+            loop.iter = self._budgeted(loop.iter)
+        return tree
+
+    @staticmethod
+    def _budgeted(sequence: nodes.Expr) -> nodes.Expr:
+        return nodes.Call(nodes.ExtensionAttribute(_LoopBudget.identifier, "budget"), [sequence], [], None, None,
+                          lineno=sequence.lineno)
 
     @staticmethod
     def _range(*args: int) -> range:
@@ -151,13 +190,20 @@ def render(kind: Kind, channel: str, parts: dict[str, str], variables: dict[str,
 
 
 def _bounded_render(template: jinja2.Template, variables: dict[str, Any]) -> str:
-    """Render, refusing output past MAX_OUTPUT characters as soon as it gets there."""
+    """Render, refusing output past MAX_OUTPUT characters, or loops past MAX_ITERATIONS turns, as soon
+    as it gets there."""
     pieces, size = [], 0
-    for piece in template.generate(variables):
-        size += len(piece)
-        if size > MAX_OUTPUT:
-            raise SecurityError(f"the output is longer than {MAX_OUTPUT} characters")
-        pieces.append(piece)
+    counting = _iterations.set([0])
+    try:
+        for piece in template.generate(variables):
+            size += len(piece)
+            if size > MAX_OUTPUT:
+                raise SecurityError(f"the output is longer than {MAX_OUTPUT} characters")
+            pieces.append(piece)
+    except RecursionError:  # a macro or recursive loop calling itself without end
+        raise SecurityError("the template calls itself too deeply") from None
+    finally:
+        _iterations.reset(counting)
     return "".join(pieces)
 
 

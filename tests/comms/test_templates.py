@@ -134,9 +134,15 @@ def test_a_template_that_fails_at_render_time_is_refused_by_name_not_a_500(stack
     "{{ 'x' * 1000000000 }}",                                     # a gigabyte string
     "{% for i in range(100000) %}{{ i }}{% endfor %}",
     "{% for i in range(1000) %}{% for j in range(1000) %}xx{% endfor %}{% endfor %}",  # 2 MB of output
+    # a billion turns that print nothing (no output for the output bound to stop)
+    "{% for i in range(1000) %}{% for j in range(1000) %}{% for k in range(1000) %}{% endfor %}{% endfor %}"
+    "{% endfor %}",
+    "{% macro f(n) %}{{ f(n) }}{% endmacro %}{{ f(1) }}",                                # endless recursion
+    "{% set x = [] %}{{ x.append(x) or '' }}{% for a in x recursive %}{{ loop(a) }}{% endfor %}",
 ])
 def test_a_template_that_would_build_something_huge_is_refused_before_it_does(stack, world, source):
-    """Anyone signed in may preview: the sandbox bounds **, repetition, range() and the output's length."""
+    """Anyone signed in may preview: the sandbox bounds **, repetition, range(), loop iterations (all loops
+    of a render together), recursion and the output's length."""
     preview = api(stack, "POST", "/preview", json={"kind": KIND, "channel": "sms", "body": source},
                   user=world["people"]["owner"])
     assert refusal(preview) == (422, "template_error", {"part": "body"}), preview.text
@@ -148,6 +154,17 @@ def test_ordinary_arithmetic_repetition_and_loops_still_render(stack, world):
                   user=world["people"]["owner"])
     assert preview.status_code == 200, preview.text
     assert preview.json()["rendered"]["body"] == "1024 " + "-" * 40 + " 012"
+
+
+def test_loops_under_the_iteration_bound_keep_their_loop_variables_else_and_recursion(stack, world):
+    source = ("{% for i in range(3) %}{{ loop.index }}/{{ loop.length }}{% if not loop.last %},{% endif %}"
+              "{% endfor %} {% for i in [] %}x{% else %}none{% endfor %} "
+              "{% for t in [1, [2, [3]]] recursive %}{% if t is iterable %}{{ loop(t) }}{% else %}{{ t }}"
+              "{% endif %}{% endfor %} {% for i in range(99) %}{% for j in range(99) %}{% endfor %}{% endfor %}ok")
+    preview = api(stack, "POST", "/preview", json={"kind": KIND, "channel": "sms", "body": source},
+                  user=world["people"]["owner"])
+    assert preview.status_code == 200, preview.text
+    assert preview.json()["rendered"]["body"] == "1/3,2/3,3/3 none 123 ok"
 
 
 def test_unknown_variables_and_broken_syntax_are_refused_by_name(stack, world):
