@@ -43,7 +43,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -59,7 +59,7 @@ from shared.platform import config
 from shared.platform import db as shared_db  # noqa: E402
 from shared.devstack.localdb import LocalServer, bin_dir, free_port  # noqa: E402
 
-DATE = "2026-11-21"
+DATE = date.today().isoformat()  # the day of the run, for the printed headers
 APP_DB = "bookwell"
 TEMPLATE_DB = "bookwell_template"
 PGBENCH_DB = "pgbench"

@@ -79,7 +79,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import common  # noqa: E402
 from common import Bench, say  # noqa: E402
 
-DATE = "2026-12-07"
 LONDON = ZoneInfo("Europe/London")
 POSTCODE = "SW1A 1AA"
 GOAL_P99 = 3.0
@@ -941,7 +940,7 @@ def fmt(v: float | None, digits: int = 1) -> str:
 def print_report(args, machine: str, server_note: str, limits: list[dict], results: dict, deliveries: dict,
                  started: float) -> None:
     print()
-    print(f"Bookwell load test · {DATE} · {machine}")
+    print(f"Bookwell load test · {common.DATE} · {machine}")
     print(f"functions: {server_note}")
     print(common.load_note(args.load_start))
     print("rate limits LIFTED for this run (private.rate_limit_rules set to 1000000 requests per 1 second; were "
