@@ -75,7 +75,9 @@ begin
 end;
 $$;
 
--- Keep one seat row per unit of capacity. Shrinking removes free seats only.
+-- Keep one seat row per unit of capacity. Shrinking removes free seats only, the highest numbers
+-- first, so a seat sold or held above the new capacity stays; growing again fills the numbers
+-- shrinking freed below it before going past it (seat numbers stay unique).
 create or replace function private.sync_tier_seats() returns trigger
   language plpgsql
   security definer
@@ -83,12 +85,21 @@ create or replace function private.sync_tier_seats() returns trigger
 as $$
 declare
   existing integer;
+  highest integer;
   removed integer;
 begin
-  select count(*) into existing from private.ticket_seats where tier_id = new.id;
-  if new.capacity > existing then
+  select count(*), coalesce(max(seat_no), 0) into existing, highest
+  from private.ticket_seats where tier_id = new.id;
+  if new.capacity > existing and highest = existing then  -- numbers 1..existing: the common case
     insert into private.ticket_seats (tier_id, seat_no)
     select new.id, n from generate_series(existing + 1, new.capacity) n;
+  elsif new.capacity > existing then
+    insert into private.ticket_seats (tier_id, seat_no)
+    select new.id, n
+    from generate_series(1, highest + new.capacity - existing) n
+    where not exists (select 1 from private.ticket_seats s where s.tier_id = new.id and s.seat_no = n)
+    order by n
+    limit new.capacity - existing;
   elsif new.capacity < existing then
     with doomed as (
       select id from private.ticket_seats
