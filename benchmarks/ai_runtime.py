@@ -58,9 +58,7 @@ import json
 import os
 import re
 import signal
-import socket
 import statistics
-import subprocess
 import sys
 import threading
 import time
@@ -201,26 +199,10 @@ def serve_llm(port: int) -> None:
 
 
 def start_llm(workdir: Path) -> Served:
-    """The stand-in in its own session (common.start_served, for this script's entry point)."""
+    """The stand-in in its own session, served by this script's own `serve-llm`."""
     port = common.free_port()
-    log = workdir / "llm.log"
-    with open(log, "wb") as out:
-        proc = subprocess.Popen(
-            [sys.executable, str(Path(__file__).resolve()), "serve-llm", "--port", str(port)],
-            cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)},
-            stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
-    served = Served("llm stand-in", port, proc, log)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"the LLM stand-in exited with {proc.returncode}:\n{log.read_text(errors='replace')[-3000:]}")
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                return served
-        except OSError:
-            time.sleep(0.1)
-    served.stop()
-    raise RuntimeError(f"the LLM stand-in did not listen on port {port}")
+    return common.start_command("llm stand-in", [sys.executable, str(Path(__file__).resolve()), "serve-llm",
+                                                 "--port", str(port)], port, {}, workdir)
 
 
 class Control:

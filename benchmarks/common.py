@@ -907,22 +907,8 @@ def median(values: Iterable[float]) -> float:
     return statistics.median(list(values))
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description="subprocess entry point for Bench")
-    sub = parser.add_subparsers(dest="command", required=True)
-    p = sub.add_parser("serve")
-    p.add_argument("kind", choices=["functions", "standins"])
-    p.add_argument("--port", type=int, required=True)
-    args = parser.parse_args()
-    serve(args.kind, args.port)
-
-
-if __name__ == "__main__":
-    main()
-
-
 # ---------------------------------------------------------------------------
-# Helpers added for load.py (appended; nothing above changes)
+# Processes and percentiles (load.py and the scripts that start their own servers)
 # ---------------------------------------------------------------------------
 
 
@@ -968,3 +954,17 @@ def percentile_ms(values: list[float], q: float) -> float:
         return float("nan")
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, max(0, int(q * len(ordered) + 0.5) - 1))] * 1000
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="subprocess entry point for Bench")
+    sub = parser.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("serve")
+    p.add_argument("kind", choices=["functions", "standins"])
+    p.add_argument("--port", type=int, required=True)
+    args = parser.parse_args()
+    serve(args.kind, args.port)
+
+
+if __name__ == "__main__":
+    main()

@@ -23,10 +23,8 @@ import argparse
 import os
 import platform
 import shutil
-import signal
 import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
@@ -37,6 +35,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+from common import Served, start_command  # noqa: E402
 from shared.platform import migrate  # noqa: E402
 from shared.devstack.localdb import LocalServer, free_port  # noqa: E402
 
@@ -51,47 +52,10 @@ GOAL = 0.5
 # ---------------------------------------------------------------------------
 
 
-@dataclass
-class Served:
-    name: str
-    port: int
-    proc: subprocess.Popen
-    log: Path
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            try:
-                os.killpg(self.proc.pid, signal.SIGTERM)
-                self.proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait(timeout=15)
-            except ProcessLookupError:
-                pass
-
-
 def start_function(name: str, source: Path, env: dict[str, str], workdir: Path) -> Served:
     port = free_port()
-    log = workdir / f"{name}.log"
-    with open(log, "wb") as out:
-        proc = subprocess.Popen(
-            [str(FUNCTIONS_FRAMEWORK), "--target", "main", "--source", str(source),
-             "--host", "127.0.0.1", "--port", str(port)],
-            cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT), **env},
-            stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
-        )
-    served = Served(name, port, proc, log)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"{name} exited with {proc.returncode}:\n{log.read_text(errors='replace')}")
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                return served
-        except OSError:
-            time.sleep(0.1)
-    served.stop()
-    raise RuntimeError(f"{name} did not listen on port {port}")
+    return start_command(name, [str(FUNCTIONS_FRAMEWORK), "--target", "main", "--source", str(source),
+                                "--host", "127.0.0.1", "--port", str(port)], port, env, workdir)
 
 
 # ---------------------------------------------------------------------------
