@@ -187,7 +187,8 @@ comment on function private.finish_order(uuid, text, uuid[], timestamptz) is
 create or replace function private.insert_order(
   p_org_id uuid, p_kind public.order_kind, p_buyer_user_id uuid, p_buyer_email text, p_buyer_name text,
   p_currency text, p_subtotal_minor bigint, p_tracking_token_hash bytea, p_idempotency_key text,
-  p_request_hash text, p_hold_expires_at timestamptz, p_metadata jsonb default '{}'::jsonb
+  p_request_hash text, p_hold_expires_at timestamptz, p_metadata jsonb default '{}'::jsonb,
+  p_event_id uuid default null
 ) returns public.orders
   language plpgsql
   security definer
@@ -199,10 +200,10 @@ declare
 begin
   loop
     -- `on conflict do nothing`, not an exception block: no subtransaction on every placer's hot path.
-    insert into public.orders (org_id, number, kind, buyer_user_id, buyer_email, buyer_name, currency,
+    insert into public.orders (org_id, number, kind, event_id, buyer_user_id, buyer_email, buyer_name, currency,
                                subtotal_minor, total_minor, tracking_token_hash, idempotency_key, request_hash,
                                hold_expires_at, metadata)
-    values (p_org_id, private.new_order_number(), p_kind, p_buyer_user_id, lower(btrim(p_buyer_email)),
+    values (p_org_id, private.new_order_number(), p_kind, p_event_id, p_buyer_user_id, lower(btrim(p_buyer_email)),
             btrim(p_buyer_name), p_currency, p_subtotal_minor, p_subtotal_minor, p_tracking_token_hash,
             p_idempotency_key, p_request_hash, p_hold_expires_at, coalesce(p_metadata, '{}'))
     on conflict do nothing
@@ -220,7 +221,7 @@ begin
 end;
 $$;
 comment on function private.insert_order(uuid, public.order_kind, uuid, text, text, text, bigint, bytea, text, text,
-                                         timestamptz, jsonb) is
+                                         timestamptz, jsonb, uuid) is
   'Inserts a pending order with a fresh number (retried on a collision); PT409 idempotency_conflict when its key '
   'is taken meanwhile. The areas'' placing functions add the items and their goods.';
 

@@ -284,7 +284,6 @@ declare
   n_tiers integer;
   malformed boolean;
   eligible uuid[];
-  attempt integer := 0;
   subtotal bigint := 0;
   replayed uuid;
 begin
@@ -364,26 +363,9 @@ begin
     subtotal := subtotal + tier.price_minor * quantities[i];
   end loop;
 
-  -- A number (or idempotency key) taken meanwhile inserts nothing: draw again, or refuse a key in flight.
-  -- `on conflict do nothing`, not an exception block: no subtransaction on the hot path.
-  loop
-    insert into public.orders (
-      org_id, number, kind, event_id, buyer_user_id, buyer_email, buyer_name, currency,
-      subtotal_minor, total_minor, tracking_token_hash, idempotency_key, request_hash, hold_expires_at)
-    values (
-      ev.org_id, private.new_order_number(), 'tickets', ev.id, buyer, lower(btrim(p_buyer_email)),
-      btrim(p_buyer_name), tiers[1].currency, subtotal, subtotal, private.token_hash(token), p_idempotency_key,
-      p_request_hash, p_now + p_hold)
-    on conflict do nothing
-    returning * into ord;
-    exit when ord.id is not null;
-    attempt := attempt + 1;
-    if attempt > 5 or p_idempotency_key is not null and exists (
-         select 1 from public.orders where idempotency_key = p_idempotency_key) then
-      raise exception using errcode = 'PT409', message = 'A request with this idempotency key is in progress',
-        detail = 'idempotency_conflict';
-    end if;
-  end loop;
+  ord := private.insert_order(ev.org_id, 'tickets', buyer, p_buyer_email, p_buyer_name, tiers[1].currency, subtotal,
+                              private.token_hash(token), p_idempotency_key, p_request_hash, p_now + p_hold,
+                              p_event_id => ev.id);
 
   insert into public.order_items (order_id, org_id, ticket_tier_id, description, quantity, unit_price_minor)
   select ord.id, ord.org_id, tiers[i].id, ev.title || ' - ' || tiers[i].name, quantities[i], tiers[i].price_minor
