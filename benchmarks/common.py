@@ -253,6 +253,23 @@ def _pgbench_binary() -> str:
 # ---------------------------------------------------------------------------
 
 
+# Per tier: its capacity, the seats taken, the live orders and their quantities, and the lines whose
+# seats differ from their quantity (append a WHERE on t).
+TIER_CHECK = """
+    select t.id::text as id, t.name, t.capacity,
+      (select count(*) from private.ticket_seats s
+        where s.tier_id = t.id and s.order_id is not null) as seats_taken,
+      (select count(*) from public.order_items i join public.orders o on o.id = i.order_id
+        where i.ticket_tier_id = t.id and o.status in ('pending', 'processing', 'paid')) as orders,
+      (select coalesce(sum(i.quantity), 0) from public.order_items i join public.orders o on o.id = i.order_id
+        where i.ticket_tier_id = t.id and o.status in ('pending', 'processing', 'paid')) as ordered,
+      (select count(*) from public.order_items i
+        where i.ticket_tier_id = t.id
+          and i.quantity <> (select count(*) from private.ticket_seats s
+                             where s.order_id = i.order_id and s.tier_id = t.id)) as mismatched
+    from public.ticket_tiers t"""
+
+
 class Pg:
     """One database on the bench server: superuser SQL, builders and checks."""
 
@@ -332,19 +349,7 @@ class Pg:
 
     def tier_check(self, tier_id: Any, client_quantity: int | None = None) -> "TierCheck":
         """No oversell: seats taken == quantities of live orders (== what clients were told they got)."""
-        row = self.one("""
-            select t.capacity,
-              (select count(*) from private.ticket_seats s
-                where s.tier_id = t.id and s.order_id is not null) as seats_taken,
-              (select count(*) from public.order_items i join public.orders o on o.id = i.order_id
-                where i.ticket_tier_id = t.id and o.status in ('pending', 'processing', 'paid')) as orders,
-              (select coalesce(sum(i.quantity), 0) from public.order_items i join public.orders o on o.id = i.order_id
-                where i.ticket_tier_id = t.id and o.status in ('pending', 'processing', 'paid')) as ordered,
-              (select count(*) from public.order_items i
-                where i.ticket_tier_id = t.id
-                  and i.quantity <> (select count(*) from private.ticket_seats s
-                                     where s.order_id = i.order_id and s.tier_id = t.id)) as mismatched
-            from public.ticket_tiers t where t.id = %s""", (tier_id,))
+        row = self.one(TIER_CHECK + " where t.id = %s", (tier_id,))
         return TierCheck(row["capacity"], row["seats_taken"], row["orders"], int(row["ordered"]),
                          row["mismatched"], client_quantity)
 

@@ -643,16 +643,7 @@ def seed_appointments(pg: common.Pg, *, staff: int, managers: int) -> dict:
 
 
 def ticket_invariants(pg: common.Pg, world: dict, sold: Counter, paid_orders: list[str]) -> dict:
-    rows = pg.sql("""
-        select t.id::text, t.name, t.capacity,
-          (select count(*) from private.ticket_seats s where s.tier_id = t.id and s.order_id is not null) as seats_taken,
-          (select coalesce(sum(i.quantity), 0) from public.order_items i join public.orders o on o.id = i.order_id
-            where i.ticket_tier_id = t.id and o.status in ('pending', 'processing', 'paid')) as ordered,
-          (select count(*) from public.order_items i
-            where i.ticket_tier_id = t.id
-              and i.quantity <> (select count(*) from private.ticket_seats s
-                                 where s.order_id = i.order_id and s.tier_id = t.id)) as mismatched
-        from public.ticket_tiers t where t.org_id = any(%s::uuid[])""", (world["org_ids"],))
+    rows = pg.sql(common.TIER_CHECK + " where t.org_id = any(%s::uuid[])", (world["org_ids"],))
     oversold = [r for r in rows if r["seats_taken"] > r["capacity"]]
     inconsistent = [r for r in rows if r["seats_taken"] != int(r["ordered"]) or r["mismatched"]]
     told = [r for r in rows if r["id"] in sold or r["seats_taken"]]
