@@ -269,6 +269,13 @@ async def pgrst_request(pool, caller: dict, method: str, path: str, ip: str, sta
     return rows, wait
 
 
+
+def step_timing(spec: dict, step: dict) -> tuple[tuple[float, float], float]:
+    """A step's measured window (start, end: after its warm-up, or at the start it was given) and its
+    clients' think time (idle steps: none)."""
+    start_at = step.get("start_at") or time.time() + step["warmup"]
+    return (start_at, start_at + step["seconds"]), step.get("think", spec.get("think", 0.0))
+
 async def run_pgrst(spec: dict) -> dict:
     import psycopg_pool
 
@@ -282,10 +289,8 @@ async def run_pgrst(spec: dict) -> dict:
         await pool.open(wait=True, timeout=30)
         for step in spec["steps"]:
             stats = {k: KindStats(k) for k in ("read", "create")}
-            start_at = step.get("start_at") or time.time() + step["warmup"]
-            end_at = start_at + step["seconds"]
-            window = (start_at, end_at)
-            think = step.get("think", spec.get("think", 0.0))  # idle steps: none
+            window, think = step_timing(spec, step)
+            start_at, end_at = window
 
             async def reader(lane: int) -> None:
                 rng = random.Random(f"{spec['seed']}-r{lane}")
@@ -402,10 +407,8 @@ async def run_browsers(spec: dict) -> dict:
     async with httpx.AsyncClient(timeout=30, limits=limits) as client:
         for step in spec["steps"]:
             stats = {k: KindStats(k) for k in ("checkout", "pay")}
-            start_at = step.get("start_at") or time.time() + step["warmup"]
-            end_at = start_at + step["seconds"]
-            window = (start_at, end_at)
-            think = step.get("think", spec.get("think", 0.0))  # idle steps: none
+            window, think = step_timing(spec, step)
+            start_at, end_at = window
             hot_share = step.get("hot_share", 0.5)
 
             def ticket_body(rng: random.Random) -> tuple[dict, str, int]:
