@@ -269,12 +269,12 @@ async def pgrst_request(pool, caller: dict, method: str, path: str, ip: str, sta
     return rows, wait
 
 
-
 def step_timing(spec: dict, step: dict) -> tuple[tuple[float, float], float]:
     """A step's measured window (start, end: after its warm-up, or at the start it was given) and its
     clients' think time (idle steps: none)."""
     start_at = step.get("start_at") or time.time() + step["warmup"]
     return (start_at, start_at + step["seconds"]), step.get("think", spec.get("think", 0.0))
+
 
 async def run_pgrst(spec: dict) -> dict:
     import psycopg_pool
