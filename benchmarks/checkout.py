@@ -13,7 +13,7 @@ sold out here), so no phase inherits another's rows:
   (a) The hold-and-create-order transaction alone, 16 client threads calling
       the product's own shared.ticketing.checkout.place_ticket_order (shared.platform.db pool sized 16,
       i.e. one connection per client; per transaction `set_config('role',
-      'anon')` + `request.jwt.claims`, lock_timeout, then `select
+      'anon')` + `request.jwt.claims` + lock_timeout in one statement, then `select
       private.place_ticket_order(...)`), 1 or 2 tickets per order, a unique
       idempotency key each -> TPS and ratio to pgbench (goal >= 0.5).
       Canary: the same, in a database where private.claim_seats is swapped for
@@ -98,8 +98,8 @@ $$;
 # The transaction as shared/commerce/checkout.py sends it, for pgbench: role and claims, then the call.
 PGBENCH_SCRIPT = """\\set qty random(1, 2)
 BEGIN;
-select set_config('role', 'anon', true), set_config('request.jwt.claims', '{{"role": "anon"}}', true);
-set local lock_timeout = 5000;
+select set_config('role', 'anon', true), set_config('request.jwt.claims', '{{"role": "anon"}}', true),
+       set_config('lock_timeout', '5000', true);
 select private.place_ticket_order('{event}'::uuid, jsonb_build_array(jsonb_build_object('tier_id', '{tier}', 'quantity', :qty)), 'guest@example.com', 'Gemma Guest', null, 'pgb-' || gen_random_uuid(), md5(random()::text), make_interval(mins => 15));
 END;
 """

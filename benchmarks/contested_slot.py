@@ -99,8 +99,7 @@ def phase(bench: Bench, pg: common.Pg, world: dict, clients: int, seconds: float
             try:
                 with conn.transaction():
                     cur = conn.cursor()
-                    act_as(cur, Caller.anon())
-                    cur.execute("set local lock_timeout = '5s'")  # as shared/db.run
+                    act_as(cur, Caller.anon(), lock_timeout_ms=5000)  # as shared/db.run
                     cur.execute(RPC, (world["org_id"], items(world, staff_id, slot_start(first_day, k)), email))
                 outcome = "ok"
                 on_ok(k)
